@@ -1,0 +1,90 @@
+/**
+ * Pieces every command shares: error reporting, backend and model options, output helpers.
+ */
+import { readFile } from 'node:fs/promises';
+import { type Command, Option } from 'commander';
+import { type FeatureConfig, SoundeeError, resolveFeatureConfig } from '../config.ts';
+import { BACKEND_CHOICES, type BackendChoice, initBackend } from '../model/backend.ts';
+import { Classifier } from '../model/classifier.ts';
+import { loadModel } from '../model/io.ts';
+import { DEFAULT_MODEL_DIR } from '../paths.ts';
+
+/** An error the CLI reports as one line (no stack) and exits with `exitCode`. */
+export class CliError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+  ) {
+    super(message);
+  }
+}
+
+/** Stops the command with a one-line message. */
+export function fail(message: string, exitCode = 1): never {
+  throw new CliError(message, exitCode);
+}
+
+/** Parses a number option, failing with the option's name. */
+export function parseNumber(name: string, { min = -Infinity, max = Infinity, integer = false } = {}) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isFinite(n) || n < min || n > max || (integer && !Number.isInteger(n)))
+      fail(`${name} must be ${integer ? 'an integer' : 'a number'}${min > -Infinity ? ` ≥ ${min}` : ''}${max < Infinity ? ` and ≤ ${max}` : ''}, got "${value}"`, 2);
+    return n;
+  };
+}
+
+/** Adds --backend. */
+export function backendOption(cmd: Command): Command {
+  return cmd.addOption(
+    new Option('--backend <name>', 'tensor backend: auto = tfjs-node if it loads, else wasm (env SOUNDEE_BACKEND)').choices([...BACKEND_CHOICES]).default(undefined, 'auto'),
+  );
+}
+
+/** Adds --model, --threshold, --features (the model options of inference commands). */
+export function modelOptions(cmd: Command): Command {
+  return backendOption(
+    cmd
+      .option('--model <dir>', 'model directory (model.json, weights.bin, metadata.json)', DEFAULT_MODEL_DIR)
+      .option('--threshold <p>', "report 'unknown' under this confidence (default: the model's, 0.4)", parseNumber('--threshold', { min: 0, max: 1 }))
+      .option('--features <file>', "JSON file of feature settings; refused unless it matches the model's (guards against train/serve skew)"),
+  );
+}
+
+export interface ModelCliOptions {
+  model: string;
+  threshold?: number;
+  features?: string;
+  backend?: BackendChoice;
+}
+
+/** Reads a feature-config JSON file. */
+export async function readFeatureFile(path: string): Promise<FeatureConfig> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(await readFile(path, 'utf8'));
+  } catch (e) {
+    fail(`--features ${path}: ${(e as Error).message}`, 2);
+  }
+  return resolveFeatureConfig(raw as Partial<FeatureConfig>);
+}
+
+/** Initialises the backend, loads and warms up the model. */
+export async function openClassifier(o: ModelCliOptions): Promise<Classifier> {
+  await initBackend(o.backend);
+  const expectFeatures = o.features ? await readFeatureFile(o.features) : undefined;
+  const loaded = await loadModel(o.model, expectFeatures ? { expectFeatures } : {});
+  const classifier = new Classifier(loaded, o.threshold === undefined ? {} : { threshold: o.threshold });
+  classifier.warmUp();
+  return classifier;
+}
+
+/** Writes a line to stderr (logs, progress, summaries; stdout carries results). */
+export const info = (line: string): void => void process.stderr.write(`${line}\n`);
+
+/** Turns an error into the CLI's one-line message. */
+export function describeError(e: unknown): string {
+  if (e instanceof CliError || e instanceof SoundeeError) return e.message;
+  if (e instanceof Error) return process.env.SOUNDEE_DEBUG ? (e.stack ?? e.message) : `${e.message} (set SOUNDEE_DEBUG=1 for the stack trace)`;
+  return String(e);
+}

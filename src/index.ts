@@ -1,0 +1,16 @@
+/**
+ * Soundee's library API: the feature path, model loading and inference, and the streaming pipeline.
+ * The CLI (`soundee`) is built from these same pieces.
+ */
+export * from './config.ts';
+export { decodeWav, encodeWav, loadAudio, readWav, writeWav, type DecodedWav } from './audio/wav.ts';
+export { decodePcm, encodePcm, PcmDecoder, PCM_FORMATS, type PcmFormat } from './audio/pcm.ts';
+export { Framer, frameSignal, type WindowFrames } from './features/framer.ts';
+export { colorize, renderFeatures, renderWindowImage, type RgbImage } from './features/render.ts';
+export { initBackend, BACKEND_CHOICES, type BackendChoice, type ActiveBackend } from './model/backend.ts';
+export { loadModel, saveModel, readMetadata, type ModelMetadata, type LoadedModel } from './model/io.ts';
+export { BatchQueue, Classifier, type Classification } from './model/classifier.ts';
+export { buildModel, ARCHITECTURES, type Architecture } from './model/architectures.ts';
+export { fromSamples, fromWavFile, fromPcmBytes, type Pace } from './stream/sources.ts';
+export { Backlog, classifyStream, classifyWindows, mapOrdered, toModelInputs, toWindows, type Prediction, type RenderedWindow } from './stream/operators.ts';
+export { startServer, PROTOCOL_VERSION, type SoundeeServer } from './server/server.ts';

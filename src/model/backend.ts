@@ -1,0 +1,90 @@
+/**
+ * TensorFlow.js backend selection: `auto` uses tfjs-node when it loads (a machine where its native
+ * library could be installed), else WebAssembly; `cpu` (pure JS, ~100× slower) is a last resort.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { SoundeeError } from '../config.ts';
+
+export const BACKEND_CHOICES = ['auto', 'node', 'wasm', 'cpu'] as const;
+export type BackendChoice = (typeof BACKEND_CHOICES)[number];
+/** tfjs's own name of the backend in use. */
+export type ActiveBackend = 'tensorflow' | 'wasm' | 'cpu';
+
+let active: Promise<ActiveBackend> | undefined;
+let activeChoice: BackendChoice | undefined;
+
+// PROD skips tfjs's debug checks and its "install tfjs-node" banner (we choose the backend ourselves).
+tf.env().set('PROD', true);
+
+async function tryNode(): Promise<boolean> {
+  try {
+    // Optional dependency: absent where its native library could not be downloaded at install time.
+    await import('@tensorflow/tfjs-node' as string);
+    return tf.findBackend('tensorflow') !== null || (await tf.setBackend('tensorflow'));
+  } catch {
+    return false;
+  }
+}
+
+async function useWasm(): Promise<boolean> {
+  // Emscripten's Node glue installs process-wide handlers that re-throw every uncaught exception and
+  // unhandled rejection (printing its minified source); remove them so the process's own handling applies.
+  const before = {
+    uncaughtException: new Set(process.listeners('uncaughtException')),
+    unhandledRejection: new Set(process.listeners('unhandledRejection')),
+  };
+  await import('@tensorflow/tfjs-backend-wasm');
+  const ok = await tf.setBackend('wasm');
+  for (const l of process.listeners('uncaughtException')) if (!before.uncaughtException.has(l)) process.off('uncaughtException', l);
+  for (const l of process.listeners('unhandledRejection')) if (!before.unhandledRejection.has(l)) process.off('unhandledRejection', l);
+  return ok;
+}
+
+/**
+ * Chooses and initialises the backend once per process; later calls return the same result.
+ * @param choice 'auto' (default: env SOUNDEE_BACKEND or auto), 'node', 'wasm' or 'cpu'.
+ * @param log where the one line naming the chosen backend goes (default stderr); pass null for silence.
+ * @throws SoundeeError ERR_BACKEND when the requested backend cannot load.
+ */
+export function initBackend(choice?: BackendChoice, log: ((line: string) => void) | null = (l) => process.stderr.write(`${l}\n`)): Promise<ActiveBackend> {
+  const wanted = choice ?? ((process.env.SOUNDEE_BACKEND as BackendChoice | undefined) || 'auto');
+  if (!(BACKEND_CHOICES as readonly string[]).includes(wanted))
+    return Promise.reject(new SoundeeError('ERR_BACKEND', `unknown backend "${wanted}"; expected one of ${BACKEND_CHOICES.join(', ')}`));
+  if (active) {
+    if (activeChoice !== wanted && wanted !== 'auto')
+      return active.then((a) => {
+        if (a !== ({ node: 'tensorflow', wasm: 'wasm', cpu: 'cpu', auto: a } as const)[wanted])
+          throw new SoundeeError('ERR_BACKEND', `backend already initialised as ${a}; cannot switch to ${wanted} in the same process`);
+        return a;
+      });
+    return active;
+  }
+  activeChoice = wanted;
+  active = (async (): Promise<ActiveBackend> => {
+    let got: ActiveBackend;
+    if (wanted === 'node') {
+      if (!(await tryNode()))
+        throw new SoundeeError('ERR_BACKEND', 'backend "node" requested but @tensorflow/tfjs-node does not load here (it needs its native library, downloaded at install time). Use --backend wasm.');
+      got = 'tensorflow';
+    } else if (wanted === 'cpu') {
+      await tf.setBackend('cpu');
+      got = 'cpu';
+    } else if (wanted === 'wasm') {
+      if (!(await useWasm())) throw new SoundeeError('ERR_BACKEND', 'the WebAssembly backend failed to initialise');
+      got = 'wasm';
+    } else if (await tryNode()) got = 'tensorflow';
+    else if (await useWasm()) got = 'wasm';
+    else {
+      await tf.setBackend('cpu');
+      got = 'cpu';
+    }
+    await tf.ready();
+    if (got === 'wasm') {
+      const { registerWasmTrainingKernels } = await import('./wasm/kernels.ts').catch(() => ({ registerWasmTrainingKernels: undefined }));
+      registerWasmTrainingKernels?.();
+    }
+    log?.(`soundee: using the ${got === 'tensorflow' ? 'node (tfjs-node, native TensorFlow)' : got === 'wasm' ? 'wasm (WebAssembly, XNNPACK)' : 'cpu (pure JavaScript, slow)'} backend`);
+    return got;
+  })();
+  return active;
+}
