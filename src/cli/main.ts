@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { PACKAGE_ROOT } from '../paths.ts';
 import { describeError } from './common.ts';
+import { datasetCommand } from './commands/dataset.ts';
 import { replayCommand } from './commands/replay.ts';
 
 const VERSION = (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
@@ -16,7 +17,9 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   replayCommand(program);
-  for (const c of program.commands) c.exitOverride().showHelpAfterError();
+  datasetCommand(program);
+  const all = (c: Command): Command[] => [c, ...c.commands.flatMap(all)];
+  for (const c of all(program).slice(1)) c.exitOverride().showHelpAfterError();
   return program;
 }
 
