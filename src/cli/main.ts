@@ -5,6 +5,8 @@ import { Command, CommanderError } from 'commander';
 import { PACKAGE_ROOT } from '../paths.ts';
 import { describeError } from './common.ts';
 import { datasetCommand } from './commands/dataset.ts';
+import { evaluateCommand, predictCommand } from './commands/evaluate.ts';
+import { trainCommand } from './commands/train.ts';
 import { replayCommand } from './commands/replay.ts';
 
 const VERSION = (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
@@ -18,6 +20,9 @@ export function buildProgram(): Command {
     .exitOverride();
   replayCommand(program);
   datasetCommand(program);
+  trainCommand(program);
+  evaluateCommand(program);
+  predictCommand(program);
   const all = (c: Command): Command[] => [c, ...c.commands.flatMap(all)];
   for (const c of all(program).slice(1)) c.exitOverride().showHelpAfterError();
   return program;

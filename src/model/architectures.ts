@@ -3,6 +3,7 @@
  *
  * `seed-cnn` is the capstone's Keras network, layer for layer; `resnet` is a small residual network
  * (ResNet-8 style: three stages of one residual block each, batch norm, global average pooling).
+ * Dropout layers take no seed on purpose: a seeded tfjs dropout draws the same mask on every call.
  */
 import * as tf from '@tensorflow/tfjs';
 
@@ -67,15 +68,15 @@ export function seedCnn({ imageSize = 32, numClasses, seed }: ArchitectureOption
   m.add(conv(50, 1, [imageSize, imageSize, 3]));
   m.add(conv(75, 2));
   m.add(tf.layers.maxPooling2d({ poolSize: 2 }));
-  m.add(tf.layers.dropout({ rate: 0.25, ...(seed === undefined ? {} : { seed: seed + 10 }) }));
+  m.add(tf.layers.dropout({ rate: 0.25 }));
   m.add(conv(125, 3));
   m.add(tf.layers.maxPooling2d({ poolSize: 2 }));
-  m.add(tf.layers.dropout({ rate: 0.25, ...(seed === undefined ? {} : { seed: seed + 11 }) }));
+  m.add(tf.layers.dropout({ rate: 0.25 }));
   m.add(tf.layers.flatten());
   m.add(tf.layers.dense({ units: 500, activation: 'relu', kernelInitializer: initializer(seed, 4) }));
-  m.add(tf.layers.dropout({ rate: 0.4, ...(seed === undefined ? {} : { seed: seed + 12 }) }));
+  m.add(tf.layers.dropout({ rate: 0.4 }));
   m.add(tf.layers.dense({ units: 250, activation: 'relu', kernelInitializer: initializer(seed, 5) }));
-  m.add(tf.layers.dropout({ rate: 0.3, ...(seed === undefined ? {} : { seed: seed + 13 }) }));
+  m.add(tf.layers.dropout({ rate: 0.3 }));
   m.add(tf.layers.dense({ units: numClasses, activation: 'softmax', kernelInitializer: initializer(seed, 6) }));
   return m;
 }
@@ -103,7 +104,7 @@ export function resnet({ imageSize = 32, numClasses, seed, widths = [16, 32, 64]
     x = relu(tf.layers.add().apply([y, shortcut]) as tf.SymbolicTensor);
   }
   x = tf.layers.globalAveragePooling2d({}).apply(x) as tf.SymbolicTensor;
-  x = tf.layers.dropout({ rate: dropout, ...(seed === undefined ? {} : { seed: seed + 200 }) }).apply(x) as tf.SymbolicTensor;
+  x = tf.layers.dropout({ rate: dropout }).apply(x) as tf.SymbolicTensor;
   const out = tf.layers
     .dense({ units: numClasses, activation: 'softmax', kernelInitializer: initializer(seed, 201) })
     .apply(x) as tf.SymbolicTensor;

@@ -181,6 +181,13 @@ export async function readMetadata(dir: string): Promise<ModelMetadata> {
   return { ...(m as ModelMetadata), features, confidenceThreshold: m.confidenceThreshold ?? 0.4 };
 }
 
+/** Merges fields into a model directory's metadata.json (e.g. an evaluation summary). */
+export async function updateMetadata(dir: string, patch: Partial<Omit<ModelMetadata, 'format' | 'formatVersion'>>): Promise<ModelMetadata> {
+  const m = { ...(await readMetadata(dir)), ...patch };
+  await writeAtomic(join(dir, 'metadata.json'), `${JSON.stringify(m, null, 2)}\n`);
+  return m;
+}
+
 /** A loaded model with its metadata. */
 export interface LoadedModel {
   model: tf.LayersModel;

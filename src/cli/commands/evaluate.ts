@@ -1,0 +1,93 @@
+/** `soundee evaluate` and `soundee predict`. */
+import { stat, writeFile } from 'node:fs/promises';
+import { type Command, Option } from 'commander';
+import { UNKNOWN_LABEL, windowSamples } from '../../config.ts';
+import { loadAudio } from '../../audio/wav.ts';
+import { readDataset } from '../../data/dataset-file.ts';
+import { frameSignal } from '../../features/framer.ts';
+import { renderFeatures } from '../../features/render.ts';
+import { evaluateOnDataset, evaluateOnFolder } from '../../model/evaluate.ts';
+import { formatReport } from '../../model/metrics.ts';
+import { confusionSvg, writeSvg } from '../../report/plots.ts';
+import { type ModelCliOptions, info, modelOptions, openClassifier } from '../common.ts';
+import { progressBar, type Progress } from '../progress.ts';
+
+export function evaluateCommand(program: Command): void {
+  modelOptions(
+    program
+      .command('evaluate')
+      .description('accuracy, macro-F1, per-class precision/recall/F1, confusion matrix and the share under the "cannot tell" threshold')
+      .argument('<data>', 'a dataset file (its test split by default) or a folder of labelled clips (class sub-folders or name-N.wav)')
+      .addOption(new Option('--split <name>', 'split of a dataset file').choices(['train', 'valid', 'test', 'all']).default('test'))
+      .option('--json', 'print one JSON object (accuracy, macroF1, perClass, confusion, classes, …)')
+      .option('--confusion <file.png>', 'also draw the confusion matrix (PNG, or SVG by extension)'),
+  ).action(async (data: string, o: ModelCliOptions & { split: 'train' | 'valid' | 'test' | 'all'; json?: boolean; confusion?: string }) => {
+    const cls = await openClassifier(o);
+    let bar: Progress | undefined;
+    const onProgress = (d: number, t: number) => {
+      bar ??= progressBar('rendering', t);
+      bar.update(d);
+    };
+    try {
+      const isDir = (await stat(data).catch(() => undefined))?.isDirectory();
+      const run = isDir ? await evaluateOnFolder(cls, data, onProgress) : await evaluateOnDataset(cls, await readDataset(data), o.split, onProgress);
+      bar?.stop();
+      if (o.confusion) await writeSvg(o.confusion, confusionSvg(run.report.classes, run.report.confusion, `${cls.name} on ${data}: accuracy ${(100 * run.report.accuracy).toFixed(1)}%`));
+      if (o.json) console.log(JSON.stringify({ model: o.model, data, source: run.source, ...run.report, skipped: run.skipped }));
+      else {
+        console.log(`${cls.name} (${cls.architecture}) on ${run.source}`);
+        console.log(formatReport(run.report));
+        if (run.skipped.length) console.log(`\nskipped ${run.skipped.length}: ${run.skipped.map((s) => `${s.clip} (${s.reason})`).join('; ')}`);
+      }
+    } finally {
+      bar?.stop();
+      cls.dispose();
+    }
+  });
+}
+
+export function predictCommand(program: Command): void {
+  modelOptions(
+    program
+      .command('predict')
+      .description('one label per file: the mean of its windows\' probabilities, or "cannot tell" under the threshold')
+      .argument('<files...>', 'WAV files')
+      .option('--json', 'print one JSON object per file'),
+  ).action(async (files: string[], o: ModelCliOptions & { json?: boolean }) => {
+    const cls = await openClassifier(o);
+    const c = cls.features;
+    let failed = 0;
+    try {
+      for (const file of files) {
+        try {
+          let x = await loadAudio(file, c.sampleRateHz);
+          const short = x.length < windowSamples(c);
+          if (short) {
+            const p = new Float32Array(windowSamples(c));
+            p.set(x);
+            x = p;
+          }
+          const windows = frameSignal(x, c);
+          const results = cls.classify(await Promise.all(windows.map((w) => renderFeatures(w, c))));
+          const mean = new Float32Array(cls.classes.length);
+          for (const r of results) r.probabilities.forEach((p, i) => (mean[i]! += p / results.length));
+          const r = cls.label(mean);
+          const scores = Object.fromEntries(cls.classes.map((name, i) => [name, Math.round(mean[i]! * 1e4) / 1e4]));
+          if (o.json) console.log(JSON.stringify({ file, label: r.label, confidence: Math.round(r.confidence * 1e4) / 1e4, windows: windows.length, scores }));
+          else {
+            const top = cls.classes[mean.indexOf(Math.max(...mean))]!;
+            const label = r.label === UNKNOWN_LABEL ? `cannot tell (maybe ${top})` : r.label;
+            console.log(`${file}: ${label} ${r.confidence.toFixed(2)}${short ? ' (shorter than a window; padded)' : ''}`);
+          }
+        } catch (e) {
+          failed++;
+          if (o.json) console.log(JSON.stringify({ file, error: (e as Error).message }));
+          else info(`soundee: ${(e as Error).message}`);
+        }
+      }
+    } finally {
+      cls.dispose();
+    }
+    if (failed) process.exitCode = 1;
+  });
+}

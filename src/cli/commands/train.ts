@@ -1,0 +1,162 @@
+/** `soundee train`: train a network on a dataset file, keep the best epoch, evaluate it on the test split. */
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { type Command, Option } from 'commander';
+import { DEFAULT_AUGMENT } from '../../data/augment.ts';
+import { readDataset } from '../../data/dataset-file.ts';
+import { ARCHITECTURES, type Architecture } from '../../model/architectures.ts';
+import { initBackend, type BackendChoice } from '../../model/backend.ts';
+import { type WeightQuantization, loadModel, saveModel, updateMetadata } from '../../model/io.ts';
+import { Classifier } from '../../model/classifier.ts';
+import { evaluateOnDataset } from '../../model/evaluate.ts';
+import { formatReport } from '../../model/metrics.ts';
+import { trainModel } from '../../model/train.ts';
+import { confusionSvg, trainingCurvesSvg, writeSvg } from '../../report/plots.ts';
+import { resolveFeatureConfig } from '../../config.ts';
+import { backendOption, info, parseNumber } from '../common.ts';
+import { type Progress, progressBar } from '../progress.ts';
+
+interface TrainCliOptions {
+  data: string;
+  arch: Architecture;
+  out: string;
+  name?: string;
+  epochs: number;
+  batchSize: number;
+  lr: number;
+  seed: number;
+  patience: number;
+  augment: boolean;
+  mix: number;
+  noise: number;
+  gaps: number;
+  eq: number;
+  masks: number;
+  sampling: 'balanced' | 'natural';
+  labelSmoothing: number;
+  schedule: 'cosine' | 'constant';
+  quantize: WeightQuantization;
+  threshold: number;
+  backend?: BackendChoice;
+}
+
+const fmtTime = (s: number) => (s >= 3600 ? `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m` : s >= 60 ? `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s` : `${s.toFixed(1)}s`);
+
+export function trainCommand(program: Command): void {
+  backendOption(
+    program
+      .command('train')
+      .description('train a network on a dataset file (train split), keep the epoch with the best validation accuracy, report test metrics')
+      .requiredOption('--data <file>', 'dataset file from `soundee dataset build`')
+      .addOption(new Option('--arch <name>', 'seed-cnn: the capstone network; resnet: a small residual network').choices([...ARCHITECTURES]).default('resnet'))
+      .requiredOption('--out <dir>', 'model directory to write (e.g. models/mine)')
+      .option('--name <name>', 'model name shown to clients (default: the directory name)')
+      .option('--epochs <n>', 'most epochs', parseNumber('--epochs', { integer: true, min: 1 }), 40)
+      .option('--batch-size <n>', 'mini-batch size', parseNumber('--batch-size', { integer: true, min: 1 }), 64)
+      .option('--lr <x>', 'Adam learning rate', parseNumber('--lr', { min: 1e-7, max: 1 }), 1e-3)
+      .option('--seed <n>', 'seed of initialisation, sampling and augmentation', parseNumber('--seed', { integer: true, min: 0 }), 1)
+      .option('--patience <n>', 'early stopping: epochs without a better validation accuracy (0 = off)', parseNumber('--patience', { integer: true, min: 0 }), 12)
+      .option('--no-augment', 'train on the stored images, without augmentation')
+      .option('--mix <p>', 'probability of mixing another clip underneath (background mixing)', parseNumber('--mix', { min: 0, max: 1 }), DEFAULT_AUGMENT.mixProbability)
+      .option('--noise <p>', 'probability of adding white/pink/brown noise', parseNumber('--noise', { min: 0, max: 1 }), DEFAULT_AUGMENT.noiseProbability)
+      .option('--gaps <p>', 'probability of a 50–400 ms stretch of digital silence', parseNumber('--gaps', { min: 0, max: 1 }), DEFAULT_AUGMENT.gapProbability)
+      .option('--eq <p>', 'probability of a random spectral tilt/EQ', parseNumber('--eq', { min: 0, max: 1 }), DEFAULT_AUGMENT.eqProbability)
+      .option('--masks <p>', 'probability of frequency and time masks', parseNumber('--masks', { min: 0, max: 1 }), DEFAULT_AUGMENT.maskProbability)
+      .addOption(new Option('--sampling <how>', 'balanced: classes equally likely per batch; natural: dataset proportions').choices(['balanced', 'natural']).default('balanced'))
+      .option('--label-smoothing <e>', 'label smoothing', parseNumber('--label-smoothing', { min: 0, max: 0.5 }), 0.1)
+      .addOption(new Option('--schedule <s>', 'learning-rate schedule').choices(['cosine', 'constant']).default('cosine'))
+      .addOption(new Option('--quantize <q>', 'store weights as float32 (none), float16 or uint8').choices(['none', 'float16', 'uint8']).default('none'))
+      .option('--threshold <p>', "the model's 'cannot tell' threshold", parseNumber('--threshold', { min: 0, max: 1 }), 0.4),
+  ).action(async (o: TrainCliOptions) => {
+    const backend = await initBackend(o.backend);
+    const ds = await readDataset(o.data);
+    const features = ds.header.features ?? resolveFeatureConfig({ imageSize: ds.header.imageSize });
+    if (!ds.header.features) info('soundee: note: this dataset holds imported images; the model will render live audio with the default feature settings, which may not match your images');
+    const augment = o.augment ? { ...DEFAULT_AUGMENT, mixProbability: o.mix, noiseProbability: o.noise, gapProbability: o.gaps, eqProbability: o.eq, maskProbability: o.masks } : null;
+    const counts = ds.counts();
+    info(`soundee: training ${o.arch} on ${o.data}: ${counts.train.reduce((a, b) => a + b, 0)} train / ${counts.valid.reduce((a, b) => a + b, 0)} valid items, ${ds.classes.length} classes, ${augment ? 'augmented' : 'no augmentation'}`);
+    let stopRequested = false;
+    const onSigint = () => {
+      if (stopRequested) process.exit(130);
+      stopRequested = true;
+      info('\nsoundee: stopping after this batch and saving the best epoch so far (Ctrl-C again to quit without saving)');
+    };
+    process.on('SIGINT', onSigint);
+    let bar: Progress | undefined;
+    const started = performance.now();
+    let result;
+    try {
+      result = await trainModel(ds, {
+        arch: o.arch,
+        epochs: o.epochs,
+        batchSize: o.batchSize,
+        lr: o.lr,
+        seed: o.seed,
+        patience: o.patience,
+        augment,
+        sampling: o.sampling,
+        labelSmoothing: o.labelSmoothing,
+        lrSchedule: o.schedule,
+        shouldStop: () => stopRequested,
+        onEpochStart: ({ epoch, done, total }) => {
+          if (done <= 8) bar = progressBar(`epoch ${epoch + 1}/${o.epochs} augment`, total);
+          bar?.update(done);
+          if (done === total) bar?.stop();
+        },
+        onBatch: ({ epoch, batch, batches, loss, acc }) => {
+          if (batch === 1) bar = progressBar(`epoch ${epoch + 1}/${o.epochs} train  `, batches, 'loss {loss} acc {acc}');
+          bar?.update(batch, { loss: loss.toFixed(3), acc: acc.toFixed(3) });
+          if (batch === batches) bar?.stop();
+        },
+        onEpoch: (l) => {
+          bar?.stop();
+          const elapsed = (performance.now() - started) / 1000;
+          const eta = (elapsed / (l.epoch + 1)) * (o.epochs - l.epoch - 1);
+          info(
+            `epoch ${l.epoch + 1}/${o.epochs}: loss ${l.loss.toFixed(3)} acc ${l.acc.toFixed(3)} | val loss ${l.valLoss.toFixed(3)} val acc ${l.valAcc.toFixed(3)}${l.best ? ' (best)' : ''} | ${l.seconds.toFixed(1)} s (augment ${l.augmentSeconds.toFixed(1)} s), ${l.imagesPerSec.toFixed(0)} img/s | ETA ≤ ${fmtTime(eta)}`,
+          );
+        },
+      });
+    } finally {
+      bar?.stop();
+      process.off('SIGINT', onSigint);
+    }
+    const { model, history, bestEpoch } = result;
+    const trainSeconds = (performance.now() - started) / 1000;
+    const name = o.name ?? o.out.replace(/\/+$/, '').split('/').pop()!;
+    const training = {
+      dataset: o.data,
+      backend,
+      arch: o.arch,
+      params: model.countParams(),
+      epochsRun: history.length,
+      bestEpoch: bestEpoch + 1,
+      stoppedEarly: result.stoppedEarly,
+      interrupted: result.interrupted,
+      seconds: Math.round(trainSeconds),
+      options: { epochs: o.epochs, batchSize: o.batchSize, lr: o.lr, seed: o.seed, patience: o.patience, sampling: o.sampling, labelSmoothing: o.labelSmoothing, schedule: o.schedule, augment },
+      best: { valAcc: history[bestEpoch]!.valAcc, valLoss: history[bestEpoch]!.valLoss },
+      medianImagesPerSec: [...history.map((h) => h.imagesPerSec)].sort((a, b) => a - b)[Math.floor(history.length / 2)],
+    };
+    const meta = { name, architecture: o.arch, classes: ds.classes, features, confidenceThreshold: o.threshold, training };
+    await saveModel(model, o.out, meta, { quantization: o.quantize });
+    model.dispose();
+    await writeFile(join(o.out, 'history.json'), `${JSON.stringify(history, null, 1)}\n`);
+    await writeSvg(join(o.out, 'training-curves.png'), trainingCurvesSvg({ loss: history.map((h) => h.loss), acc: history.map((h) => h.acc), valLoss: history.map((h) => h.valLoss), valAcc: history.map((h) => h.valAcc) }, bestEpoch, `${name}: ${o.arch} on ${o.data} (kept epoch ${bestEpoch + 1})`));
+    info(`soundee: kept epoch ${bestEpoch + 1} (val acc ${history[bestEpoch]!.valAcc.toFixed(3)}); trained ${fmtTime(trainSeconds)}; wrote ${o.out}`);
+
+    // the test split is looked at once, after selection, with the saved (possibly quantised) model
+    const loaded = await loadModel(o.out);
+    const cls = new Classifier(loaded);
+    if (ds.indices('test').length) {
+      const run = await evaluateOnDataset(cls, ds, 'test');
+      const evaluation = { split: 'test', dataset: o.data, ...run.report };
+      await updateMetadata(o.out, { evaluation });
+      await writeFile(join(o.out, 'evaluation.json'), `${JSON.stringify(evaluation, null, 1)}\n`);
+      await writeFile(join(o.out, 'evaluation.txt'), `${formatReport(run.report)}\n`);
+      await writeSvg(join(o.out, 'confusion.png'), confusionSvg(run.report.classes, run.report.confusion, `${name} on the test split: accuracy ${(100 * run.report.accuracy).toFixed(1)}%, macro-F1 ${run.report.macroF1.toFixed(3)}`));
+      console.log(formatReport(run.report));
+    }
+    cls.dispose();
+  });
+}

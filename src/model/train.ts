@@ -1,0 +1,216 @@
+/**
+ * Training: the capstone's loop done properly. Adam, categorical cross-entropy, mini-batches; per
+ * epoch an augmented copy of the training audio rendered through the one feature path; validation
+ * accuracy after every epoch; the best epoch's weights kept; early stopping; stop on request (Ctrl-C)
+ * with the best weights so far.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { SoundeeError } from '../config.ts';
+import { type AugmentOptions, renderAugmented } from '../data/augment.ts';
+import { type Dataset } from '../data/dataset-file.ts';
+import { Random } from '../util/random.ts';
+import { type Architecture, buildModel } from './architectures.ts';
+
+export interface TrainOptions {
+  arch: Architecture;
+  /** Most epochs to run. */
+  epochs: number;
+  batchSize: number;
+  /** Adam learning rate (peak, with the cosine schedule). */
+  lr: number;
+  seed: number;
+  /** Stop after this many epochs without a better validation accuracy (0: never stop early). */
+  patience: number;
+  /** Augmentation of the training audio, or null to train on the stored images. */
+  augment: AugmentOptions | null;
+  /** 'balanced': every class equally likely in each batch; 'natural': the dataset's proportions. */
+  sampling: 'balanced' | 'natural';
+  /** Label smoothing ε (targets (1-ε)·onehot + ε/K); 0 for plain one-hot. */
+  labelSmoothing: number;
+  /** 'cosine' decays the learning rate to 5 % over the epochs; 'constant' keeps it. */
+  lrSchedule: 'cosine' | 'constant';
+  /** Items per epoch (default: the number of training items). */
+  itemsPerEpoch?: number;
+  onBatch?: (p: { epoch: number; batch: number; batches: number; loss: number; acc: number }) => void;
+  onEpochStart?: (p: { epoch: number; phase: 'augment' | 'train'; done: number; total: number }) => void;
+  onEpoch?: (log: EpochLog) => void;
+  /** Polled between batches; true stops training (the best weights so far are kept). */
+  shouldStop?: () => boolean;
+}
+
+export interface EpochLog {
+  epoch: number;
+  loss: number;
+  acc: number;
+  valLoss: number;
+  valAcc: number;
+  lr: number;
+  seconds: number;
+  /** Training throughput of the epoch's optimiser steps. */
+  imagesPerSec: number;
+  /** Time spent rendering augmented images. */
+  augmentSeconds: number;
+  best: boolean;
+}
+
+export interface TrainResult {
+  model: tf.LayersModel;
+  history: EpochLog[];
+  /** Index into history of the kept epoch. */
+  bestEpoch: number;
+  stoppedEarly: boolean;
+  interrupted: boolean;
+}
+
+/** Item indices for one epoch. */
+function epochOrder(ds: Dataset, train: number[], rng: Random, sampling: TrainOptions['sampling'], n: number): number[] {
+  if (sampling === 'natural') return rng.shuffle([...train]).slice(0, n).concat(n > train.length ? Array.from({ length: n - train.length }, () => train[rng.int(train.length)]!) : []);
+  const byClass = ds.classes.map(() => [] as number[]);
+  for (const i of train) byClass[ds.header.items[i]!.label]!.push(i);
+  const present = byClass.filter((c) => c.length);
+  return Array.from({ length: n }, () => {
+    const c = present[rng.int(present.length)]!;
+    return c[rng.int(c.length)]!;
+  });
+}
+
+/** Stacks uint8 HWC images into a float tensor in [0, 1]. */
+export function imagesToTensor(images: readonly Uint8Array[], size: number): tf.Tensor4D {
+  const px = size * size * 3;
+  const flat = new Float32Array(images.length * px);
+  images.forEach((img, k) => {
+    for (let j = 0; j < px; j++) flat[k * px + j] = img[j]! / 255;
+  });
+  return tf.tensor4d(flat, [images.length, size, size, 3]);
+}
+
+function targets(labels: readonly number[], k: number, eps: number): tf.Tensor2D {
+  const y = new Float32Array(labels.length * k).fill(eps / k);
+  labels.forEach((l, i) => (y[i * k + l] = 1 - eps + eps / k));
+  return tf.tensor2d(y, [labels.length, k]);
+}
+
+/** Probabilities of a model for many stored images, in batches. */
+export function predictImages(model: tf.LayersModel, images: readonly Uint8Array[], size: number, batch = 256): Float32Array[] {
+  const out: Float32Array[] = [];
+  for (let s = 0; s < images.length; s += batch) {
+    const probs = tf.tidy(() => (model.predict(imagesToTensor(images.slice(s, s + batch), size)) as tf.Tensor).dataSync() as Float32Array);
+    const k = probs.length / Math.min(batch, images.length - s);
+    for (let i = 0; i < probs.length / k; i++) out.push(probs.slice(i * k, (i + 1) * k));
+  }
+  return out;
+}
+
+/**
+ * Trains a fresh network of `o.arch` on the dataset's train split, selecting on its valid split.
+ * @throws SoundeeError ERR_TRAIN when a split is empty or augmentation is asked of an image dataset.
+ */
+export async function trainModel(ds: Dataset, o: TrainOptions): Promise<TrainResult> {
+  const train = ds.indices('train');
+  const valid = ds.indices('valid');
+  if (!train.length || !valid.length) throw new SoundeeError('ERR_TRAIN', `the dataset needs train and valid items (has ${train.length} / ${valid.length})`);
+  if (o.augment && (!ds.audio || !ds.header.features))
+    throw new SoundeeError('ERR_TRAIN', 'augmentation needs an audio dataset (this one holds imported images); train with --no-augment');
+  const k = ds.classes.length;
+  const size = ds.header.imageSize;
+  const rng = new Random(o.seed);
+  const model = buildModel(o.arch, { numClasses: k, seed: o.seed, imageSize: size });
+  const optimizer = tf.train.adam(o.lr);
+  model.compile({ optimizer, loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
+
+  const validImages = valid.map((i) => ds.image(i));
+  const validLabels = valid.map((i) => ds.header.items[i]!.label);
+  const yValid = targets(validLabels, k, 0);
+  const history: EpochLog[] = [];
+  let best: { acc: number; loss: number; weights: tf.Tensor[]; epoch: number } | undefined;
+  let stoppedEarly = false;
+  let interrupted = false;
+  const perEpoch = o.itemsPerEpoch ?? train.length;
+  const batches = Math.ceil(perEpoch / o.batchSize);
+  // background clips for mixing: any training item
+  const background = () => ds.samples(train[rng.int(train.length)]!);
+
+  try {
+    for (let epoch = 0; epoch < o.epochs && !interrupted; epoch++) {
+      const t0 = performance.now();
+      const lr = o.lrSchedule === 'cosine' ? o.lr * (0.05 + 0.95 * 0.5 * (1 + Math.cos((Math.PI * epoch) / Math.max(1, o.epochs)))) : o.lr;
+      (optimizer as unknown as { learningRate: number }).learningRate = lr;
+      const order = epochOrder(ds, train, rng, o.sampling, perEpoch);
+      let images: Uint8Array[];
+      const ta = performance.now();
+      if (o.augment) {
+        images = new Array(order.length);
+        const c = ds.header.features!;
+        // several renders in flight: sharp resizes on its own threads while JS frames the next clip
+        const inFlight = 8;
+        for (let s = 0; s < order.length; s += inFlight) {
+          const chunk = order.slice(s, s + inFlight);
+          const r = await Promise.all(chunk.map((i) => renderAugmented(ds.samples(i), c, rng, o.augment!, background)));
+          r.forEach((img, j) => (images[s + j] = img));
+          o.onEpochStart?.({ epoch, phase: 'augment', done: Math.min(order.length, s + inFlight), total: order.length });
+          if (o.shouldStop?.()) break;
+        }
+      } else images = order.map((i) => ds.image(i));
+      const augmentSeconds = (performance.now() - ta) / 1000;
+      if (o.shouldStop?.()) {
+        interrupted = true;
+        break;
+      }
+      let lossSum = 0;
+      let accSum = 0;
+      let seen = 0;
+      const tt = performance.now();
+      for (let b = 0; b < batches; b++) {
+        const idx = order.slice(b * o.batchSize, (b + 1) * o.batchSize);
+        if (!idx.length) break;
+        const xs = imagesToTensor(images.slice(b * o.batchSize, b * o.batchSize + idx.length), size);
+        const ys = targets(idx.map((i) => ds.header.items[i]!.label), k, o.labelSmoothing);
+        const [loss, acc] = (await model.trainOnBatch(xs, ys)) as number[];
+        xs.dispose();
+        ys.dispose();
+        lossSum += loss! * idx.length;
+        accSum += acc! * idx.length;
+        seen += idx.length;
+        o.onBatch?.({ epoch, batch: b + 1, batches, loss: lossSum / seen, acc: accSum / seen });
+        if (o.shouldStop?.()) {
+          interrupted = true;
+          break;
+        }
+      }
+      const trainSeconds = (performance.now() - tt) / 1000;
+      if (interrupted && seen < perEpoch) break;
+      const probs = predictImages(model, validImages, size);
+      const valAcc = probs.filter((p, i) => p.indexOf(Math.max(...p)) === validLabels[i]).length / probs.length;
+      const valLoss = tf.tidy(() => tf.metrics.categoricalCrossentropy(yValid, tf.tensor2d(probs.flatMap((p) => [...p]), [probs.length, k])).mean().dataSync()[0]!);
+      const isBest = !best || valAcc > best.acc + 1e-9 || (Math.abs(valAcc - best.acc) <= 1e-9 && valLoss < best.loss);
+      if (isBest) {
+        best?.weights.forEach((w) => w.dispose());
+        best = { acc: valAcc, loss: valLoss, weights: model.getWeights().map((w) => w.clone()), epoch };
+      }
+      const log: EpochLog = {
+        epoch,
+        loss: lossSum / seen,
+        acc: accSum / seen,
+        valLoss,
+        valAcc,
+        lr,
+        seconds: (performance.now() - t0) / 1000,
+        imagesPerSec: seen / trainSeconds,
+        augmentSeconds,
+        best: isBest,
+      };
+      history.push(log);
+      o.onEpoch?.(log);
+      if (o.patience > 0 && best && epoch - best.epoch >= o.patience) {
+        stoppedEarly = true;
+        break;
+      }
+    }
+    if (!best) throw new SoundeeError('ERR_TRAIN', 'stopped before the first epoch completed: nothing to keep');
+    model.setWeights(best.weights);
+    return { model, history, bestEpoch: best.epoch, stoppedEarly, interrupted };
+  } finally {
+    best?.weights.forEach((w) => w.dispose());
+    yValid.dispose();
+  }
+}
