@@ -1,0 +1,48 @@
+/** Benchmark helpers: repeated timing with median/min/max, machine load, tables. */
+import { loadavg, cpus } from 'node:os';
+
+export interface Stat {
+  median: number;
+  min: number;
+  max: number;
+  n: number;
+}
+
+/** Median/min/max of samples. */
+export function stat(samples: number[]): Stat {
+  const s = [...samples].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return { median: s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2, min: s[0]!, max: s[s.length - 1]!, n: s.length };
+}
+
+/**
+ * Times `fn` `repeats` times after `warmup` untimed runs; each sample is the mean over `inner` calls.
+ * @returns per-call milliseconds.
+ */
+export async function timeIt(fn: () => unknown, { repeats = 7, warmup = 2, inner = 1 } = {}): Promise<Stat> {
+  for (let i = 0; i < warmup; i++) await fn();
+  const samples: number[] = [];
+  for (let r = 0; r < repeats; r++) {
+    const t = performance.now();
+    for (let i = 0; i < inner; i++) await fn();
+    samples.push((performance.now() - t) / inner);
+  }
+  return stat(samples);
+}
+
+/** The machine, and how busy it is now (1-minute load average vs cores). */
+export function machine(): { cpu: string; cores: number; load1: number; load5: number; node: string } {
+  const [l1, l5] = loadavg();
+  return { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, load1: l1!, load5: l5!, node: process.version };
+}
+
+/** Formats a Stat with a unit: "1.23 ms (1.10–1.50)". */
+export function fmt(s: Stat, unit: string, digits = 2): string {
+  return `${s.median.toFixed(digits)} ${unit} (${s.min.toFixed(digits)}–${s.max.toFixed(digits)})`;
+}
+
+/** A plain text table. */
+export function table(rows: string[][]): string {
+  const w = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
+  return rows.map((r) => r.map((cell, c) => (c === 0 ? cell.padEnd(w[c]!) : cell.padStart(w[c]!))).join('  ')).join('\n');
+}

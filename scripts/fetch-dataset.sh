@@ -1,0 +1,300 @@
+#!/usr/bin/env bash
+# fetch-dataset.sh - Soundee's data script (`npm run data`): build a CLASS/NAME.wav tree (mono, 16 kHz,
+# 16-bit, exactly 1 s per clip) from REAL recordings shipped in Debian bookworm (main) packages, the way
+# the ambient set in ../shared/datasets/ambient was cut. Nothing is synthesised; nothing comes from a hub.
+# Then: soundee dataset build OUTDIR --out data/ambient.sdset
+#
+# usage:  fetch-dataset.sh [ambient|drums|events] [OUTDIR]      (npm run data -- ambient data/ambient)
+#   ambient (default): rain water wind birds insects engine fire speech   (game ambience, freesound-derived)
+#   drums            : kick snare hihat cymbal tom                        (hydrogen-drumkits, 10 kits; needs python3)
+#   events           : footsteps keyboard wood_chop pickaxe                (0ad / minetest / flare / redeclipse / bucklespring)
+#
+# Packages are fetched with `apt-get download` into $CACHE and only their audio files are unpacked
+# (no root needed if apt lists are fresh; nothing is installed). If a package is already installed
+# (apt-get install -y --no-install-recommends PKG) its files under / are used instead.
+#
+# Output: OUTDIR/CLASS/*.wav plus OUTDIR/manifest.csv
+#   columns: clip,class,package,source,offset_s,group
+#   group = one original recording (ambient), one speaker/language (speech), one recording directory/session
+#   (events) or one drum kit (drums); known near-duplicate recordings are merged into one group or dropped.
+#   => split train/test BY GROUP (never by clip): windows from one recording are highly correlated.
+#   "event" clips are zero-padded to 1 s, "cut" clips are continuous: do not let digital silence become a cue.
+# Disk/network: ambient downloads ~2.8 GB of .debs (0ad-data 1.4 GB, redeclipse-data 0.9 GB) and briefly
+#   needs ~5 GB more to unzip 0ad's public.zip; drums 143 MB; events ~2.4 GB (shares the ambient cache).
+#
+# env: CACHE (default ~/.cache/sound-datascout)  SR (16000)  MAXWIN (max 1-s windows per source file, 40)
+#      LOWPASS (Hz, default 5000 for ambient, 0=off elsewhere; band-limits EVERY clip the same way so that
+#               11 kHz-sampled sources cannot be recognised by missing high frequencies)
+#      SILENCE_DB (drop windows whose RMS < this, default -45)  MINSR (skip sources sampled below, 11025)
+#      DRUM_ELECTRONIC=1 to keep the two electronic hydrogen kits (default: skip them)
+set -euo pipefail
+RECIPE=${1:-ambient}
+OUT=${2:-./data/$RECIPE}
+CACHE=${CACHE:-$HOME/.cache/soundee-data}
+SR=${SR:-16000}
+MAXWIN=${MAXWIN:-40}
+SILENCE_DB=${SILENCE_DB:--45}
+MINSR=${MINSR:-11025}
+if [[ $RECIPE == ambient ]]; then LOWPASS=${LOWPASS:-5000}; else LOWPASS=${LOWPASS:-0}; fi
+DRUM_ELECTRONIC=${DRUM_ELECTRONIC:-0}
+
+need() { command -v "$1" >/dev/null 2>&1; }
+if ! need sox || ! need unzip || ! need soxi; then
+  if [[ $(id -u) == 0 ]]; then apt-get install -y --no-install-recommends sox libsox-fmt-all unzip >&2
+  else echo "need: sox libsox-fmt-all unzip (apt-get install)" >&2; exit 1; fi
+fi
+mkdir -p "$CACHE/debs" "$CACHE/root" "$OUT"
+OUT=$(cd "$OUT" && pwd)
+WORK=$(mktemp -d); trap 'rm -rf "$WORK"' EXIT
+
+installed() { dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null | grep -qx installed; }
+
+fetch_deb() { # -> path of the .deb in $CACHE/debs (downloads it once)
+  local p=$1 f found=""
+  for f in "$CACHE/debs/${p}_"*.deb; do [[ -f $f ]] && found=$f; done
+  if [[ -z $found ]]; then
+    (cd "$CACHE/debs" && apt-get download "$p") >&2 || return 1
+    for f in "$CACHE/debs/${p}_"*.deb; do [[ -f $f ]] && found=$f; done
+  fi
+  [[ -n $found ]] || return 1
+  echo "$found"
+}
+
+pkgroot() { # echo a directory that mirrors / for package $1 (0ad-data: the unzipped audio/ tree); fails if unavailable
+  local p=$1 d deb
+  if [[ $p == 0ad-data ]]; then
+    d=$CACHE/root/0ad-audio
+    if [[ ! -e $d/.done ]]; then
+      mkdir -p "$d"
+      local zip=/usr/share/games/0ad/mods/public/public.zip tmpzip=""
+      if ! installed 0ad-data || [[ ! -f $zip ]]; then
+        echo "[0ad-data] downloading (~1.4 GB) and unpacking audio from public.zip (needs ~5 GB free temporarily)" >&2
+        deb=$(fetch_deb 0ad-data) || return 1
+        tmpzip=$CACHE/root/0ad-tmp; mkdir -p "$tmpzip"
+        dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$tmpzip" --wildcards --no-anchored '*public.zip' '*/copyright' 2>/dev/null || true
+        zip=$tmpzip/usr/share/games/0ad/mods/public/public.zip
+        cp "$tmpzip/usr/share/doc/0ad-data/copyright" "$d/copyright" 2>/dev/null || true
+      fi
+      [[ -f $zip ]] || return 1
+      unzip -q -o "$zip" 'audio/ambient/*' 'audio/actor/*' 'audio/resource/*' 'audio/attack/fire/*' -d "$d" || return 1
+      [[ -n $tmpzip ]] && rm -rf "$tmpzip"
+      touch "$d/.done"
+    fi
+    echo "$d"; return 0
+  fi
+  if installed "$p"; then echo /; return 0; fi
+  d=$CACHE/root/$p
+  if [[ ! -e $d/.done ]]; then
+    deb=$(fetch_deb "$p") || return 1
+    mkdir -p "$d"
+    dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$d" --wildcards --no-anchored \
+      '*.ogg' '*.wav' '*.flac' '*.aif' '*.aiff' '*drumkit.xml' '*/copyright' 2>/dev/null || true  # tar fails on unmatched patterns
+    [[ -n $(find "$d" -type f -print -quit) ]] || return 1
+    touch "$d/.done"
+  fi
+  echo "$d"
+}
+
+declare -A SEEN=()
+# Near-duplicates found by cross-correlating every source pair of a class (max normalised xcorr > 0.9):
+#  (also across classes: megaglest desert2 day.ogg == night.ogg). Exact copies with another gain/encoding are dropped, related takes are merged into one group so that
+#  a group-wise train/test split cannot leak the same recording.
+EXCLUDE_RE='^(redeclipse-data:.*/(hollowwind|dizzywind|alienwind)\.ogg|megaglest-data:.*/winter_forest/sounds/wind\.ogg|0ad-data:audio/ambient/dayscape/day_temperate_gen_02\.ogg|searchandrescue-data:.*/hh60/engine_shutdown\.wav|0ad-data:audio/actor/singlesteps/fs_rock[0-9]\.ogg|megaglest-data:.*/desert2/sounds/(day|night)\.ogg)$'
+group_of() { # PKG:REL -> group id
+  case $1 in
+    0ad-data:audio/attack/fire/*)                      echo 0ad-data:attack/fire ;;
+    0ad-data:audio/ambient/dayscape/day_temperate*)    echo 0ad-data:day_temperate ;;
+    0ad-data:audio/ambient/weather/windleaves*)        echo 0ad-data:windleaves ;;
+    searchandrescue-data:*/helicopter_*|searchandrescue-data:*/hh6?/*) echo searchandrescue-data:helicopter ;;
+    searchandrescue-data:*/jet_*)                      echo searchandrescue-data:jet ;;
+    minetest-data:*/mods/fire/sounds/*|ardentryst:*/fire_loop.ogg) echo shared:fire-minetest-ardentryst ;;
+    *) echo "$1" ;;
+  esac
+}
+MANIFEST=$OUT/manifest.csv
+echo "clip,class,package,source,offset_s,group" > "$MANIFEST"
+LP=(); [[ $LOWPASS != 0 ]] && LP=(sinc "-$LOWPASS")
+
+rms_ok() { # file -> success if RMS level >= SILENCE_DB
+  local r; r=$(sox "$1" -n stats 2>&1 | awk '/^RMS lev dB/{print $4}')
+  awk -v r="$r" -v t="$SILENCE_DB" 'BEGIN{exit !(r!="-inf" && r+0 >= t+0)}'
+}
+
+# process CLASS MODE PKG ROOT RELPATH [GROUP]
+#   MODE cut   : non-overlapping 1-s windows (<= MAXWIN, evenly spread over the file), silent ones dropped
+#   MODE event : one clip per file: leading silence trimmed, first 1 s kept, zero-padded to 1 s
+process() {
+  local cls=$1 mode=$2 pkg=$3 root=$4 rel=$5 group=${6:-}
+  local f=$root/$rel
+  [[ -f $f && ! -L $f ]] || return 0            # symlinked copies (megaglest tilesets) are reached via their target
+  [[ "$pkg:$rel" =~ $EXCLUDE_RE ]] && return 0
+  local sum; sum=$(md5sum < "$f" | cut -c1-32)
+  [[ -n ${SEEN[$sum]:-} ]] && return 0          # identical file already used (e.g. megaglest tilesets)
+  SEEN[$sum]=1
+  local sr; sr=$(soxi -r "$f" 2>/dev/null || echo 0)
+  (( ${sr%.*} >= MINSR )) || return 0
+  [[ -z $group ]] && group=$(group_of "$pkg:$rel")
+  local stem; stem=$(echo "$pkg/$rel" | sed -E 's#^(.*/)?([^/]+)/([^/]+)/([^/]+)$#\2_\3_\4#; s#\.[A-Za-z0-9]+$##; s#[^A-Za-z0-9_-]+#_#g')
+  stem="${pkg%%-*}_$stem"
+  mkdir -p "$OUT/$cls"
+  local tmp=$WORK/src.wav
+  sox -q "$f" -b 16 "$tmp" remix - rate -v "$SR" "${LP[@]}" gain -n -1 2>/dev/null || return 0
+  local dur; dur=$(soxi -D "$tmp")
+  local n; n=$(awk -v d="$dur" 'BEGIN{print int(d)}')
+  if [[ $mode == cut && $n -ge 2 ]]; then
+    local k=$n; (( k > MAXWIN )) && k=$MAXWIN
+    local i idx o
+    for (( i=0; i<k; i++ )); do
+      idx=$(( i * n / k ))
+      o="$OUT/$cls/${stem}_w$(printf %03d "$idx").wav"
+      sox -q "$tmp" "$o" trim "$idx" 1
+      if rms_ok "$o"; then echo "$cls/$(basename "$o"),$cls,$pkg,$rel,$idx,$group" >> "$MANIFEST"; else rm -f "$o"; fi
+    done
+  else
+    local o="$OUT/$cls/${stem}.wav"
+    sox -q "$tmp" "$o" silence 1 0.005 -40d trim 0 1 pad 0 1 trim 0 1 2>/dev/null || { rm -f "$o"; return 0; }
+    local pk; pk=$(sox "$o" -n stats 2>&1 | awk '/^Pk lev dB/{print $4}')
+    if awk -v p="$pk" 'BEGIN{exit !(p!="-inf" && p+0 > -40)}'; then
+      echo "$cls/$(basename "$o"),$cls,$pkg,$rel,0,$group" >> "$MANIFEST"
+    else rm -f "$o"; fi
+  fi
+}
+
+# spec lines: CLASS MODE PKG GLOB [MAXFILES [GROUPBY]]   (GLOB relative to the package root;
+#   GROUPBY=dir puts all files of one directory in one group, e.g. one speaker/language)
+run_spec() {
+  local cls mode pkg glob maxf gby root
+  while read -r cls mode pkg glob maxf gby; do
+    [[ -z $cls || $cls == \#* ]] && continue
+    if ! root=$(pkgroot "$pkg"); then echo "WARN: package $pkg unavailable, skipped" >&2; continue; fi
+    # eval: allow {a,b} brace lists as well as * ? globs; keep only paths that exist
+    mapfile -t files < <(cd "$root" && eval "for x in $glob; do [[ -f \$x ]] && echo \"\$x\"; done" | sort -u)
+    local nf=${#files[@]}; [[ $nf -eq 0 ]] && { echo "WARN no match: $pkg $glob" >&2; continue; }
+    local k=$nf; [[ -n ${maxf:-} && $maxf -lt $nf ]] && k=$maxf
+    local i
+    local rel grp
+    for (( i=0; i<k; i++ )); do
+      rel=${files[$(( i * nf / k ))]}; grp=""
+      [[ ${gby:-} == dir ]] && grp="$pkg:$(dirname "$rel")"
+      process "$cls" "$mode" "$pkg" "$root" "$rel" "$grp"
+    done
+  done
+}
+
+G=usr/share/games
+AMBIENT_SPEC="
+#CLASS  MODE PKG                GLOB
+rain    cut 0ad-data            audio/ambient/weather/rain_1*.ogg
+rain    cut megaglest-data      $G/megaglest/tilesets/*/sounds/rain.*
+rain    cut redeclipse-data     $G/redeclipse/data/sounds/ambience/morph/*rain.ogg
+rain    cut flare-game          $G/flare/mods/empyrean_campaign/soundfx/environment/rain.ogg
+rain    cut plee-the-bear-data  $G/plee-the-bear/sound/weather/rain.ogg
+rain    cut scorched3d-data     $G/scorched3d/data/globalmods/none/data/wav/misc/rain.wav
+rain    cut ardentryst          $G/ardentryst/Sounds/Rain_Loop.ogg
+water   cut 0ad-data            audio/ambient/water/river_*.ogg
+water   cut 0ad-data            audio/ambient/water/waterfall_*.ogg
+water   cut redeclipse-data     $G/redeclipse/data/sounds/ambience/creek.ogg
+water   cut redeclipse-data     $G/redeclipse/data/sounds/ambience/river.ogg
+water   cut redeclipse-data     $G/redeclipse/data/sounds/ambience/water.ogg
+water   cut redeclipse-data     $G/redeclipse/data/sounds/ambience/waterfall*.ogg
+water   cut minetest-data       $G/minetest/games/minetest_game/mods/env_sounds/sounds/env_sounds_water.*.ogg
+water   cut flare-game          $G/flare/mods/fantasycore/soundfx/environment/river_loop.ogg
+wind    cut 0ad-data            audio/ambient/weather/wind*.ogg
+wind    cut megaglest-data      $G/megaglest/tilesets/winter*/sounds/wind.ogg
+wind    cut redeclipse-data     $G/redeclipse/data/sounds/ambience/*wind.ogg
+wind    cut redeclipse-data     $G/redeclipse/data/sounds/ambience/morph/*wind*.ogg
+wind    cut flare-game          $G/flare/mods/fantasycore/soundfx/environment/*wind_loop.ogg
+birds   cut 0ad-data            audio/ambient/dayscape/day_*.ogg
+birds   cut megaglest-data      $G/megaglest/tilesets/*/sounds/*day.ogg
+birds   cut redeclipse-data     $G/redeclipse/data/sounds/ambience/forest?.ogg
+insects cut megaglest-data      $G/megaglest/tilesets/*/sounds/night*.ogg
+insects cut redeclipse-data     $G/redeclipse/data/sounds/ambience/cycadas.ogg
+insects cut redeclipse-data     $G/redeclipse/data/sounds/ambience/nightcrickets.ogg
+engine  cut searchandrescue-data $G/searchandrescue/sounds/*engine*.wav
+engine  cut searchandrescue-data $G/searchandrescue/sounds/hh6?/engine_*.wav
+engine  cut redeclipse-data     $G/redeclipse/data/sounds/ambience/distant_cars.ogg
+engine  cut scorched3d-data     $G/scorched3d/data/globalmods/apoc/data/wav/misc/helicopter.wav
+engine  cut trophy-data         $G/trophy/sounds/engine.wav
+engine  cut btanks-data         $G/btanks/data/sounds/helicopter.ogg
+engine  cut btanks-data         $G/btanks/data/sounds/engine-start.ogg
+engine  cut qabcs-data          usr/share/qabcs/abcs/all/noises/tractor.ogg
+engine  cut qabcs-data          usr/share/qabcs/abcs/all/noises/excavator.ogg
+engine  cut qabcs-data          usr/share/qabcs/abcs/all/noises/helicopter.ogg
+fire    cut 0ad-data            audio/attack/fire/*.ogg
+fire    cut minetest-data       $G/minetest/games/minetest_game/mods/fire/sounds/fire_{fire.?,large,small}.ogg
+fire    cut flare-game          $G/flare/mods/fantasycore/soundfx/environment/open_fire*.ogg
+fire    cut redeclipse-data     $G/redeclipse/data/sounds/ambience/fire.ogg
+fire    cut redeclipse-data     $G/redeclipse/data/sounds/sfx/burnfire.ogg
+fire    cut ardentryst          $G/ardentryst/Sounds/fire_loop.ogg
+fire    cut btanks-data         $G/btanks/data/sounds/fire.ogg
+fire    cut qabcs-data          usr/share/qabcs/abcs/all/noises/fire.ogg
+"
+# speech: ktuberling word recordings, one speaker per language; 40 words per language
+for l in ca da de el en fr ga gl lt ro ru sl uk wa sr; do
+  AMBIENT_SPEC+="speech event ktuberling-data usr/share/ktuberling/sounds/$l/*.* 40 dir
+"
+done
+
+EVENTS_SPEC="
+#CLASS    MODE  PKG               GLOB                                              MAXFILES GROUPBY
+footsteps event 0ad-data          audio/actor/singlesteps/fs_*.ogg                               999 dir
+footsteps event minetest-data     $G/minetest/games/minetest_game/mods/default/sounds/default_{dirt,grass,gravel,hard,ice,metal,sand,snow,wood,glass}_footstep*.ogg 999 dir
+footsteps event flare-game        $G/flare/mods/fantasycore/soundfx/steps/step_*.ogg             999 dir
+footsteps event redeclipse-data   $G/redeclipse/data/sounds/player/{foot,conc}step*.ogg          999 dir
+keyboard  event bucklespring-data usr/share/buckle/wav/*.wav                                     999 dir
+wood_chop event 0ad-data          audio/resource/lumbering/lumber_tree*.ogg                      999 dir
+wood_chop event 0ad-data          audio/resource/construction/con_wood_*.ogg                     999 dir
+wood_chop event minetest-data     $G/minetest/games/minetest_game/mods/default/sounds/default_dig_choppy.*.ogg 999 dir
+pickaxe   event 0ad-data          audio/resource/mining/mine_*.ogg                               999 dir
+pickaxe   event 0ad-data          audio/resource/construction/con_stone_*.ogg                    999 dir
+pickaxe   event minetest-data     $G/minetest/games/minetest_game/mods/default/sounds/default_dig_cracky.*.ogg 999 dir
+"
+
+build_drums() {
+  local root; root=$(pkgroot hydrogen-drumkits) || { echo "hydrogen-drumkits unavailable" >&2; exit 1; }
+  local kits=$root/usr/share/hydrogen/data/drumkits
+  /usr/bin/env python3 - "$kits" "$DRUM_ELECTRONIC" > "$WORK/drums.tsv" <<'EOF'
+import glob, os, re, sys, xml.etree.ElementTree as ET
+kits, electronic = sys.argv[1], sys.argv[2] == '1'
+RULES = [('kick', r'kick|bass ?drum|bassdrum'), ('snare', r'snare'), ('hihat', r'hi-?hat|\bhh\b|\bhat\b'),
+         ('cymbal', r'crash|ride|china|splash|cymbal'), ('tom', r'\btom|tom\b')]
+SKIP = r'roll|rim|stick|bell|flink|choke|swish|cowbell|click'
+for xml in sorted(glob.glob(kits + '/*/drumkit.xml')):
+    kd = os.path.dirname(xml); kit = os.path.basename(kd)
+    if not electronic and kit in ('ElectricEmpireKit', 'HardElectro1'): continue
+    t = ET.parse(xml).getroot(); m = re.match(r'\{.*\}', t.tag); ns = m.group(0) if m else ''
+    for ins in t.iter(ns + 'instrument'):
+        name = (ins.findtext(ns + 'name') or '').lower()
+        if re.search(SKIP, name): continue
+        cls = next((c for c, r in RULES if re.search(r, name)), None)
+        if not cls: continue
+        for e in ins.iter(ns + 'filename'):
+            p = os.path.join(kd, e.text or '')
+            if os.path.isfile(p): print(f"{cls}\t{kit}\t{os.path.relpath(p, kits)}")
+EOF
+  local cls kit rel
+  while IFS=$'\t' read -r cls kit rel; do
+    process "$cls" event hydrogen-drumkits "$kits" "$rel" "hydrogen:$kit"
+  done < "$WORK/drums.tsv"
+}
+
+shopt -s nullglob
+case $RECIPE in
+  ambient) run_spec <<< "$AMBIENT_SPEC" ;;
+  events)  run_spec <<< "$EVENTS_SPEC" ;;
+  drums)   build_drums ;;
+  *) echo "unknown recipe $RECIPE (ambient|drums|events)" >&2; exit 2 ;;
+esac
+
+# the Debian copyright file of every package a clip came from governs that clip: keep them beside the clips
+mkdir -p "$OUT/copyright"
+for p in $(awk -F, 'NR>1{print $3}' "$MANIFEST" | sort -u); do
+  if [[ $p == 0ad-data ]]; then c=$CACHE/root/0ad-audio/copyright; [[ -f $c ]] || c=/usr/share/doc/0ad-data/copyright
+  else r=$(pkgroot "$p" 2>/dev/null) || continue; c=$r/usr/share/doc/$p/copyright; fi
+  [[ -f $c ]] && cp "$c" "$OUT/copyright/$p.copyright"
+done
+
+echo "== $RECIPE -> $OUT  (SR=$SR LOWPASS=$LOWPASS MAXWIN=$MAXWIN)"
+awk -F, 'NR>1{c[$2]++; g[$2","$6]=1; p[$2","$3]=1} END{for(k in g){split(k,a,","); ng[a[1]]++} for(k in p){split(k,a,","); np[a[1]]++}
+  for(k in c) printf "%-10s clips=%5d  recordings/groups=%4d  packages=%d\n", k, c[k], ng[k], np[k]}' "$MANIFEST" | sort
+echo "total clips: $(( $(wc -l < "$MANIFEST") - 1 ))"
