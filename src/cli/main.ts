@@ -40,7 +40,8 @@ export async function main(argv: string[]): Promise<number> {
   });
   try {
     await buildProgram().parseAsync(argv);
-    return 0;
+    // a command may finish with a non-zero status without throwing (e.g. predict with some bad files)
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode;
     process.stderr.write(`soundee: error: ${describeError(e)}\n`);

@@ -212,5 +212,7 @@ export async function trainModel(ds: Dataset, o: TrainOptions): Promise<TrainRes
   } finally {
     best?.weights.forEach((w) => w.dispose());
     yValid.dispose();
+    // the optimiser's moments are not owned by the model (it was passed in as an object)
+    optimizer.dispose();
   }
 }
