@@ -97,3 +97,60 @@ export async function evaluateOnFolder(cls: Classifier, dir: string, onProgress?
   if (!truth.length) throw new SoundeeError('ERR_DATASET', `${dir}: no clip could be evaluated`);
   return { report: evaluatePredictions(cls.classes, truth, probs, cls.threshold), source: `${dir}: ${clips.length - skipped.length} clips, ${truth.length} windows`, skipped };
 }
+
+/** Result of the digital-silence shortcut probe. */
+export interface SilenceProbe {
+  /** Class the shortcut points to (e.g. speech, whose clips are padded with zeros). */
+  target: string;
+  tailMillis: number;
+  /** Items probed (test items not of the target class). */
+  n: number;
+  /** Share predicted as the target before and after zeroing the tail. */
+  before: number;
+  afterZeros: number;
+  /** …and after replacing the tail with white noise at -60 dBFS instead of zeros. */
+  afterQuietNoise: number;
+}
+
+/**
+ * Probes the "exact zeros mean speech" shortcut: zero the last `tailMillis` of every non-target
+ * item of a split and count how often the model then says `target`. A model that learned the sound,
+ * not the padding, barely moves.
+ */
+export async function probeSilenceShortcut(cls: Classifier, ds: Dataset, { split = 'test' as Split, target = 'speech', tailMillis = 250 } = {}): Promise<SilenceProbe> {
+  const t = ds.classes.indexOf(target);
+  const mt = cls.classes.indexOf(target);
+  if (t < 0 || mt < 0) throw new SoundeeError('ERR_DATASET', `class ${target} is not in both the dataset and the model`);
+  const idx = ds.indices(split).filter((i) => ds.header.items[i]!.label !== t);
+  const c = cls.features;
+  const tail = Math.round((tailMillis / 1000) * c.sampleRateHz);
+  let seed = 12345;
+  const share = async (edit: (x: Float32Array) => void) => {
+    let hits = 0;
+    for (let s = 0; s < idx.length; s += 64) {
+      const inputs = await Promise.all(
+        idx.slice(s, s + 64).map(async (i) => {
+          const x = ds.samples(i);
+          edit(x);
+          const [w] = frameSignal(x, c);
+          return renderFeatures(w!, c);
+        }),
+      );
+      for (const r of cls.classify(inputs)) if (r.probabilities.indexOf(Math.max(...r.probabilities)) === mt) hits++;
+    }
+    return hits / idx.length;
+  };
+  return {
+    target,
+    tailMillis,
+    n: idx.length,
+    before: await share(() => {}),
+    afterZeros: await share((x) => x.fill(0, x.length - tail)),
+    afterQuietNoise: await share((x) => {
+      for (let k = x.length - tail; k < x.length; k++) {
+        seed = (seed * 16807) % 2147483647;
+        x[k] = (seed / 2147483647 - 0.5) * 2 * 0.001 * Math.sqrt(3);
+      }
+    }),
+  };
+}

@@ -6,10 +6,10 @@ import { loadAudio } from '../../audio/wav.ts';
 import { readDataset } from '../../data/dataset-file.ts';
 import { frameSignal } from '../../features/framer.ts';
 import { renderFeatures } from '../../features/render.ts';
-import { evaluateOnDataset, evaluateOnFolder } from '../../model/evaluate.ts';
+import { evaluateOnDataset, evaluateOnFolder, probeSilenceShortcut } from '../../model/evaluate.ts';
 import { formatReport } from '../../model/metrics.ts';
 import { confusionSvg, writeSvg } from '../../report/plots.ts';
-import { type ModelCliOptions, info, modelOptions, openClassifier } from '../common.ts';
+import { type ModelCliOptions, fail, info, modelOptions, openClassifier } from '../common.ts';
 import { progressBar, type Progress } from '../progress.ts';
 
 export function evaluateCommand(program: Command): void {
@@ -20,8 +20,9 @@ export function evaluateCommand(program: Command): void {
       .argument('<data>', 'a dataset file (its test split by default) or a folder of labelled clips (class sub-folders or name-N.wav)')
       .addOption(new Option('--split <name>', 'split of a dataset file').choices(['train', 'valid', 'test', 'all']).default('test'))
       .option('--json', 'print one JSON object (accuracy, macroF1, perClass, confusion, classes, …)')
-      .option('--confusion <file.png>', 'also draw the confusion matrix (PNG, or SVG by extension)'),
-  ).action(async (data: string, o: ModelCliOptions & { split: 'train' | 'valid' | 'test' | 'all'; json?: boolean; confusion?: string }) => {
+      .option('--confusion <file.png>', 'also draw the confusion matrix (PNG, or SVG by extension)')
+      .option('--probe-zeros <class>', 'dataset files: also probe the digital-silence shortcut (zero the last 250 ms of other classes\' clips; how often do they become <class>?)'),
+  ).action(async (data: string, o: ModelCliOptions & { split: 'train' | 'valid' | 'test' | 'all'; json?: boolean; confusion?: string; probeZeros?: string }) => {
     const cls = await openClassifier(o);
     let bar: Progress | undefined;
     const onProgress = (d: number, t: number) => {
@@ -30,13 +31,20 @@ export function evaluateCommand(program: Command): void {
     };
     try {
       const isDir = (await stat(data).catch(() => undefined))?.isDirectory();
-      const run = isDir ? await evaluateOnFolder(cls, data, onProgress) : await evaluateOnDataset(cls, await readDataset(data), o.split, onProgress);
+      const ds = isDir ? undefined : await readDataset(data);
+      const run = ds ? await evaluateOnDataset(cls, ds, o.split, onProgress) : await evaluateOnFolder(cls, data, onProgress);
       bar?.stop();
+      if (o.probeZeros && !ds) fail('--probe-zeros needs a dataset file (it uses the stored audio)', 2);
+      const probe = o.probeZeros && ds ? await probeSilenceShortcut(cls, ds, { split: o.split === 'all' ? 'test' : o.split, target: o.probeZeros }) : undefined;
       if (o.confusion) await writeSvg(o.confusion, confusionSvg(run.report.classes, run.report.confusion, `${cls.name} on ${data}: accuracy ${(100 * run.report.accuracy).toFixed(1)}%`));
-      if (o.json) console.log(JSON.stringify({ model: o.model, data, source: run.source, ...run.report, skipped: run.skipped }));
+      if (o.json) console.log(JSON.stringify({ model: o.model, data, source: run.source, ...run.report, skipped: run.skipped, ...(probe ? { silenceProbe: probe } : {}) }));
       else {
         console.log(`${cls.name} (${cls.architecture}) on ${run.source}`);
         console.log(formatReport(run.report));
+        if (probe)
+          console.log(
+            `\nshortcut probe (${probe.n} non-${probe.target} items): called ${probe.target} ${(100 * probe.before).toFixed(1)}% as recorded, ${(100 * probe.afterZeros).toFixed(1)}% with the last ${probe.tailMillis} ms zeroed, ${(100 * probe.afterQuietNoise).toFixed(1)}% with a -60 dBFS noise tail`,
+          );
         if (run.skipped.length) console.log(`\nskipped ${run.skipped.length}: ${run.skipped.map((s) => `${s.clip} (${s.reason})`).join('; ')}`);
       }
     } finally {
