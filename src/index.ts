@@ -13,4 +13,21 @@ export { BatchQueue, Classifier, type Classification } from './model/classifier.
 export { buildModel, ARCHITECTURES, type Architecture } from './model/architectures.ts';
 export { fromSamples, fromWavFile, fromPcmBytes, type Pace } from './stream/sources.ts';
 export { Backlog, classifyStream, classifyWindows, mapOrdered, toModelInputs, toWindows, type Prediction, type RenderedWindow } from './stream/operators.ts';
-export { startServer, PROTOCOL_VERSION, type SoundeeServer } from './server/server.ts';
+export { startServer, PROTOCOL_VERSION, type HelloInfo, type IngestOptions, type ServerOptions, type SoundeeServer } from './server/server.ts';
+export {
+  ERROR_CODES,
+  INGEST_PATH,
+  RESAMPLED_RATES_HZ,
+  STREAM_PATH,
+  validateClientMessage,
+  validateServerMessage,
+  type ClientMessage,
+  type ErrorCode,
+  type EventInput,
+  type EventMessage,
+  type HelloMessage,
+  type PredictionMessage,
+  type ServerMessage,
+  type StatusMessage,
+} from './server/protocol.ts';
+export { ALL_SCHEMAS, CLIENT_MESSAGE_SCHEMAS, SERVER_MESSAGE_SCHEMAS } from './server/schemas.ts';

@@ -8,6 +8,9 @@ import { datasetCommand } from './commands/dataset.ts';
 import { evaluateCommand, predictCommand } from './commands/evaluate.ts';
 import { trainCommand } from './commands/train.ts';
 import { replayCommand } from './commands/replay.ts';
+import { serveCommand } from './commands/serve.ts';
+import { listenCommand } from './commands/listen.ts';
+import { devicesCommand } from './commands/devices.ts';
 
 const VERSION = (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
@@ -19,6 +22,9 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   replayCommand(program);
+  serveCommand(program);
+  listenCommand(program);
+  devicesCommand(program);
   datasetCommand(program);
   trainCommand(program);
   evaluateCommand(program);

@@ -26,8 +26,9 @@ test('a real client gets hello, then published messages; close terminates client
     assert.deepEqual(hello.classes, ['a', 'b']);
     assert.deepEqual(hello.features, { ...features });
     const msg = nextMessage(ws);
-    server.publish({ type: 'prediction', label: 'a', confidence: 0.9 });
-    assert.deepEqual(await msg, { type: 'prediction', label: 'a', confidence: 0.9 });
+    const prediction = { type: 'prediction', streamId: 's', index: 0, startMs: 0, endMs: 1000, label: 'a', confidence: 0.9, scores: { a: 0.9, b: 0.1 }, rmsDb: -12.5 };
+    server.publish(prediction);
+    assert.deepEqual(await msg, prediction);
     assert.equal(server.clientCount, 1);
     const closed = new Promise((r) => ws.once('close', r));
     await server.close();

@@ -3,28 +3,29 @@ import { type Command } from 'commander';
 import { lastValueFrom, tap } from 'rxjs';
 import { BatchQueue } from '../../model/classifier.ts';
 import { startServer } from '../../server/server.ts';
-import { Backlog, classifyStream } from '../../stream/operators.ts';
+import { Backlog, type RenderedWindow, classifyStream } from '../../stream/operators.ts';
 import { fromWavFile } from '../../stream/sources.ts';
 import { type ModelCliOptions, info, modelOptions, openClassifier, parseNumber } from '../common.ts';
 import { predictionHeader, predictionRow, roundPrediction } from '../format.ts';
+import { type ServerCliOptions, announce, serverOptions, serverSecurity } from './serve.ts';
 
-interface ReplayOptions extends ModelCliOptions {
+interface ReplayOptions extends ModelCliOptions, ServerCliOptions {
   json?: boolean;
   realtime?: boolean;
   port?: number;
-  host: string;
 }
 
 export function replayCommand(program: Command): void {
   modelOptions(
-    program
-      .command('replay')
-      .description('classify a WAV file window by window (one line per hop); optionally serve the predictions over WebSocket')
-      .argument('<file.wav>', 'WAV file: 8/16/24/32-bit integer or 32-bit float PCM, any rate (resampled), any channel count (downmixed)')
-      .option('--json', 'print one JSON object per window on stdout instead of a table')
-      .option('--realtime', 'pace the file in real time (as if it were being recorded) instead of as fast as possible')
-      .option('--port <n>', 'also serve predictions over WebSocket on this port (0 = any free port)', parseNumber('--port', { min: 0, max: 65535, integer: true }))
-      .option('--host <addr>', 'interface for --port', '127.0.0.1'),
+    serverOptions(
+      program
+        .command('replay')
+        .description('classify a WAV file window by window (one line per hop); optionally serve the predictions and the dashboard')
+        .argument('<file.wav>', 'WAV file: 8/16/24/32-bit integer or 32-bit float PCM, any rate (resampled), any channel count (downmixed)')
+        .option('--json', 'print one JSON object per window on stdout instead of a table')
+        .option('--realtime', 'pace the file in real time (as if it were being recorded) instead of as fast as possible')
+        .option('--port <n>', 'also serve predictions and the live dashboard on this port (0 = any free port)', parseNumber('--port', { min: 0, max: 65535, integer: true })),
+    ),
   ).action(async (file: string, o: ReplayOptions) => {
     const classifier = await openClassifier(o);
     const c = classifier.features;
@@ -33,7 +34,7 @@ export function replayCommand(program: Command): void {
       o.port === undefined
         ? undefined
         : await startServer({
-            host: o.host,
+            ...serverSecurity(o),
             port: o.port,
             hello: () => ({
               model: { name: classifier.name, architecture: classifier.architecture },
@@ -43,7 +44,7 @@ export function replayCommand(program: Command): void {
               streams: [file],
             }),
           });
-    if (server) info(`soundee: serving predictions on ws://${server.host}:${server.port}/`);
+    if (server) announce(server, Boolean(o.token ?? process.env.SOUNDEE_TOKEN));
     const backlog = new Backlog();
     const started = performance.now();
     let windows = 0;
@@ -54,6 +55,8 @@ export function replayCommand(program: Command): void {
           streamId: file,
           queue,
           backlog,
+          // the dashboard's spectrogram and model-input view (skipped while nobody watches)
+          ...(server ? { onRendered: (r: RenderedWindow) => server.publishWindow(file, r) } : {}),
         }).pipe(
           tap((p) => {
             windows++;

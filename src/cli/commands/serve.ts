@@ -1,0 +1,104 @@
+/** `soundee serve`: the WebSocket server with remote audio ingest and the live dashboard. */
+import { type Command } from 'commander';
+import { detectEvents, gateQuietWindows } from '../../events/operators.ts';
+import { BatchQueue } from '../../model/classifier.ts';
+import { readMetadata } from '../../model/io.ts';
+import { isLoopbackAddress } from '../../server/access.ts';
+import { INGEST_PATH, STREAM_PATH } from '../../server/protocol.ts';
+import { type HelloInfo, type SoundeeServer, type ServerOptions, startServer } from '../../server/server.ts';
+import { type ModelCliOptions, fail, info, modelOptions, openClassifier, parseNumber } from '../common.ts';
+
+/** The network options every serving command shares. */
+export interface ServerCliOptions {
+  host: string;
+  token?: string;
+  origin?: string[];
+}
+
+/** Adds --host, --token and --origin. */
+export function serverOptions(cmd: Command): Command {
+  return cmd
+    .option('--host <addr>', 'interface to listen on; anything but loopback exposes the server to the network (use --token)', '127.0.0.1')
+    .option('--token <token>', 'require this token on every request (Authorization: Bearer, or ?token= for browsers) (env SOUNDEE_TOKEN)')
+    .option('--origin <origins...>', 'browser origins allowed besides the server\'s own (e.g. https://app.example); * allows any');
+}
+
+/** The security settings of the options (token from the environment when not given), warning when exposed without a token. */
+export function serverSecurity(o: ServerCliOptions): Pick<ServerOptions, 'host' | 'token' | 'origins'> {
+  const token = o.token ?? (process.env.SOUNDEE_TOKEN || undefined);
+  if (!isLoopbackAddress(o.host) && !token)
+    info(`soundee: warning: listening on ${o.host} without a token: anyone who can reach this port can read what it hears and stream audio in. Set --token or SOUNDEE_TOKEN.`);
+  return { host: o.host, ...(token ? { token } : {}), origins: o.origin ?? [] };
+}
+
+/** Prints where the server can be reached (the token is never printed). */
+export function announce(server: SoundeeServer, tokenSet: boolean): void {
+  const h = server.host.includes(':') ? `[${server.host}]` : server.host;
+  const q = tokenSet ? '?token=<token>' : '';
+  info(`soundee: serving predictions on ws://${h}:${server.port}/`);
+  info(`soundee: dashboard at http://${h}:${server.port}/${q}`);
+  info(`soundee: subscribe at ws://${h}:${server.port}${STREAM_PATH}, stream audio in at ws://${h}:${server.port}${INGEST_PATH}?streamId=…&sampleRateHz=…&format=s16le|f32le`);
+}
+
+interface ServeOptions extends ModelCliOptions, ServerCliOptions {
+  port: number;
+  history: number;
+  maxStreams: number;
+}
+
+export function serveCommand(program: Command): void {
+  modelOptions(
+    serverOptions(
+      program
+        .command('serve')
+        .description('serve the dashboard, predictions and events over WebSocket, and classify audio that apps stream in (/v1/ingest)')
+        .option('--port <n>', 'port (0 = any free port)', parseNumber('--port', { min: 0, max: 65535, integer: true }), 8080)
+        .option('--history <n>', 'events held for clients that reconnect with since', parseNumber('--history', { min: 1, max: 1_000_000, integer: true }), 1000)
+        .option('--max-streams <n>', 'ingest streams open at once', parseNumber('--max-streams', { min: 1, max: 1024, integer: true }), 16),
+    ),
+  ).action(async (o: ServeOptions) => {
+    const security = serverSecurity(o);
+    const meta = await readMetadata(o.model);
+    const classifier = await openClassifier(o);
+    const queue = new BatchQueue(classifier);
+    // the event layer with its defaults, as `soundee listen` uses it: quiet windows are "nothing heard"
+    const eventOptions = { backgroundClasses: meta.backgroundClasses ?? [] };
+    const hello = (): HelloInfo => ({
+      model: { name: classifier.name, architecture: classifier.architecture },
+      classes: classifier.classes,
+      features: classifier.features,
+      confidenceThreshold: classifier.threshold,
+      streams: [],
+    });
+    let server: SoundeeServer;
+    try {
+      server = await startServer({
+        ...security,
+        port: o.port,
+        hello,
+        ingest: { queue, postprocess: () => gateQuietWindows(), events: () => detectEvents(classifier.classes, eventOptions) },
+        historySize: o.history,
+        maxStreams: o.maxStreams,
+      });
+    } catch (e) {
+      classifier.dispose();
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EADDRINUSE') fail(`port ${o.port} on ${o.host} is already in use; choose another with --port (0 = any free port)`);
+      if (code === 'EADDRNOTAVAIL') fail(`cannot listen on ${o.host}: no such local address`);
+      throw e;
+    }
+    announce(server, security.token !== undefined);
+    await new Promise<void>((resolve) => {
+      const stop = () => {
+        process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
+        resolve();
+      };
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
+    });
+    info('soundee: shutting down');
+    await server.close();
+    classifier.dispose();
+  });
+}

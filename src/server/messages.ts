@@ -1,0 +1,63 @@
+/**
+ * Builders of the messages the pipeline produces: predictions (rounded for the wire) and the
+ * dashboard's spectrogram columns, rendered by the one feature path (`colorize`, the same colormap
+ * and dB mapping the model input uses).
+ */
+import { Buffer } from 'node:buffer';
+import { type FeatureConfig, framesPerHop } from '../config.ts';
+import { colorize } from '../features/render.ts';
+import { type Prediction, type RenderedWindow } from '../stream/operators.ts';
+import { type PredictionMessage, type RgbImageData, type SpectrogramMessage } from './protocol.ts';
+
+const round4 = (x: number) => Math.round(x * 1e4) / 1e4;
+
+/**
+ * A prediction as sent: scores rounded to 4 decimals (below any decision the threshold makes),
+ * rmsDb to 0.1 dB and null for digital silence (JSON has no -Infinity).
+ */
+export function predictionMessage(p: Prediction): PredictionMessage {
+  const scores: Record<string, number> = {};
+  for (const [k, v] of Object.entries(p.scores)) scores[k] = round4(v);
+  return {
+    type: 'prediction',
+    streamId: p.streamId,
+    index: p.index,
+    startMs: p.startMs,
+    endMs: p.endMs,
+    label: p.label,
+    confidence: round4(p.confidence),
+    scores,
+    rmsDb: Number.isFinite(p.rmsDb) ? Math.round(p.rmsDb * 10) / 10 : null,
+  };
+}
+
+function rgb(width: number, height: number, bytes: Uint8Array): RgbImageData {
+  return { width, height, data: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64') };
+}
+
+/**
+ * The dashboard's view of a rendered window: the spectrogram columns it adds (the whole window for
+ * window 0, then the newest hop's frames) and its model input image.
+ */
+export function spectrogramMessage(streamId: string, r: RenderedWindow, c: FeatureConfig): SpectrogramMessage {
+  const w = r.window;
+  const img = colorize(w, c);
+  const n = w.index === 0 ? img.width : Math.min(img.width, framesPerHop(c));
+  const cols = new Uint8Array(n * img.height * 3);
+  for (let y = 0; y < img.height; y++) {
+    const src = (y * img.width + (img.width - n)) * 3;
+    cols.set(img.data.subarray(src, src + n * 3), y * n * 3);
+  }
+  const input = new Uint8Array(r.input.length);
+  for (let i = 0; i < input.length; i++) input[i] = Math.round(r.input[i]! * 255);
+  const startMs = (w.startSample / c.sampleRateHz) * 1000;
+  return {
+    type: 'spectrogram',
+    streamId,
+    index: w.index,
+    startMs,
+    endMs: startMs + c.windowMillis,
+    columns: rgb(n, img.height, cols),
+    input: rgb(c.imageSize, c.imageSize, input),
+  };
+}

@@ -1,0 +1,109 @@
+/** `soundee serve` and `replay --port` as a user runs them: real processes. */
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { ingestWav } from '../../src/client/index.ts';
+import { buildProgram } from '../../src/cli/main.ts';
+import { serverSecurity } from '../../src/cli/commands/serve.ts';
+import { type EventMessage } from '../../src/server/protocol.ts';
+import { REPO_ROOT, tempDir, writeTinyModel } from '../helpers/fixtures.ts';
+import { writeTiltModel } from '../helpers/tilt-model.ts';
+
+let tmp: Awaited<ReturnType<typeof tempDir>>;
+let model: string;
+let tilt: string;
+before(async () => {
+  tmp = await tempDir();
+  model = join(tmp.dir, 'model');
+  await writeTinyModel(model, ['hum', 'hiss']);
+  tilt = join(tmp.dir, 'tilt'); // a model that calls fire.wav 'fire' (see tilt-model.ts)
+  await writeTiltModel(tilt);
+});
+after(() => tmp.cleanup());
+
+/** Starts the CLI; resolves with the process and the port it announces. */
+function start(args: string[], env: Record<string, string> = {}): Promise<{ child: ChildProcess; port: number; stderr: () => string; exited: Promise<number | null> }> {
+  const child = spawn(process.execPath, [join(REPO_ROOT, 'bin/soundee.js'), ...args], { env: { ...process.env, SOUNDEE_BACKEND: 'wasm', ...env } });
+  let stderr = '';
+  const exited = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
+  return new Promise((resolve, reject) => {
+    child.stderr!.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      const m = /dashboard at http:\/\/127\.0\.0\.1:(\d+)\//.exec(stderr);
+      if (m) resolve({ child, port: Number(m[1]), stderr: () => stderr, exited });
+    });
+    child.stdout!.resume();
+    void exited.then((code) => reject(new Error(`exited (${code}) before announcing a port: ${stderr}`)));
+  });
+}
+
+test('help documents serve and the server options of replay', () => {
+  const program = buildProgram();
+  const serve = program.commands.find((c) => c.name() === 'serve')!.helpInformation();
+  for (const opt of ['--port', '--host', '--token', '--origin', '--model', '--history', '--max-streams']) assert.ok(serve.includes(opt), opt);
+  const replay = program.commands.find((c) => c.name() === 'replay')!.helpInformation();
+  for (const opt of ['--port', '--host', '--token', '--origin']) assert.ok(replay.includes(opt), opt);
+});
+
+test('exposing the server without a token warns; the token also comes from SOUNDEE_TOKEN', () => {
+  const lines: string[] = [];
+  const write = process.stderr.write;
+  process.stderr.write = ((s: string) => (lines.push(s), true)) as typeof process.stderr.write;
+  const saved = process.env.SOUNDEE_TOKEN;
+  try {
+    delete process.env.SOUNDEE_TOKEN;
+    assert.deepEqual(serverSecurity({ host: '127.0.0.1' }), { host: '127.0.0.1', origins: [] });
+    assert.equal(lines.length, 0, 'loopback without a token: no warning');
+    serverSecurity({ host: '0.0.0.0', origin: ['https://app.example'] });
+    assert.match(lines.join(''), /warning: listening on 0\.0\.0\.0 without a token/);
+    lines.length = 0;
+    process.env.SOUNDEE_TOKEN = 'from-env';
+    assert.deepEqual(serverSecurity({ host: '0.0.0.0' }), { host: '0.0.0.0', token: 'from-env', origins: [] });
+    assert.equal(lines.length, 0);
+  } finally {
+    process.stderr.write = write;
+    if (saved === undefined) delete process.env.SOUNDEE_TOKEN;
+    else process.env.SOUNDEE_TOKEN = saved;
+  }
+});
+
+test('soundee serve: token-protected dashboard and API, audio ingest with predictions and events, clean exit on SIGTERM', { timeout: 60_000 }, async () => {
+  const { child, port, stderr, exited } = await start(['serve', '--port', '0', '--model', tilt], { SOUNDEE_TOKEN: 'cli-token' });
+  try {
+    assert.doesNotMatch(stderr(), /cli-token/, 'the token is never printed');
+    const base = `http://127.0.0.1:${port}`;
+    assert.equal((await fetch(`${base}/`)).status, 401);
+    assert.equal((await fetch(`${base}/v1/info`, { headers: { authorization: 'Bearer nope' } })).status, 401);
+    const page = await fetch(`${base}/?token=cli-token`);
+    assert.equal(page.status, 200);
+    assert.match(await page.text(), /<title>Soundee/);
+    const preds: string[] = [];
+    const events: EventMessage[] = [];
+    const summary = await ingestWav(join(REPO_ROOT, 'samples/fire.wav'), {
+      url: `ws://127.0.0.1:${port}`,
+      token: 'cli-token',
+      onPrediction: (p) => preds.push(p.label),
+      onEvent: (e) => events.push(e),
+    });
+    assert.deepEqual(summary, { streamId: 'fire.wav', windows: 9, predictions: 9, events: 2 });
+    assert.deepEqual(preds, Array(9).fill('fire'));
+    // the event layer runs on ingest streams: 3 s of fire is one event, ended with the stream
+    assert.deepEqual(events.map((e) => [e.id, e.label, e.phase, e.startMs, e.endMs]), [[1, 'fire', 'start', 0, undefined], [2, 'fire', 'end', 0, 3000]]);
+  } finally {
+    child.kill('SIGTERM');
+  }
+  assert.equal(await exited, 0);
+  assert.match(stderr(), /shutting down/);
+});
+
+test('replay --port serves the dashboard while it replays', { timeout: 60_000 }, async () => {
+  const { port, exited } = await start(['replay', join(REPO_ROOT, 'samples/water.wav'), '--realtime', '--port', '0', '--model', model]);
+  const res = await fetch(`http://127.0.0.1:${port}/`);
+  assert.equal(res.status, 200);
+  assert.match(await res.text(), /<canvas id="spectrogram"/);
+  const info = (await (await fetch(`http://127.0.0.1:${port}/v1/info`)).json()) as { streams: string[]; ingest: { enabled: boolean } };
+  assert.deepEqual(info.streams, [join(REPO_ROOT, 'samples/water.wav')]);
+  assert.equal(info.ingest.enabled, false);
+  assert.equal(await exited, 0);
+});
