@@ -1,5 +1,6 @@
 /**
- * Soundee's library API: the feature path, model loading and inference, and the streaming pipeline.
+ * Soundee's library API: the feature path, model loading and inference, the streaming pipeline, the
+ * event layer, the microphone and the server.
  * The CLI (`soundee`) is built from these same pieces.
  */
 export * from './config.ts';
@@ -13,6 +14,31 @@ export { BatchQueue, Classifier, type Classification } from './model/classifier.
 export { buildModel, ARCHITECTURES, type Architecture } from './model/architectures.ts';
 export { fromSamples, fromWavFile, fromPcmBytes, type Pace } from './stream/sources.ts';
 export { Backlog, classifyStream, classifyWindows, mapOrdered, toModelInputs, toWindows, type Prediction, type RenderedWindow } from './stream/operators.ts';
+export {
+  DEFAULT_EVENT_OPTIONS,
+  EventTracker,
+  isQuiet,
+  resolveEventOptions,
+  type ClassEventSettings,
+  type EventOptions,
+  type ResolvedEventOptions,
+  type ScoredWindow,
+  type SoundEvent,
+} from './events/tracker.ts';
+export { detectEvents, gatePrediction, gateQuietWindows } from './events/operators.ts';
+export {
+  RECORDERS,
+  RecorderError,
+  findRecorder,
+  liveMicrophone,
+  recordPcm,
+  type MicStatus,
+  type MicStatusKind,
+  type MicrophoneOptions,
+  type RecorderErrorCode,
+  type RecorderName,
+  type RecorderOptions,
+} from './audio/recorder.ts';
 export { startServer, PROTOCOL_VERSION, type HelloInfo, type IngestOptions, type ServerOptions, type SoundeeServer } from './server/server.ts';
 export {
   ERROR_CODES,

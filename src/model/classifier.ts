@@ -19,6 +19,8 @@ export interface Classification {
 /** A loaded model ready to classify model-input images. */
 export class Classifier {
   readonly classes: readonly string[];
+  /** Classes that never become events (the model's `backgroundClasses` in metadata.json; default none). */
+  readonly backgroundClasses: readonly string[];
   readonly features: FeatureConfig;
   readonly name: string;
   readonly architecture: string;
@@ -30,6 +32,7 @@ export class Classifier {
   constructor(loaded: LoadedModel, { threshold }: { threshold?: number } = {}) {
     this.model = loaded.model;
     this.classes = loaded.metadata.classes;
+    this.backgroundClasses = [...(loaded.metadata.backgroundClasses ?? [])];
     this.features = loaded.metadata.features;
     this.name = loaded.metadata.name;
     this.architecture = loaded.metadata.architecture;

@@ -172,6 +172,8 @@ export async function readMetadata(dir: string): Promise<ModelMetadata> {
   if (!Array.isArray(m.classes) || m.classes.length < 2 || !m.classes.every((c) => typeof c === 'string'))
     modelError('ERR_MODEL_INVALID', `${where}: "classes" must list at least two class names`);
   if (new Set(m.classes).size !== m.classes.length) modelError('ERR_MODEL_INVALID', `${where}: duplicate class names`);
+  if (m.backgroundClasses !== undefined && !(Array.isArray(m.backgroundClasses) && m.backgroundClasses.every((c) => m.classes!.includes(c))))
+    modelError('ERR_MODEL_INVALID', `${where}: "backgroundClasses" must list some of the model's classes (${m.classes.join(', ')})`);
   let features: FeatureConfig;
   try {
     features = resolveFeatureConfig(m.features ?? {});

@@ -2,8 +2,9 @@
  * The Soundee server: protocol v1 over WebSocket, remote audio ingest, and the live dashboard.
  *
  * - `GET /` and the files beside it: the dashboard; `GET /v1/info`: the hello as JSON.
- * - `ws /v1/stream` (and `/`): subscribers get `hello`, then predictions, events and statuses per
- *   their filter; events are numbered and held in a bounded history for `since` resumes.
+ * - `ws /v1/stream` (and `/`): subscribers get `hello`, the latest status per stream and kind, then
+ *   predictions, events and statuses per their filter; events are numbered and held in a bounded
+ *   history for `since` resumes.
  * - `ws /v1/ingest?streamId=…&sampleRateHz=…&format=s16le|f32le`: binary PCM in, that stream's
  *   predictions and events back (and to subscribers), through the shared `BatchQueue`.
  *
@@ -165,6 +166,9 @@ interface Conn {
   ended?: boolean;
 }
 
+/** Statuses held for late subscribers (one per stream and kind). */
+const MAX_HELD_STATUSES = 256;
+
 const JSON_TYPE = 'application/json; charset=utf-8';
 const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 const COMMON_HEADERS = { 'x-content-type-options': 'nosniff', 'cache-control': 'no-store', 'referrer-policy': 'no-referrer', 'x-frame-options': 'DENY' };
@@ -232,6 +236,8 @@ export async function startServer(options: ServerOptions): Promise<SoundeeServer
 
   const serverId = randomBytes(6).toString('hex');
   const history = new EventHistory(historySize);
+  /** The latest status per (streamId, kind), in publishing order (see holdStatus). */
+  const heldStatuses = new Map<string, StatusMessage>();
   const policy: AccessPolicy = { ...(token ? { token } : {}), origins, loopback: isLoopbackAddress(host) };
   const files: Map<string, StaticFile> = loadStaticFiles(publicDir);
   const conns = new Set<Conn>();
@@ -324,8 +330,27 @@ export async function startServer(options: ServerOptions): Promise<SoundeeServer
     // a report without a kind is the live microphone's (the recorder's MicStatus, published as it is)
     const m = check({ type: 'status', ...s, kind: s.kind ?? 'recorder' } as StatusMessage);
     m.type = 'status';
+    holdStatus(m);
     broadcast(m);
     return m;
+  }
+
+  /**
+   * Keeps the latest status per (streamId, kind), for subscribers that connect later (a recorder's
+   * state, an open stream): at most MAX_HELD_STATUSES, the oldest dropped first. A stream's statuses
+   * are forgotten when it ends or fails, as it then leaves hello's `streams`.
+   */
+  function holdStatus(m: StatusMessage): void {
+    const { kind, streamId, state } = m as { kind: string; streamId?: string; state?: unknown };
+    if (kind === 'drops' || kind === 'resume') return; // answers to one connection
+    if (kind === 'stream' && (state === 'ended' || state === 'failed')) {
+      for (const [key, held] of heldStatuses) if ((held as { streamId?: string }).streamId === streamId) heldStatuses.delete(key);
+      return;
+    }
+    const key = JSON.stringify([streamId ?? null, kind]);
+    heldStatuses.delete(key); // re-added last: the map stays in publishing order
+    heldStatuses.set(key, m);
+    if (heldStatuses.size > MAX_HELD_STATUSES) heldStatuses.delete(heldStatuses.keys().next().value!);
   }
 
   function publishPrediction(p: Prediction): PredictionMessage {
@@ -441,6 +466,8 @@ export async function startServer(options: ServerOptions): Promise<SoundeeServer
     if ('error' in q) return sendError(ws, 'ERR_BAD_PARAMS', q.error);
     ws.send(JSON.stringify(helloMessage()));
     const conn = addConn(ws, 'subscriber', req.socket.remoteAddress ?? '', q.filter);
+    // the current state (a recorder's latest report, open streams) for a client that connects late
+    for (const m of heldStatuses.values()) if (matchesFilter(conn.filter, m)) deliver(conn, m, JSON.stringify(m));
     if (q.since !== undefined) replay(conn, q.since, q.serverId);
     ws.on('close', () => conns.delete(conn));
     ws.on('message', (data, isBinary) => {

@@ -1,15 +1,18 @@
-/** `soundee replay <file.wav>`: classify a recording window by window. */
+/** `soundee replay <file.wav>`: classify a recording window by window and detect its sound events, as `listen` does live. */
 import { type Command } from 'commander';
 import { lastValueFrom, tap } from 'rxjs';
+import { detectEvents, gateQuietWindows } from '../../events/operators.ts';
+import { type SoundEvent, isQuiet } from '../../events/tracker.ts';
 import { BatchQueue } from '../../model/classifier.ts';
 import { startServer } from '../../server/server.ts';
-import { Backlog, type RenderedWindow, classifyStream } from '../../stream/operators.ts';
+import { Backlog, type Prediction, type RenderedWindow, classifyStream } from '../../stream/operators.ts';
 import { fromWavFile } from '../../stream/sources.ts';
 import { type ModelCliOptions, info, modelOptions, openClassifier, parseNumber } from '../common.ts';
-import { predictionHeader, predictionRow, roundPrediction } from '../format.ts';
+import { type EventCliOptions, type EventSettings, eventOptions, eventSettingsFor } from '../event-options.ts';
+import { eventLine, eventMessage, predictionHeader, predictionRow, quietRow, roundPrediction } from '../format.ts';
 import { type ServerCliOptions, announce, serverOptions, serverSecurity } from './serve.ts';
 
-interface ReplayOptions extends ModelCliOptions, ServerCliOptions {
+interface ReplayOptions extends ModelCliOptions, ServerCliOptions, EventCliOptions {
   json?: boolean;
   realtime?: boolean;
   port?: number;
@@ -17,24 +20,37 @@ interface ReplayOptions extends ModelCliOptions, ServerCliOptions {
 
 export function replayCommand(program: Command): void {
   modelOptions(
-    serverOptions(
-      program
-        .command('replay')
-        .description('classify a WAV file window by window (one line per hop); optionally serve the predictions and the dashboard')
-        .argument('<file.wav>', 'WAV file: 8/16/24/32-bit integer or 32-bit float PCM, any rate (resampled), any channel count (downmixed)')
-        .option('--json', 'print one JSON object per window on stdout instead of a table')
-        .option('--realtime', 'pace the file in real time (as if it were being recorded) instead of as fast as possible')
-        .option('--port <n>', 'also serve predictions and the live dashboard on this port (0 = any free port)', parseNumber('--port', { min: 0, max: 65535, integer: true })),
+    eventOptions(
+      serverOptions(
+        program
+          .command('replay')
+          .description(
+            'classify a WAV file window by window (one line per hop) and detect its sound events exactly as `listen` does live: the way to try event settings (--smooth, --event-threshold, --min-duration, --cooldown, --silence-db) on a recording; optionally serve the predictions, events and dashboard',
+          )
+          .argument('<file.wav>', 'WAV file: 8/16/24/32-bit integer or 32-bit float PCM, any rate (resampled), any channel count (downmixed)')
+          .option('--json', 'print one JSON object per line instead of a table: predictions and events, each with a "type"')
+          .option('--realtime', 'pace the file in real time (as if it were being recorded) instead of as fast as possible')
+          .option('--port <n>', 'also serve predictions, events and the live dashboard on this port (0 = any free port)', parseNumber('--port', { min: 0, max: 65535, integer: true })),
+      ),
     ),
   ).action(async (file: string, o: ReplayOptions) => {
     const classifier = await openClassifier(o);
     const c = classifier.features;
+    let events: EventSettings;
+    try {
+      events = eventSettingsFor(o, classifier);
+    } catch (e) {
+      classifier.dispose();
+      throw e;
+    }
+    const { silenceDb } = events;
     const queue = new BatchQueue(classifier);
+    const security = o.port === undefined ? undefined : serverSecurity(o);
     const server =
       o.port === undefined
         ? undefined
         : await startServer({
-            ...serverSecurity(o),
+            ...security,
             port: o.port,
             hello: () => ({
               model: { name: classifier.name, architecture: classifier.architecture },
@@ -43,13 +59,38 @@ export function replayCommand(program: Command): void {
               confidenceThreshold: classifier.threshold,
               streams: [file],
             }),
+          }).catch((e: unknown) => {
+            classifier.dispose();
+            throw e;
           });
-    if (server) announce(server, Boolean(o.token ?? process.env.SOUNDEE_TOKEN));
+    if (server) announce(server, security?.token !== undefined);
+
+    const out = (line: string) => void process.stdout.write(`${line}\n`);
+    let windows = 0;
+    let eventCount = 0;
+    let lastEndMs = 0;
+    const onPrediction = (p: Prediction) => {
+      windows++;
+      lastEndMs = p.endMs;
+      const r = roundPrediction(p);
+      if (o.json) out(JSON.stringify({ type: 'prediction', ...r }));
+      else {
+        if (windows === 1) out(predictionHeader);
+        out(isQuiet(p, silenceDb) ? quietRow(r) : predictionRow(r));
+      }
+      server?.publish({ type: 'prediction', ...r });
+    };
+    const onEvent = (e: SoundEvent) => {
+      if (e.phase === 'start') eventCount++;
+      // the server numbers events (id, for `since` resumes); print what it sent
+      const msg = server?.publishEvent(eventMessage(e)) ?? eventMessage(e);
+      out(o.json ? JSON.stringify(msg) : eventLine(e));
+    };
+
     const backlog = new Backlog();
     const started = performance.now();
-    let windows = 0;
-    let lastEndMs = 0;
     try {
+      // the same post-processing as listen and serve: the level gate, then the event layer
       await lastValueFrom(
         classifyStream(fromWavFile(file, { sampleRateHz: c.sampleRateHz, pace: o.realtime ? 'realtime' : 'fast', gate: backlog }), {
           streamId: file,
@@ -57,16 +98,7 @@ export function replayCommand(program: Command): void {
           backlog,
           // the dashboard's spectrogram and model-input view (skipped while nobody watches)
           ...(server ? { onRendered: (r: RenderedWindow) => server.publishWindow(file, r) } : {}),
-        }).pipe(
-          tap((p) => {
-            windows++;
-            lastEndMs = p.endMs;
-            const r = roundPrediction(p);
-            if (windows === 1 && !o.json) console.log(predictionHeader);
-            console.log(o.json ? JSON.stringify(r) : predictionRow(r));
-            server?.publish({ type: 'prediction', ...r });
-          }),
-        ),
+        }).pipe(gateQuietWindows(silenceDb), tap(onPrediction), detectEvents(classifier.classes, events.options), tap(onEvent)),
         { defaultValue: undefined },
       );
     } finally {
@@ -75,6 +107,9 @@ export function replayCommand(program: Command): void {
     }
     const wallMs = performance.now() - started;
     if (windows === 0) info(`soundee: ${file} is shorter than one ${c.windowMillis} ms window; nothing to classify`);
-    else info(`soundee: ${windows} windows, ${(lastEndMs / 1000).toFixed(2)} s of audio in ${(wallMs / 1000).toFixed(2)} s (${(lastEndMs / wallMs).toFixed(1)}× real time)`);
+    else
+      info(
+        `soundee: ${windows} windows, ${(lastEndMs / 1000).toFixed(2)} s of audio in ${(wallMs / 1000).toFixed(2)} s (${(lastEndMs / wallMs).toFixed(1)}× real time), ${eventCount} event${eventCount === 1 ? '' : 's'}`,
+      );
   });
 }

@@ -2,11 +2,11 @@
 import { type Command } from 'commander';
 import { detectEvents, gateQuietWindows } from '../../events/operators.ts';
 import { BatchQueue } from '../../model/classifier.ts';
-import { readMetadata } from '../../model/io.ts';
 import { isLoopbackAddress } from '../../server/access.ts';
 import { INGEST_PATH, STREAM_PATH } from '../../server/protocol.ts';
 import { type HelloInfo, type SoundeeServer, type ServerOptions, startServer } from '../../server/server.ts';
 import { type ModelCliOptions, fail, info, modelOptions, openClassifier, parseNumber } from '../common.ts';
+import { type EventCliOptions, type EventSettings, eventOptions, eventSettingsFor } from '../event-options.ts';
 
 /** The network options every serving command shares. */
 export interface ServerCliOptions {
@@ -40,7 +40,7 @@ export function announce(server: SoundeeServer, tokenSet: boolean): void {
   info(`soundee: subscribe at ws://${h}:${server.port}${STREAM_PATH}, stream audio in at ws://${h}:${server.port}${INGEST_PATH}?streamId=…&sampleRateHz=…&format=s16le|f32le`);
 }
 
-interface ServeOptions extends ModelCliOptions, ServerCliOptions {
+interface ServeOptions extends ModelCliOptions, ServerCliOptions, EventCliOptions {
   port: number;
   history: number;
   maxStreams: number;
@@ -48,21 +48,27 @@ interface ServeOptions extends ModelCliOptions, ServerCliOptions {
 
 export function serveCommand(program: Command): void {
   modelOptions(
-    serverOptions(
-      program
-        .command('serve')
-        .description('serve the dashboard, predictions and events over WebSocket, and classify audio that apps stream in (/v1/ingest)')
-        .option('--port <n>', 'port (0 = any free port)', parseNumber('--port', { min: 0, max: 65535, integer: true }), 8080)
-        .option('--history <n>', 'events held for clients that reconnect with since', parseNumber('--history', { min: 1, max: 1_000_000, integer: true }), 1000)
-        .option('--max-streams <n>', 'ingest streams open at once', parseNumber('--max-streams', { min: 1, max: 1024, integer: true }), 16),
+    eventOptions(
+      serverOptions(
+        program
+          .command('serve')
+          .description('serve the dashboard, predictions and events over WebSocket, and classify audio that apps stream in (/v1/ingest); events are detected per stream as `listen` does')
+          .option('--port <n>', 'port (0 = any free port)', parseNumber('--port', { min: 0, max: 65535, integer: true }), 8080)
+          .option('--history <n>', 'events held for clients that reconnect with since', parseNumber('--history', { min: 1, max: 1_000_000, integer: true }), 1000)
+          .option('--max-streams <n>', 'ingest streams open at once', parseNumber('--max-streams', { min: 1, max: 1024, integer: true }), 16),
+      ),
     ),
   ).action(async (o: ServeOptions) => {
     const security = serverSecurity(o);
-    const meta = await readMetadata(o.model);
     const classifier = await openClassifier(o);
+    let events: EventSettings;
+    try {
+      events = eventSettingsFor(o, classifier);
+    } catch (e) {
+      classifier.dispose();
+      throw e;
+    }
     const queue = new BatchQueue(classifier);
-    // the event layer with its defaults, as `soundee listen` uses it: quiet windows are "nothing heard"
-    const eventOptions = { backgroundClasses: meta.backgroundClasses ?? [] };
     const hello = (): HelloInfo => ({
       model: { name: classifier.name, architecture: classifier.architecture },
       classes: classifier.classes,
@@ -76,7 +82,8 @@ export function serveCommand(program: Command): void {
         ...security,
         port: o.port,
         hello,
-        ingest: { queue, postprocess: () => gateQuietWindows(), events: () => detectEvents(classifier.classes, eventOptions) },
+        // the post-processing of listen and replay, per ingest stream: the level gate ("nothing heard"), then the event layer
+        ingest: { queue, postprocess: () => gateQuietWindows(events.silenceDb), events: () => detectEvents(classifier.classes, events.options) },
         historySize: o.history,
         maxStreams: o.maxStreams,
       });
