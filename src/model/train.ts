@@ -8,8 +8,10 @@ import * as tf from '@tensorflow/tfjs';
 import { SoundeeError } from '../config.ts';
 import { type AugmentOptions, renderAugmented } from '../data/augment.ts';
 import { type Dataset } from '../data/dataset-file.ts';
+import { availableParallelism } from 'node:os';
 import { Random } from '../util/random.ts';
 import { type Architecture, buildModel } from './architectures.ts';
+import { DataParallelTrainer } from './wasm/data-parallel.ts';
 
 export interface TrainOptions {
   arch: Architecture;
@@ -31,6 +33,11 @@ export interface TrainOptions {
   lrSchedule: 'cosine' | 'constant';
   /** Items per epoch (default: the number of training items). */
   itemsPerEpoch?: number;
+  /**
+   * Cores to train on (WASM backend only): the batch is split over this many replicas, the calling
+   * thread plus worker threads (src/model/wasm/data-parallel.ts). Default: all cores.
+   */
+  replicas?: number;
   onBatch?: (p: { epoch: number; batch: number; batches: number; loss: number; acc: number }) => void;
   onEpochStart?: (p: { epoch: number; phase: 'augment' | 'train'; done: number; total: number }) => void;
   onEpoch?: (log: EpochLog) => void;
@@ -117,6 +124,10 @@ export async function trainModel(ds: Dataset, o: TrainOptions): Promise<TrainRes
   const model = buildModel(o.arch, { numClasses: k, seed: o.seed, imageSize: size });
   const optimizer = tf.train.adam(o.lr);
   model.compile({ optimizer, loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
+  // The WASM backend computes on one thread: split each batch across the cores. The trainer applies
+  // the same Adam and categorical cross-entropy as the compiled model (verified in its tests).
+  const replicas = o.replicas ?? availableParallelism();
+  const parallel = tf.getBackend() === 'wasm' && replicas > 1 ? await DataParallelTrainer.create(model, { adam: { learningRate: o.lr }, replicas }) : undefined;
 
   const validImages = valid.map((i) => ds.image(i));
   const validLabels = valid.map((i) => ds.header.items[i]!.label);
@@ -135,6 +146,7 @@ export async function trainModel(ds: Dataset, o: TrainOptions): Promise<TrainRes
       const t0 = performance.now();
       const lr = o.lrSchedule === 'cosine' ? o.lr * (0.05 + 0.95 * 0.5 * (1 + Math.cos((Math.PI * epoch) / Math.max(1, o.epochs)))) : o.lr;
       (optimizer as unknown as { learningRate: number }).learningRate = lr;
+      if (parallel) parallel.learningRate = lr;
       const order = epochOrder(ds, train, rng, o.sampling, perEpoch);
       let images: Uint8Array[];
       const ta = performance.now();
@@ -165,7 +177,7 @@ export async function trainModel(ds: Dataset, o: TrainOptions): Promise<TrainRes
         if (!idx.length) break;
         const xs = imagesToTensor(images.slice(b * o.batchSize, b * o.batchSize + idx.length), size);
         const ys = targets(idx.map((i) => ds.header.items[i]!.label), k, o.labelSmoothing);
-        const [loss, acc] = (await model.trainOnBatch(xs, ys)) as number[];
+        const [loss, acc] = parallel ? await parallel.trainOnBatch(xs, ys) : ((await model.trainOnBatch(xs, ys)) as number[]);
         xs.dispose();
         ys.dispose();
         lossSum += loss! * idx.length;
@@ -210,6 +222,7 @@ export async function trainModel(ds: Dataset, o: TrainOptions): Promise<TrainRes
     model.setWeights(best.weights);
     return { model, history, bestEpoch: best.epoch, stoppedEarly, interrupted };
   } finally {
+    await parallel?.close();
     best?.weights.forEach((w) => w.dispose());
     yValid.dispose();
     // the optimiser's moments are not owned by the model (it was passed in as an object)

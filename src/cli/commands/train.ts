@@ -37,6 +37,7 @@ interface TrainCliOptions {
   schedule: 'cosine' | 'constant';
   quantize: WeightQuantization;
   threshold: number;
+  cores?: number;
   backend?: BackendChoice;
 }
 
@@ -66,7 +67,8 @@ export function trainCommand(program: Command): void {
       .option('--label-smoothing <e>', 'label smoothing', parseNumber('--label-smoothing', { min: 0, max: 0.5 }), 0.1)
       .addOption(new Option('--schedule <s>', 'learning-rate schedule').choices(['cosine', 'constant']).default('cosine'))
       .addOption(new Option('--quantize <q>', 'store weights as float32 (none), float16 or uint8').choices(['none', 'float16', 'uint8']).default('none'))
-      .option('--threshold <p>', "the model's 'cannot tell' threshold", parseNumber('--threshold', { min: 0, max: 1 }), 0.4),
+      .option('--threshold <p>', "the model's 'cannot tell' threshold", parseNumber('--threshold', { min: 0, max: 1 }), 0.4)
+      .option('--cores <n>', 'wasm backend: split each batch over this many cores (worker threads); default all', parseNumber('--cores', { integer: true, min: 1, max: 64 })),
   ).action(async (o: TrainCliOptions) => {
     const backend = await initBackend(o.backend);
     const ds = await readDataset(o.data);
@@ -97,6 +99,7 @@ export function trainCommand(program: Command): void {
         sampling: o.sampling,
         labelSmoothing: o.labelSmoothing,
         lrSchedule: o.schedule,
+        ...(o.cores === undefined ? {} : { replicas: o.cores }),
         shouldStop: () => stopRequested,
         onEpochStart: ({ epoch, done, total }) => {
           if (done <= 8) bar = progressBar(`epoch ${epoch + 1}/${o.epochs} augment`, total);
