@@ -36,13 +36,16 @@ export interface FeatureConfig {
   hopMillis: number;
   /** FFT size in samples (a power of two ≥ 16). Default 512 (32 ms at 16 kHz). */
   fftSize: number;
-  /** Step between STFT frames in samples. Default 125 (7.8 ms), which divides the 4000-sample hop. */
+  /** Step between STFT frames in samples. Default 250 (15.6 ms, half the FFT), which divides the 4000-sample hop. */
   stftHopSamples: number;
   /** Window applied to each STFT frame. Default 'hann'. */
   windowFunction: WindowFunction;
   /** 'mel' (triangular mel filterbank) or 'linear' (equal-width bands). Default 'mel'. */
   frequencyScale: FrequencyScale;
-  /** Number of frequency rows of the spectrogram before resizing. Default 64. */
+  /**
+   * Number of frequency rows of the spectrogram before resizing. Default 32 = imageSize: the resize
+   * then only reduces time, so many windows can be resized in one sharp call with identical results.
+   */
   bands: number;
   /** Lowest frequency shown. Default 0 Hz. */
   fMinHz: number;
@@ -74,10 +77,10 @@ export const DEFAULT_FEATURE_CONFIG: Readonly<FeatureConfig> = Object.freeze({
   windowMillis: 1000,
   hopMillis: 250,
   fftSize: 512,
-  stftHopSamples: 125,
+  stftHopSamples: 250,
   windowFunction: 'hann',
   frequencyScale: 'mel',
-  bands: 64,
+  bands: 32,
   fMinHz: 0,
   fMaxHz: 5000,
   dbReference: 'window-max',

@@ -5,8 +5,8 @@ import { DEFAULT_FEATURE_CONFIG, diffFeatureConfig, framesPerHop, framesPerWindo
 test('defaults resolve and give whole STFT hops per window hop', () => {
   const c = resolveFeatureConfig();
   assert.deepEqual({ ...c }, { ...DEFAULT_FEATURE_CONFIG });
-  assert.equal(framesPerHop(c), 32);
-  assert.equal(framesPerWindow(c), 124);
+  assert.equal(framesPerHop(c), 16);
+  assert.equal(framesPerWindow(c), 62);
 });
 
 test('invalid settings are refused with ERR_CONFIG naming the field', () => {
@@ -15,6 +15,7 @@ test('invalid settings are refused with ERR_CONFIG naming the field', () => {
     [{ hopMillis: 2000 }, /hopMillis/],
     [{ fftSize: 500 }, /fftSize/],
     [{ stftHopSamples: 128 }, /stftHopSamples=128 must divide/],
+    [{ stftHopSamples: 300 }, /stftHopSamples=300 must divide/],
     [{ fMaxHz: 9000 }, /fMaxHz/],
     [{ colormap: 'jet' }, /colormap/],
     [{ bands: 1 }, /bands/],

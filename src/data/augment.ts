@@ -5,7 +5,7 @@
  */
 import { type FeatureConfig } from '../config.ts';
 import { frameSignal, type WindowFrames } from '../features/framer.ts';
-import { renderWindowImage } from '../features/render.ts';
+import { renderWindowImages } from '../features/render.ts';
 import { Random } from '../util/random.ts';
 
 /** Probabilities and ranges of each augmentation; 0 probability turns one off. */
@@ -151,13 +151,21 @@ export function augmentFrames(w: WindowFrames, rng: Random, o: AugmentOptions): 
 }
 
 /**
- * Renders the model-input image of an augmented copy of one window of audio: waveform augmentation,
- * then the feature path's framing, spectral augmentation, and the feature path's rendering.
+ * The spectrogram of an augmented copy of one window of audio: waveform augmentation, then the feature
+ * path's framing, then spectral augmentation. Render it with the feature path (renderWindowImages).
  */
-export async function renderAugmented(x: Float32Array, c: FeatureConfig, rng: Random, o: AugmentOptions, background?: () => Float32Array): Promise<Uint8Array> {
+export function augmentedWindow(x: Float32Array, c: FeatureConfig, rng: Random, o: AugmentOptions, background?: () => Float32Array): WindowFrames {
   const y = augmentWaveform(x, rng, o, background);
   const [w] = frameSignal(y, c);
   if (!w) throw new Error(`augmented clip of ${y.length} samples is shorter than a window`);
   augmentFrames(w, rng, o);
-  return renderWindowImage(w, c);
+  return w;
+}
+
+/** Model-input images of augmented copies of many windows of audio, rendered in one batch. */
+export async function renderAugmented(xs: readonly Float32Array[], c: FeatureConfig, rng: Random, o: AugmentOptions, background?: () => Float32Array): Promise<Uint8Array[]> {
+  return renderWindowImages(
+    xs.map((x) => augmentedWindow(x, c, rng, o, background)),
+    c,
+  );
 }

@@ -6,7 +6,7 @@ import sharp from 'sharp';
 import { type FeatureConfig, SoundeeError, windowSamples } from '../config.ts';
 import { loadAudio } from '../audio/wav.ts';
 import { frameSignal } from '../features/framer.ts';
-import { renderWindowImage } from '../features/render.ts';
+import { renderWindowImages } from '../features/render.ts';
 import { Dataset, type DatasetHeader, type DatasetItem, DATASET_FORMAT, DATASET_VERSION } from './dataset-file.ts';
 import { type ClipRef, scanClips } from './scan.ts';
 import { DEFAULT_RATIOS, type Split, splitByGroup } from './split.ts';
@@ -63,7 +63,7 @@ export async function buildAudioDataset(dir: string, o: BuildOptions): Promise<D
     try {
       const samples = fitWindow(await loadAudio(ref.path, c.sampleRateHz), winLen);
       const windows = frameSignal(samples, c);
-      const images = await Promise.all(windows.map((w) => renderWindowImage(w, c)));
+      const images = await renderWindowImages(windows, c);
       const audio = windows.map((w) => {
         const a = new Int16Array(winLen);
         for (let k = 0; k < winLen; k++) a[k] = Math.max(-32768, Math.min(32767, Math.round(samples[w.startSample + k]! * 32768)));

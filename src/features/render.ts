@@ -73,3 +73,72 @@ export async function renderWindowImage(w: WindowFrames, c: FeatureConfig): Prom
 export async function renderFeatures(w: WindowFrames, c: FeatureConfig): Promise<Float32Array> {
   return toUnitFloat(await renderWindowImage(w, c));
 }
+
+/**
+ * The model-input images of many windows, byte-identical to rendering each with renderWindowImage.
+ * When the spectrogram already has imageSize rows (the default), the resize only reduces time, each
+ * row on its own, so the windows are stacked vertically and resized in one sharp call (a test checks
+ * the identity); otherwise each window is resized on its own.
+ */
+export async function renderWindowImages(ws: readonly WindowFrames[], c: FeatureConfig): Promise<Uint8Array[]> {
+  if (ws.length === 0) return [];
+  const imgs = ws.map((w) => colorize(w, c));
+  const { width, height } = imgs[0]!;
+  if (height !== c.imageSize || ws.length === 1 || imgs.some((im) => im.width !== width || im.height !== height))
+    return Promise.all(imgs.map((im) => resizeRgb(im, c.imageSize, c.resizeKernel)));
+  const one = width * height * 3;
+  const stacked = new Uint8Array(one * imgs.length);
+  imgs.forEach((im, k) => stacked.set(im.data, k * one));
+  const out = await sharp(stacked, { raw: { width, height: height * imgs.length, channels: 3 } })
+    .resize(c.imageSize, height * imgs.length, { fit: 'fill', kernel: c.resizeKernel })
+    .raw()
+    .toBuffer();
+  const px = c.imageSize * c.imageSize * 3;
+  if (out.length !== px * imgs.length) throw new Error(`batched resize produced ${out.length} bytes, expected ${px * imgs.length}`);
+  return imgs.map((_, k) => new Uint8Array(out.buffer, out.byteOffset + k * px, px));
+}
+
+/**
+ * Collects windows from any number of streams and renders whatever is queued in one batch
+ * (renderWindowImages), so a busy server or a fast replay pays one sharp call per batch, while a
+ * lone real-time stream still gets its window rendered at once.
+ */
+export class RenderQueue {
+  private queue: { w: WindowFrames; resolve: (x: Uint8Array) => void; reject: (e: unknown) => void }[] = [];
+  private scheduled = false;
+
+  constructor(
+    readonly config: FeatureConfig,
+    private readonly maxBatch = 256,
+  ) {}
+
+  /** The model-input image of `w`, rendered with the next batch. */
+  image(w: WindowFrames): Promise<Uint8Array> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ w, resolve, reject });
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  /** The model input of `w` as floats in [0, 1]. */
+  async features(w: WindowFrames): Promise<Float32Array> {
+    return toUnitFloat(await this.image(w));
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    while (this.queue.length) {
+      const batch = this.queue.splice(0, this.maxBatch);
+      renderWindowImages(
+        batch.map((b) => b.w),
+        this.config,
+      ).then(
+        (imgs) => batch.forEach((b, i) => b.resolve(imgs[i]!)),
+        (e: unknown) => batch.forEach((b) => b.reject(e)),
+      );
+    }
+  }
+}

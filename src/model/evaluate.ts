@@ -8,7 +8,7 @@ import { type Dataset } from '../data/dataset-file.ts';
 import { scanClips } from '../data/scan.ts';
 import { type Split } from '../data/split.ts';
 import { frameSignal } from '../features/framer.ts';
-import { renderFeatures, renderWindowImage, toUnitFloat } from '../features/render.ts';
+import { renderWindowImages, toUnitFloat } from '../features/render.ts';
 import { type Classifier } from './classifier.ts';
 import { type EvaluationReport, evaluatePredictions } from './metrics.ts';
 
@@ -49,10 +49,10 @@ export async function evaluateOnDataset(cls: Classifier, ds: Dataset, split: Spl
     source = `${split} split, stored images`;
   } else if (ds.audio && ds.header.audio?.samplesPerItem === windowSamples(cls.features) && ds.header.audio.sampleRateHz === cls.features.sampleRateHz) {
     images = [];
-    for (const [k, i] of idx.entries()) {
-      const [w] = frameSignal(ds.samples(i), cls.features);
-      images.push(await renderWindowImage(w!, cls.features));
-      onProgress?.(k + 1, idx.length);
+    for (let s = 0; s < idx.length; s += 64) {
+      const part = idx.slice(s, s + 64);
+      images.push(...(await renderWindowImages(part.map((i) => frameSignal(ds.samples(i), cls.features)[0]!), cls.features)));
+      onProgress?.(Math.min(idx.length, s + 64), idx.length);
     }
     source = `${split} split, audio re-rendered with the model's features (${diffFeatureConfig(ds.header.features!, cls.features).join('; ')})`;
   } else
@@ -84,7 +84,7 @@ export async function evaluateOnFolder(cls: Classifier, dir: string, onProgress?
         p.set(x);
         x = p;
       }
-      const inputs = await Promise.all(frameSignal(x, c).map((w) => renderFeatures(w, c)));
+      const inputs = (await renderWindowImages(frameSignal(x, c), c)).map(toUnitFloat);
       for (const r of cls.classify(inputs)) {
         probs.push(r.probabilities);
         truth.push(map[labels.indexOf(ref.label)]!);
@@ -128,14 +128,12 @@ export async function probeSilenceShortcut(cls: Classifier, ds: Dataset, { split
   const share = async (edit: (x: Float32Array) => void) => {
     let hits = 0;
     for (let s = 0; s < idx.length; s += 64) {
-      const inputs = await Promise.all(
-        idx.slice(s, s + 64).map(async (i) => {
-          const x = ds.samples(i);
-          edit(x);
-          const [w] = frameSignal(x, c);
-          return renderFeatures(w!, c);
-        }),
-      );
+      const windows = idx.slice(s, s + 64).map((i) => {
+        const x = ds.samples(i);
+        edit(x);
+        return frameSignal(x, c)[0]!;
+      });
+      const inputs = (await renderWindowImages(windows, c)).map(toUnitFloat);
       for (const r of cls.classify(inputs)) if (r.probabilities.indexOf(Math.max(...r.probabilities)) === mt) hits++;
     }
     return hits / idx.length;

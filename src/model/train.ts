@@ -153,13 +153,13 @@ export async function trainModel(ds: Dataset, o: TrainOptions): Promise<TrainRes
       if (o.augment) {
         images = new Array(order.length);
         const c = ds.header.features!;
-        // several renders in flight: sharp resizes on its own threads while JS frames the next clip
-        const inFlight = 8;
-        for (let s = 0; s < order.length; s += inFlight) {
-          const chunk = order.slice(s, s + inFlight);
-          const r = await Promise.all(chunk.map((i) => renderAugmented(ds.samples(i), c, rng, o.augment!, background)));
+        // framing is synchronous JS; the batch's resize is one sharp call (renderWindowImages)
+        const chunk = 64;
+        for (let s = 0; s < order.length; s += chunk) {
+          const part = order.slice(s, s + chunk);
+          const r = await renderAugmented(part.map((i) => ds.samples(i)), c, rng, o.augment, background);
           r.forEach((img, j) => (images[s + j] = img));
-          o.onEpochStart?.({ epoch, phase: 'augment', done: Math.min(order.length, s + inFlight), total: order.length });
+          o.onEpochStart?.({ epoch, phase: 'augment', done: Math.min(order.length, s + chunk), total: order.length });
           if (o.shouldStop?.()) break;
         }
       } else images = order.map((i) => ds.image(i));

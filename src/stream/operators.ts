@@ -5,7 +5,7 @@
 import { type Observable, type OperatorFunction, concatMap, defer, finalize, from, map, mergeMap, tap } from 'rxjs';
 import { type FeatureConfig } from '../config.ts';
 import { Framer, type WindowFrames } from '../features/framer.ts';
-import { renderFeatures } from '../features/render.ts';
+import { RenderQueue } from '../features/render.ts';
 import { type BatchQueue, type Classification } from '../model/classifier.ts';
 import { type Gate } from './sources.ts';
 
@@ -67,9 +67,18 @@ export const toWindows =
       return source.pipe(concatMap((chunk) => framer.push(chunk)));
     });
 
-/** Windows → model inputs, rendered by the one feature path (several in flight, order kept). */
-export const toModelInputs = (c: FeatureConfig, concurrency = 4): OperatorFunction<WindowFrames, RenderedWindow> =>
-  mapOrdered(async (window: WindowFrames) => ({ window, input: await renderFeatures(window, c) }), concurrency);
+/** Render queues shared by every stream of a feature config, so that concurrent windows are resized together. */
+const renderQueues = new WeakMap<FeatureConfig, RenderQueue>();
+/** The shared render queue of a (resolved, frozen) feature config. */
+export function renderQueueFor(c: FeatureConfig): RenderQueue {
+  let q = renderQueues.get(c);
+  if (!q) renderQueues.set(c, (q = new RenderQueue(c)));
+  return q;
+}
+
+/** Windows → model inputs, rendered by the one feature path (batched through the shared render queue, order kept). */
+export const toModelInputs = (c: FeatureConfig, concurrency = 64): OperatorFunction<WindowFrames, RenderedWindow> =>
+  mapOrdered(async (window: WindowFrames) => ({ window, input: await renderQueueFor(c).features(window) }), concurrency);
 
 /** Builds the prediction message of a classified window. */
 export function toPrediction(streamId: string, w: WindowFrames, c: FeatureConfig, cls: Classification, classes: readonly string[]): Prediction {

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { resolveFeatureConfig } from '../../src/config.ts';
 import { colormapLut } from '../../src/features/colormap.ts';
 import { frameSignal } from '../../src/features/framer.ts';
-import { colorize, renderFeatures, renderWindowImage } from '../../src/features/render.ts';
+import { RenderQueue, colorize, renderFeatures, renderWindowImage, renderWindowImages } from '../../src/features/render.ts';
 import { noise, sine } from '../helpers/fixtures.ts';
 
 const c = resolveFeatureConfig();
@@ -58,4 +58,23 @@ test('silence, DC and clipping render to valid images; silence is uniform', asyn
 test('rendering is deterministic', async () => {
   const [w] = frameSignal(noise(1, 16000, 0.3, 9), c);
   assert.deepEqual(await renderFeatures(w!, c), await renderFeatures(w!, c));
+});
+
+test('batched rendering (one sharp call for many windows) is byte-identical to one window at a time', async () => {
+  const s = noise(4, 16000, 0.3, 11).map((v, i) => v * (0.2 + 0.8 * Math.abs(Math.sin(i / 3000))));
+  for (const cfg of [c, resolveFeatureConfig({ bands: 64 }), resolveFeatureConfig({ resizeKernel: 'nearest' })]) {
+    const ws = frameSignal(s, cfg);
+    const batched = await renderWindowImages(ws, cfg);
+    const single = await Promise.all(ws.map((w) => renderWindowImage(w, cfg)));
+    assert.equal(batched.length, ws.length);
+    batched.forEach((b, i) => assert.deepEqual(b, single[i], `window ${i}, bands ${cfg.bands}, ${cfg.resizeKernel}`));
+  }
+  assert.deepEqual(await renderWindowImages([], c), []);
+});
+
+test('the render queue batches concurrent windows and matches single rendering', async () => {
+  const ws = frameSignal(noise(3, 16000, 0.3, 12), c);
+  const q = new RenderQueue(c, 4);
+  const got = await Promise.all(ws.map((w) => q.image(w)));
+  for (const [i, w] of ws.entries()) assert.deepEqual(got[i], await renderWindowImage(w, c));
 });

@@ -1,3 +1,4 @@
+import { framesPerHop, framesPerWindow, resolveFeatureConfig } from '../../src/config.ts';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
@@ -174,7 +175,12 @@ describe('a live server', () => {
       assert.equal(c.ofType('prediction').at(-1)?.rmsDb, null, 'digital silence goes out as null');
       const spec = c.ofType('spectrogram');
       // 1.5 s of audio: 3 windows (0, 250, 500 ms)
-      assert.deepEqual(spec.map((s) => (s.columns as { width: number }).width), [124, 32, 32], 'window 0 brings every column, later windows one hop of them');
+      const c0 = resolveFeatureConfig();
+      assert.deepEqual(
+        spec.map((s) => (s.columns as { width: number }).width),
+        [framesPerWindow(c0), framesPerHop(c0), framesPerHop(c0)],
+        'window 0 brings every column, later windows one hop of them',
+      );
       assert.equal(Buffer.from((spec[0]!.input as { data: string }).data, 'base64').length, 32 * 32 * 3);
       c.ws.close();
       await c.closed;

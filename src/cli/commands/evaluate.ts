@@ -5,7 +5,7 @@ import { UNKNOWN_LABEL, windowSamples } from '../../config.ts';
 import { loadAudio } from '../../audio/wav.ts';
 import { readDataset } from '../../data/dataset-file.ts';
 import { frameSignal } from '../../features/framer.ts';
-import { renderFeatures } from '../../features/render.ts';
+import { renderWindowImages, toUnitFloat } from '../../features/render.ts';
 import { evaluateOnDataset, evaluateOnFolder, probeSilenceShortcut } from '../../model/evaluate.ts';
 import { formatReport } from '../../model/metrics.ts';
 import { confusionSvg, writeSvg } from '../../report/plots.ts';
@@ -76,7 +76,7 @@ export function predictCommand(program: Command): void {
             x = p;
           }
           const windows = frameSignal(x, c);
-          const results = cls.classify(await Promise.all(windows.map((w) => renderFeatures(w, c))));
+          const results = cls.classify((await renderWindowImages(windows, c)).map(toUnitFloat));
           const mean = new Float32Array(cls.classes.length);
           for (const r of results) r.probabilities.forEach((p, i) => (mean[i]! += p / results.length));
           const r = cls.label(mean);
