@@ -33,6 +33,13 @@ export interface TrainOptions {
   lrSchedule: 'cosine' | 'constant';
   /** Items per epoch (default: the number of training items). */
   itemsPerEpoch?: number;
+  /** Mixup α: each batch is blended with a shuffled copy of itself, λ ~ Beta(α, α), targets blended alike; 0 = off. */
+  mixup?: number;
+  /**
+   * Exponential moving average of the weights (decay per step, e.g. 0.995); validation, selection and
+   * the saved model use the averaged weights. 0 = off.
+   */
+  ema?: number;
   /**
    * Cores to train on (WASM backend only): the batch is split over this many replicas, the calling
    * thread plus worker threads (src/model/wasm/data-parallel.ts). Default: all cores.
@@ -78,6 +85,18 @@ function epochOrder(ds: Dataset, train: number[], rng: Random, sampling: TrainOp
   return Array.from({ length: n }, () => {
     const c = present[rng.int(present.length)]!;
     return c[rng.int(c.length)]!;
+  });
+}
+
+/** ema ← decay·ema + (1−decay)·weights, in place. */
+function updateEma(ema: tf.Tensor[], model: tf.LayersModel, decay: number): void {
+  const ws = model.getWeights();
+  tf.tidy(() => {
+    ws.forEach((w, i) => {
+      const next = tf.keep(ema[i]!.mul(decay).add(w.mul(1 - decay)));
+      ema[i]!.dispose();
+      ema[i] = next;
+    });
   });
 }
 
@@ -133,6 +152,8 @@ export async function trainModel(ds: Dataset, o: TrainOptions): Promise<TrainRes
   const validLabels = valid.map((i) => ds.header.items[i]!.label);
   const yValid = targets(validLabels, k, 0);
   const history: EpochLog[] = [];
+  // the averaged weights (EMA), kept beside the trained ones; swapped in for validation
+  const ema = o.ema ? model.getWeights().map((w) => w.clone()) : undefined;
   let best: { acc: number; loss: number; weights: tf.Tensor[]; epoch: number } | undefined;
   let stoppedEarly = false;
   let interrupted = false;
@@ -175,11 +196,20 @@ export async function trainModel(ds: Dataset, o: TrainOptions): Promise<TrainRes
       for (let b = 0; b < batches; b++) {
         const idx = order.slice(b * o.batchSize, (b + 1) * o.batchSize);
         if (!idx.length) break;
-        const xs = imagesToTensor(images.slice(b * o.batchSize, b * o.batchSize + idx.length), size);
-        const ys = targets(idx.map((i) => ds.header.items[i]!.label), k, o.labelSmoothing);
+        let xs = imagesToTensor(images.slice(b * o.batchSize, b * o.batchSize + idx.length), size);
+        let ys = targets(idx.map((i) => ds.header.items[i]!.label), k, o.labelSmoothing);
+        if (o.mixup && idx.length > 1) {
+          const lam = rng.beta(o.mixup, o.mixup);
+          const perm = tf.tensor1d(rng.shuffle(Array.from({ length: idx.length }, (_, j) => j)), 'int32');
+          const [mx, my] = tf.tidy(() => [xs.mul(lam).add(xs.gather(perm).mul(1 - lam)), ys.mul(lam).add(ys.gather(perm).mul(1 - lam))] as const);
+          tf.dispose([xs, ys, perm]);
+          xs = mx as tf.Tensor4D;
+          ys = my as tf.Tensor2D;
+        }
         const [loss, acc] = parallel ? await parallel.trainOnBatch(xs, ys) : ((await model.trainOnBatch(xs, ys)) as number[]);
         xs.dispose();
         ys.dispose();
+        if (ema) updateEma(ema, model, o.ema!);
         lossSum += loss! * idx.length;
         accSum += acc! * idx.length;
         seen += idx.length;
@@ -191,6 +221,11 @@ export async function trainModel(ds: Dataset, o: TrainOptions): Promise<TrainRes
       }
       const trainSeconds = (performance.now() - tt) / 1000;
       if (interrupted && seen < perEpoch) break;
+      let trained: tf.Tensor[] | undefined;
+      if (ema) {
+        trained = model.getWeights().map((w) => w.clone());
+        model.setWeights(ema);
+      }
       const probs = predictImages(model, validImages, size);
       const valAcc = probs.filter((p, i) => p.indexOf(Math.max(...p)) === validLabels[i]).length / probs.length;
       const valLoss = tf.tidy(() => tf.metrics.categoricalCrossentropy(yValid, tf.tensor2d(probs.flatMap((p) => [...p]), [probs.length, k])).mean().dataSync()[0]!);
@@ -198,6 +233,10 @@ export async function trainModel(ds: Dataset, o: TrainOptions): Promise<TrainRes
       if (isBest) {
         best?.weights.forEach((w) => w.dispose());
         best = { acc: valAcc, loss: valLoss, weights: model.getWeights().map((w) => w.clone()), epoch };
+      }
+      if (trained) {
+        model.setWeights(trained);
+        tf.dispose(trained);
       }
       const log: EpochLog = {
         epoch,
@@ -223,6 +262,7 @@ export async function trainModel(ds: Dataset, o: TrainOptions): Promise<TrainRes
     return { model, history, bestEpoch: best.epoch, stoppedEarly, interrupted };
   } finally {
     await parallel?.close();
+    if (ema) tf.dispose(ema);
     best?.weights.forEach((w) => w.dispose());
     yValid.dispose();
     // the optimiser's moments are not owned by the model (it was passed in as an object)

@@ -78,3 +78,26 @@ test('augmented training renders through the feature path and stops on request w
   assert.ok(r.history[0]!.augmentSeconds > 0);
   r.model.dispose();
 });
+
+test('mixup and weight averaging (EMA) train, select the averaged weights and release their tensors', async () => {
+  const tf = await import('@tensorflow/tfjs');
+  const before = tf.memory().numTensors;
+  const r = await trainModel(ds, {
+    arch: 'resnet',
+    epochs: 2,
+    batchSize: 8,
+    lr: 3e-3,
+    seed: 4,
+    patience: 0,
+    augment: null,
+    sampling: 'natural',
+    labelSmoothing: 0,
+    lrSchedule: 'constant',
+    mixup: 0.4,
+    ema: 0.9,
+  });
+  assert.equal(r.history.length, 2);
+  assert.ok(r.history.every((h) => Number.isFinite(h.loss) && Number.isFinite(h.valLoss)));
+  r.model.dispose();
+  assert.equal(tf.memory().numTensors, before);
+});

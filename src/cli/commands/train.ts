@@ -2,7 +2,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Command, Option } from 'commander';
-import { DEFAULT_AUGMENT } from '../../data/augment.ts';
+import { type AugmentOptions, DEFAULT_AUGMENT } from '../../data/augment.ts';
 import { readDataset } from '../../data/dataset-file.ts';
 import { ARCHITECTURES, type Architecture } from '../../model/architectures.ts';
 import { initBackend, type BackendChoice } from '../../model/backend.ts';
@@ -13,7 +13,7 @@ import { formatReport } from '../../model/metrics.ts';
 import { trainModel } from '../../model/train.ts';
 import { confusionSvg, trainingCurvesSvg, writeSvg } from '../../report/plots.ts';
 import { resolveFeatureConfig } from '../../config.ts';
-import { backendOption, info, parseNumber } from '../common.ts';
+import { backendOption, fail, info, parseNumber } from '../common.ts';
 import { type Progress, progressBar } from '../progress.ts';
 
 interface TrainCliOptions {
@@ -38,7 +38,23 @@ interface TrainCliOptions {
   quantize: WeightQuantization;
   threshold: number;
   cores?: number;
+  mixup: number;
+  ema: number;
+  augmentJson?: Partial<AugmentOptions>;
   backend?: BackendChoice;
+}
+
+function parseAugmentJson(v: string): Partial<AugmentOptions> {
+  let o: unknown;
+  try {
+    o = JSON.parse(v);
+  } catch (e) {
+    fail(`--augment-json: ${(e as Error).message}`, 2);
+  }
+  if (typeof o !== 'object' || o === null || Array.isArray(o)) fail('--augment-json must be a JSON object', 2);
+  const unknown = Object.keys(o).filter((k) => !(k in DEFAULT_AUGMENT));
+  if (unknown.length) fail(`--augment-json: unknown setting(s) ${unknown.join(', ')}; known: ${Object.keys(DEFAULT_AUGMENT).join(', ')}`, 2);
+  return o as Partial<AugmentOptions>;
 }
 
 const fmtTime = (s: number) => (s >= 3600 ? `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m` : s >= 60 ? `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s` : `${s.toFixed(1)}s`);
@@ -63,7 +79,10 @@ export function trainCommand(program: Command): void {
       .option('--gaps <p>', 'probability of a 50–400 ms stretch of digital silence', parseNumber('--gaps', { min: 0, max: 1 }), DEFAULT_AUGMENT.gapProbability)
       .option('--eq <p>', 'probability of a random spectral tilt/EQ', parseNumber('--eq', { min: 0, max: 1 }), DEFAULT_AUGMENT.eqProbability)
       .option('--masks <p>', 'probability of frequency and time masks', parseNumber('--masks', { min: 0, max: 1 }), DEFAULT_AUGMENT.maskProbability)
+      .option('--augment-json <json>', 'any augmentation setting as JSON, e.g. \'{"mixGainDb":[-30,-3],"eqDb":10}\' (names as in src/data/augment.ts)', parseAugmentJson)
       .addOption(new Option('--sampling <how>', 'balanced: classes equally likely per batch; natural: dataset proportions').choices(['balanced', 'natural']).default('balanced'))
+      .option('--mixup <alpha>', 'mixup: blend each batch with a shuffled copy, λ ~ Beta(α, α) (0 = off)', parseNumber('--mixup', { min: 0, max: 10 }), 0)
+      .option('--ema <decay>', 'keep an exponential moving average of the weights per step and select/save it (e.g. 0.995; 0 = off)', parseNumber('--ema', { min: 0, max: 0.99999 }), 0)
       .option('--label-smoothing <e>', 'label smoothing', parseNumber('--label-smoothing', { min: 0, max: 0.5 }), 0.1)
       .addOption(new Option('--schedule <s>', 'learning-rate schedule').choices(['cosine', 'constant']).default('cosine'))
       .addOption(new Option('--quantize <q>', 'store weights as float32 (none), float16 or uint8').choices(['none', 'float16', 'uint8']).default('none'))
@@ -74,7 +93,9 @@ export function trainCommand(program: Command): void {
     const ds = await readDataset(o.data);
     const features = ds.header.features ?? resolveFeatureConfig({ imageSize: ds.header.imageSize });
     if (!ds.header.features) info('soundee: note: this dataset holds imported images; the model will render live audio with the default feature settings, which may not match your images');
-    const augment = o.augment ? { ...DEFAULT_AUGMENT, mixProbability: o.mix, noiseProbability: o.noise, gapProbability: o.gaps, eqProbability: o.eq, maskProbability: o.masks } : null;
+    const augment = o.augment
+      ? { ...DEFAULT_AUGMENT, mixProbability: o.mix, noiseProbability: o.noise, gapProbability: o.gaps, eqProbability: o.eq, maskProbability: o.masks, ...o.augmentJson }
+      : null;
     const counts = ds.counts();
     info(`soundee: training ${o.arch} on ${o.data}: ${counts.train.reduce((a, b) => a + b, 0)} train / ${counts.valid.reduce((a, b) => a + b, 0)} valid items, ${ds.classes.length} classes, ${augment ? 'augmented' : 'no augmentation'}`);
     let stopRequested = false;
@@ -100,6 +121,8 @@ export function trainCommand(program: Command): void {
         labelSmoothing: o.labelSmoothing,
         lrSchedule: o.schedule,
         ...(o.cores === undefined ? {} : { replicas: o.cores }),
+        mixup: o.mixup,
+        ema: o.ema,
         shouldStop: () => stopRequested,
         onEpochStart: ({ epoch, done, total }) => {
           if (done <= 8) bar = progressBar(`epoch ${epoch + 1}/${o.epochs} augment`, total);
@@ -137,7 +160,7 @@ export function trainCommand(program: Command): void {
       stoppedEarly: result.stoppedEarly,
       interrupted: result.interrupted,
       seconds: Math.round(trainSeconds),
-      options: { epochs: o.epochs, batchSize: o.batchSize, lr: o.lr, seed: o.seed, patience: o.patience, sampling: o.sampling, labelSmoothing: o.labelSmoothing, schedule: o.schedule, augment },
+      options: { epochs: o.epochs, batchSize: o.batchSize, lr: o.lr, seed: o.seed, patience: o.patience, sampling: o.sampling, labelSmoothing: o.labelSmoothing, schedule: o.schedule, mixup: o.mixup, ema: o.ema, augment },
       best: { valAcc: history[bestEpoch]!.valAcc, valLoss: history[bestEpoch]!.valLoss },
       medianImagesPerSec: [...history.map((h) => h.imagesPerSec)].sort((a, b) => a - b)[Math.floor(history.length / 2)],
     };
