@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { type FeatureConfig, resolveFeatureConfig } from '../../src/config.ts';
+import { initBackend } from '../../src/model/backend.ts';
 import { saveModel } from '../../src/model/io.ts';
 
 export const FIXTURES = fileURLToPath(new URL('../fixtures/', import.meta.url));
@@ -38,6 +39,9 @@ export async function tempDir(prefix = 'soundee-test-'): Promise<{ dir: string; 
 
 /** Saves a tiny (fast, untrained) conv model with the given classes into `dir`. */
 export async function writeTinyModel(dir: string, classes: string[] = ['a', 'b', 'c'], features: FeatureConfig = resolveFeatureConfig(), seed = 1): Promise<void> {
+  // a test file that imports the CLI has registered the wasm backend (statically, via training) without
+  // initialising it; building layers before that fails
+  await initBackend('wasm', null);
   const s = features.imageSize;
   const m = tf.sequential();
   m.add(tf.layers.conv2d({ inputShape: [s, s, 3], filters: 4, kernelSize: 3, strides: 2, activation: 'relu', kernelInitializer: tf.initializers.glorotUniform({ seed }) }));

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { loadAudio, writeWav } from '../../src/audio/wav.ts';
 import { type FeatureConfig, resolveFeatureConfig } from '../../src/config.ts';
+import { initBackend } from '../../src/model/backend.ts';
 import { saveModel } from '../../src/model/io.ts';
 import { REPO_ROOT } from './fixtures.ts';
 
@@ -40,6 +41,7 @@ export async function writeTiltModel(dir: string, features: FeatureConfig = reso
       kernel[i * 2] = -w; // fire: dark top
       kernel[i * 2 + 1] = w; // water: bright top
     }
+  await initBackend('wasm', null); // see writeTinyModel
   const m = tf.sequential();
   m.add(tf.layers.flatten({ inputShape: [s, s, 3] }));
   m.add(tf.layers.dense({ units: 2, activation: 'softmax' }));
