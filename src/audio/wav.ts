@@ -34,6 +34,8 @@ interface FmtInfo {
   bitsPerSample: number;
   blockAlign: number;
   dataBytes: number;
+  /** Byte offset of the data chunk's body. */
+  dataOffset: number;
 }
 
 /** Walks the RIFF chunks and checks them against the file's length. */
@@ -44,7 +46,7 @@ function inspect(buf: Uint8Array, file: string): FmtInfo {
   const riff = tag(0);
   if (riff === 'RF64' || riff === 'RIFX') wavError(file, `${riff} WAV files are not supported; convert with: sox "${file}" -b 16 out.wav`, 'ERR_WAV_UNSUPPORTED');
   if (riff !== 'RIFF' || tag(8) !== 'WAVE') wavError(file, 'not a WAV file (no RIFF/WAVE header)');
-  let fmt: Omit<FmtInfo, 'dataBytes'> | undefined;
+  let fmt: Omit<FmtInfo, 'dataBytes' | 'dataOffset'> | undefined;
   let off = 12;
   while (off + 8 <= buf.length) {
     const id = tag(off);
@@ -69,7 +71,7 @@ function inspect(buf: Uint8Array, file: string): FmtInfo {
       const declared = size === 0 || size === 0xffffffff ? present : size;
       if (declared > present)
         wavError(file, `truncated: the header declares ${declared} bytes of audio but only ${present} are present`, 'ERR_WAV_TRUNCATED');
-      return { ...fmt, dataBytes: declared };
+      return { ...fmt, dataBytes: declared, dataOffset: body };
     }
     off = body + size + (size & 1);
   }
@@ -97,6 +99,10 @@ export function decodeWav(buf: Uint8Array, name = 'WAV'): DecodedWav {
   const frames = Math.floor(info.dataBytes / info.blockAlign);
   if (frames === 0) wavError(name, 'contains no audio samples', 'ERR_WAV_EMPTY');
 
+  const encoding = format === FORMAT_FLOAT ? 'float' : 'int';
+  const fast = readCommonPcm(buf, info, frames);
+  if (fast) return { sampleRateHz, channels, bitsPerSample, encoding, samples: fast };
+
   let perChannel: Float64Array[];
   try {
     const wav = new wavefile.WaveFile(buf);
@@ -113,8 +119,29 @@ export function decodeWav(buf: Uint8Array, name = 'WAV'): DecodedWav {
     for (let i = 0; i < frames; i++) mono[i]! += ((ch[i] ?? 0) - offset) * scale;
   }
   if (channels > 1) for (let i = 0; i < frames; i++) mono[i]! /= channels;
-  const encoding = format === FORMAT_FLOAT ? 'float' : 'int';
   return { sampleRateHz, channels, bitsPerSample, encoding, samples: mono };
+}
+
+/**
+ * 16-bit integer and 32-bit float PCM (the common cases) read straight from the bytes, about ten
+ * times faster than wavefile's generic unpacking: a long replay spent a tenth of its time there. The
+ * arithmetic is the general path's, in the same order — (sample − 0) · scale summed over channels in
+ * a Float32Array, then divided by the channel count — so the samples are bit-for-bit the same (a
+ * test compares both paths). Returns undefined for every other format.
+ */
+function readCommonPcm(buf: Uint8Array, info: FmtInfo, frames: number): Float32Array | undefined {
+  const { format, channels, bitsPerSample, dataOffset, blockAlign } = info;
+  const int16 = format === FORMAT_PCM && bitsPerSample === 16;
+  const float32 = format === FORMAT_FLOAT && bitsPerSample === 32;
+  if (!int16 && !float32) return undefined;
+  const dv = new DataView(buf.buffer, buf.byteOffset + dataOffset, frames * blockAlign);
+  const mono = new Float32Array(frames);
+  const scale = int16 ? 1 / 2 ** 15 : 1;
+  for (let c = 0; c < channels; c++) {
+    for (let i = 0, o = c * (bitsPerSample / 8); i < frames; i++, o += blockAlign) mono[i]! += (int16 ? dv.getInt16(o, true) : dv.getFloat32(o, true)) * scale;
+  }
+  if (channels > 1) for (let i = 0; i < frames; i++) mono[i]! /= channels;
+  return mono;
 }
 
 /** Reads and decodes a WAV file (see decodeWav). */

@@ -4,7 +4,7 @@
 import { readFile } from 'node:fs/promises';
 import { type Command, Option } from 'commander';
 import { type FeatureConfig, SoundeeError, resolveFeatureConfig } from '../config.ts';
-import { BACKEND_CHOICES, type BackendChoice, initBackend } from '../model/backend.ts';
+import { BACKEND_CHOICES, type BackendChoice, inferenceThreads, initBackend } from '../model/backend.ts';
 import { Classifier } from '../model/classifier.ts';
 import { loadModel } from '../model/io.ts';
 import { DEFAULT_MODEL_DIR } from '../paths.ts';
@@ -69,9 +69,12 @@ export async function readFeatureFile(path: string): Promise<FeatureConfig> {
   return resolveFeatureConfig(raw as Partial<FeatureConfig>);
 }
 
-/** Initialises the backend, loads and warms up the model. */
+/**
+ * Initialises the backend (with SOUNDEE_WASM_THREADS XNNPACK threads: these commands only run
+ * inference), loads and warms up the model.
+ */
 export async function openClassifier(o: ModelCliOptions): Promise<Classifier> {
-  await initBackend(o.backend);
+  await initBackend(o.backend, undefined, { wasmThreads: inferenceThreads() });
   const expectFeatures = o.features ? await readFeatureFile(o.features) : undefined;
   const loaded = await loadModel(o.model, expectFeatures ? { expectFeatures } : {});
   const classifier = new Classifier(loaded, o.threshold === undefined ? {} : { threshold: o.threshold });

@@ -35,15 +35,20 @@ export class RealFft {
   }
 
   /**
-   * Power |X[k]|² of bins 0..size/2 of a real frame.
+   * Power |X[k]|² of bins 0..size/2 of a real frame (or of bins 0..bins-1 only).
+   * fft.js is fastest with Float64Array input and output (about 20 % faster than plain arrays here),
+   * so frames come in and the spectrum stays in Float64Arrays allocated once.
    * @param frame exactly `size` samples (already windowed).
    * @param power output of length size/2 + 1.
+   * @param bins how many bins to compute, 1..size/2+1 (default all): callers whose filterbank ends
+   *   below Nyquist skip the bins it never reads.
    */
-  powerSpectrum(frame: Float64Array, power: Float64Array): void {
+  powerSpectrum(frame: Float64Array, power: Float64Array, bins = this.size / 2 + 1): void {
     if (frame.length !== this.size || power.length !== this.size / 2 + 1) throw new RangeError('powerSpectrum: wrong buffer length');
+    if (!(bins >= 1 && bins <= this.size / 2 + 1)) throw new RangeError(`powerSpectrum: bins must be in [1, ${this.size / 2 + 1}], got ${bins}`);
     this.fft.realTransform(this.out, frame);
     const o = this.out;
-    for (let k = 0; k <= this.size / 2; k++) {
+    for (let k = 0; k < bins; k++) {
       const re = o[2 * k]!;
       const im = o[2 * k + 1]!;
       power[k] = re * re + im * im;

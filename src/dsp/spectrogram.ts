@@ -81,6 +81,10 @@ export function makeFilterbank(c: FeatureConfig): Filterbank {
  * Computes the dB rows of STFT frames. One instance per stream (it owns scratch buffers).
  * A frame's dB value is 10·log10(band power + noise floor), where band power is scaled so that a
  * full-scale sine (amplitude 1) peaking in one band reads about 0 dB.
+ *
+ * Per frame this is one fft.js transform plus a few hundred multiply-adds: no allocation, and the
+ * filterbank is one flat weight array read in the same order as {@link Filterbank}'s rows (so the
+ * sums, and the output, are bit-for-bit those of the row-by-row form).
  */
 export class FrameAnalyzer {
   readonly config: FeatureConfig;
@@ -88,7 +92,12 @@ export class FrameAnalyzer {
   private readonly window: Float64Array;
   private readonly frame: Float64Array;
   private readonly power: Float64Array;
-  private readonly bank: Filterbank;
+  /** The filterbank's rows laid end to end; band b's weights are flat[offset[b] .. offset[b+1]). */
+  private readonly flat: Float64Array;
+  private readonly offset: Int32Array;
+  private readonly start: Int32Array;
+  /** FFT bins the filterbank reads (0..bins-1); the power of higher bins is never computed. */
+  private readonly bins: number;
   private readonly scale: number;
   private readonly floor: number;
 
@@ -98,7 +107,13 @@ export class FrameAnalyzer {
     this.window = makeWindow(config.windowFunction, config.fftSize);
     this.frame = new Float64Array(config.fftSize);
     this.power = new Float64Array(config.fftSize / 2 + 1);
-    this.bank = makeFilterbank(config);
+    const bank = makeFilterbank(config);
+    this.start = bank.start;
+    this.offset = new Int32Array(bank.bands + 1);
+    bank.weights.forEach((w, b) => (this.offset[b + 1] = this.offset[b]! + w.length));
+    this.flat = new Float64Array(this.offset[bank.bands]!);
+    bank.weights.forEach((w, b) => this.flat.set(w, this.offset[b]!));
+    this.bins = Math.max(...bank.weights.map((w, b) => bank.start[b]! + w.length));
     const wsum = this.window.reduce((a, x) => a + x, 0);
     // |X[k]| of a unit sine at a bin centre is wsum/2: scale power so it reads 1 (0 dB).
     this.scale = 4 / (wsum * wsum);
@@ -111,15 +126,17 @@ export class FrameAnalyzer {
    */
   analyze(samples: Float32Array, offset: number, out: Float32Array, outOffset: number): void {
     const n = this.config.fftSize;
-    const { frame, window, power, bank } = this;
+    const { frame, window, power, flat, start, scale, floor } = this;
+    const bandOffset = this.offset;
     for (let i = 0; i < n; i++) frame[i] = samples[offset + i]! * window[i]!;
-    this.fft.powerSpectrum(frame, power);
-    for (let b = 0; b < bank.bands; b++) {
-      const w = bank.weights[b]!;
-      const s = bank.start[b]!;
+    this.fft.powerSpectrum(frame, power, this.bins);
+    const bands = this.config.bands;
+    for (let b = 0; b < bands; b++) {
+      const end = bandOffset[b + 1]!;
+      let k = start[b]!;
       let acc = 0;
-      for (let j = 0; j < w.length; j++) acc += w[j]! * power[s + j]!;
-      out[outOffset + b] = 10 * Math.log10(acc * this.scale + this.floor);
+      for (let j = bandOffset[b]!; j < end; j++) acc += flat[j]! * power[k++]!;
+      out[outOffset + b] = 10 * Math.log10(acc * scale + floor);
     }
   }
 }

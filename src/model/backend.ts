@@ -26,7 +26,12 @@ async function tryNode(): Promise<boolean> {
   }
 }
 
-async function useWasm(): Promise<boolean> {
+async function useWasm(threads: number): Promise<boolean> {
+  if (threads > 1) {
+    // the threaded-SIMD binary through worker_threads (./wasm/threads.ts); it removes the glue's handlers itself
+    const { initWasmBackend } = await import('./wasm/threads.ts');
+    return (await initWasmBackend({ threads })) === threads;
+  }
   // Emscripten's Node glue installs process-wide handlers that re-throw every uncaught exception and
   // unhandled rejection (printing its minified source); remove them so the process's own handling applies.
   const before = {
@@ -40,16 +45,49 @@ async function useWasm(): Promise<boolean> {
   return ok;
 }
 
+/** Options of {@link initBackend}. */
+export interface BackendOptions {
+  /**
+   * XNNPACK threads of the wasm backend, 1..8 (default 1: the plain SIMD binary, as tfjs loads it).
+   * More loads the threaded binary (./wasm/threads.ts). Only for processes that run inference alone
+   * (listen, serve, replay, evaluate): training runs one replica per core in worker threads, which
+   * must keep one XNNPACK thread each. Ignored by the node and cpu backends.
+   */
+  wasmThreads?: number;
+}
+
+/**
+ * The XNNPACK thread count for inference-only processes (listen, serve, replay, evaluate): env
+ * SOUNDEE_WASM_THREADS, default 1. More threads did not win in the benchmark on a busy 2-core
+ * machine (docs/performance.md), so it is opt-in.
+ * @throws SoundeeError ERR_BACKEND when the variable is not an integer in 1..8.
+ */
+export function inferenceThreads(): number {
+  const env = process.env.SOUNDEE_WASM_THREADS;
+  if (env === undefined || env === '') return 1;
+  const n = Number(env);
+  if (!(Number.isInteger(n) && n >= 1 && n <= 8)) throw new SoundeeError('ERR_BACKEND', `SOUNDEE_WASM_THREADS must be an integer in 1..8, got "${env}"`);
+  return n;
+}
+
 /**
  * Chooses and initialises the backend once per process; later calls return the same result.
  * @param choice 'auto' (default: env SOUNDEE_BACKEND or auto), 'node', 'wasm' or 'cpu'.
  * @param log where the one line naming the chosen backend goes (default stderr); pass null for silence.
- * @throws SoundeeError ERR_BACKEND when the requested backend cannot load.
+ * @param options see {@link BackendOptions}; they apply to the first call only (the backend is per process).
+ * @throws SoundeeError ERR_BACKEND when the requested backend cannot load, or for a bad thread count.
  */
-export function initBackend(choice?: BackendChoice, log: ((line: string) => void) | null = (l) => process.stderr.write(`${l}\n`)): Promise<ActiveBackend> {
+export function initBackend(
+  choice?: BackendChoice,
+  log: ((line: string) => void) | null = (l) => process.stderr.write(`${l}\n`),
+  options: BackendOptions = {},
+): Promise<ActiveBackend> {
   const wanted = choice ?? ((process.env.SOUNDEE_BACKEND as BackendChoice | undefined) || 'auto');
   if (!(BACKEND_CHOICES as readonly string[]).includes(wanted))
     return Promise.reject(new SoundeeError('ERR_BACKEND', `unknown backend "${wanted}"; expected one of ${BACKEND_CHOICES.join(', ')}`));
+  const threads = options.wasmThreads ?? 1;
+  if (!(Number.isInteger(threads) && threads >= 1 && threads <= 8))
+    return Promise.reject(new SoundeeError('ERR_BACKEND', `wasmThreads must be an integer in 1..8, got ${threads}`));
   if (active) {
     if (activeChoice !== wanted && wanted !== 'auto')
       return active.then((a) => {
@@ -70,10 +108,10 @@ export function initBackend(choice?: BackendChoice, log: ((line: string) => void
       await tf.setBackend('cpu');
       got = 'cpu';
     } else if (wanted === 'wasm') {
-      if (!(await useWasm())) throw new SoundeeError('ERR_BACKEND', 'the WebAssembly backend failed to initialise');
+      if (!(await useWasm(threads))) throw new SoundeeError('ERR_BACKEND', 'the WebAssembly backend failed to initialise');
       got = 'wasm';
     } else if (await tryNode()) got = 'tensorflow';
-    else if (await useWasm()) got = 'wasm';
+    else if (await useWasm(threads)) got = 'wasm';
     else {
       await tf.setBackend('cpu');
       got = 'cpu';
@@ -83,7 +121,8 @@ export function initBackend(choice?: BackendChoice, log: ((line: string) => void
       const { registerWasmTrainingKernels } = await import('./wasm/kernels.ts').catch(() => ({ registerWasmTrainingKernels: undefined }));
       registerWasmTrainingKernels?.();
     }
-    log?.(`soundee: using the ${got === 'tensorflow' ? 'node (tfjs-node, native TensorFlow)' : got === 'wasm' ? 'wasm (WebAssembly, XNNPACK)' : 'cpu (pure JavaScript, slow)'} backend`);
+    const wasmName = `wasm (WebAssembly, XNNPACK${threads > 1 ? `, ${threads} threads` : ''})`;
+    log?.(`soundee: using the ${got === 'tensorflow' ? 'node (tfjs-node, native TensorFlow)' : got === 'wasm' ? wasmName : 'cpu (pure JavaScript, slow)'} backend`);
     return got;
   })();
   return active;

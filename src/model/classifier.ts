@@ -4,6 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { type FeatureConfig, UNKNOWN_LABEL } from '../config.ts';
+import { foldForInference } from './fold.ts';
 import { type LoadedModel } from './io.ts';
 
 /** One classified input. */
@@ -29,8 +30,10 @@ export class Classifier {
   private readonly inputLen: number;
   private disposed = false;
 
+  /** The loaded model, when inference runs on a folded copy of it (see ./fold.ts); disposed with it. */
+  private readonly original: tf.LayersModel | undefined;
+
   constructor(loaded: LoadedModel, { threshold }: { threshold?: number } = {}) {
-    this.model = loaded.model;
     this.classes = loaded.metadata.classes;
     this.backgroundClasses = [...(loaded.metadata.backgroundClasses ?? [])];
     this.features = loaded.metadata.features;
@@ -39,6 +42,8 @@ export class Classifier {
     this.threshold = threshold ?? loaded.metadata.confidenceThreshold;
     if (!(this.threshold >= 0 && this.threshold <= 1)) throw new RangeError(`confidence threshold must be in [0, 1], got ${this.threshold}`);
     this.inputLen = this.features.imageSize * this.features.imageSize * 3;
+    this.model = foldForInference(loaded.model);
+    this.original = this.model === loaded.model ? undefined : loaded.model;
   }
 
   /** Runs one prediction so that the first real window does not pay for kernel set-up. */
@@ -77,7 +82,10 @@ export class Classifier {
   }
 
   dispose(): void {
-    if (!this.disposed) this.model.dispose();
+    if (!this.disposed) {
+      this.model.dispose();
+      this.original?.dispose();
+    }
     this.disposed = true;
   }
 }

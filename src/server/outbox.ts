@@ -6,11 +6,12 @@
  * resumes with `since`): an event is never lost silently. Publishing never waits on a client.
  */
 
-/** What the outbox writes to (a `ws` WebSocket fits). */
+/** What the outbox writes to (a `ws` WebSocket sending text frames fits). */
 export interface Sink {
   /** Bytes accepted by send() but not yet handed to the operating system. */
   readonly bufferedAmount: number;
-  send(data: string, cb: (err?: Error) => void): void;
+  /** Sends one text message: a string, or its UTF-8 bytes (encoded once for many clients). */
+  send(data: string | Buffer, cb: (err?: Error) => void): void;
 }
 
 /** Messages that may be dropped for a slow client. */
@@ -28,7 +29,7 @@ export const DEFAULT_OUTBOX_OPTIONS: Required<OutboxOptions> = { maxBufferedByte
 export class Outbox {
   /** Messages dropped since the connection opened, by kind. */
   readonly dropped: Record<DroppableKind, number> = { prediction: 0, spectrogram: 0 };
-  private readonly queue: string[] = [];
+  private readonly queue: (string | Buffer)[] = [];
   private unreported = false;
   private overflowed = false;
   private readonly maxBufferedBytes: number;
@@ -61,7 +62,7 @@ export class Outbox {
   /**
    * Sends `data` now, or (when the client is behind) drops it if `droppable` names its kind, else queues it.
    */
-  push(data: string, droppable?: DroppableKind): void {
+  push(data: string | Buffer, droppable?: DroppableKind): void {
     if (this.overflowed) return;
     if (!this.congested) return this.sink.send(data, this.sent);
     if (droppable) {

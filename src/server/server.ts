@@ -297,7 +297,7 @@ export async function startServer(options: ServerOptions): Promise<SoundeeServer
     ws.once('close', () => clearTimeout(t));
   }
 
-  function deliver(conn: Conn, m: ServerMessage & { type: string }, data: string, droppable?: DroppableKind): void {
+  function deliver(conn: Conn, m: ServerMessage & { type: string }, data: string | Buffer, droppable?: DroppableKind): void {
     if (conn.closing || conn.ws.readyState !== WebSocket.OPEN) return;
     if (m.type === 'event') {
       conn.sentEvents.add(m.id);
@@ -307,8 +307,9 @@ export async function startServer(options: ServerOptions): Promise<SoundeeServer
   }
 
   function broadcast(m: ServerMessage, droppable?: DroppableKind): void {
-    let data: string | undefined;
-    for (const c of conns) if (matchesFilter(c.filter, m)) deliver(c, m, (data ??= JSON.stringify(m)), droppable);
+    // encoded once for every client (ws would otherwise convert the string for each send)
+    let data: Buffer | undefined;
+    for (const c of conns) if (matchesFilter(c.filter, m)) deliver(c, m, (data ??= Buffer.from(JSON.stringify(m))), droppable);
   }
 
   function check<T extends ServerMessage>(m: T): T {
@@ -422,7 +423,8 @@ export async function startServer(options: ServerOptions): Promise<SoundeeServer
       bucket: new TokenBucket(maxMessagesPerSecond, 2 * maxMessagesPerSecond),
       frameBucket: new TokenBucket(maxFramesPerSecond, 2 * maxFramesPerSecond),
       outbox: new Outbox(
-        ws,
+        // Buffers must go out as text frames (ws sends a Buffer as binary by default)
+        { get bufferedAmount() { return ws.bufferedAmount; }, send: (data, cb) => ws.send(data, { binary: false }, cb) },
         outboxOptions,
         (dropped) => JSON.stringify({ type: 'status', kind: 'drops', dropped: { ...dropped }, total: dropped.prediction + dropped.spectrogram }),
         () => sendError(conn, 'ERR_SLOW_CONSUMER', `this client fell too far behind (more than ${outboxOptions.maxQueued ?? 1000} events and statuses waiting); reconnect with since=<last event id> to get the missed events`),
