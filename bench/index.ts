@@ -1,63 +1,263 @@
 /**
- * `npm run bench [-- --json] [-- --quick]`: Soundee's figures on this machine, each a median over
- * repeats with min–max. Backends run in child processes (one tfjs backend per process).
+ * `npm run bench [-- --json] [-- --quick] [-- --only features,inference,pipeline,replay,training] [-- --out FILE]`:
+ * every figure of Soundee's performance on this machine, each a median over repeats with min–max, or
+ * a percentile over every window/event, next to its goal. tfjs backends, PyTorch, the server under
+ * test and the fan-out subscribers run in child processes; what cannot run here (tfjs-node without
+ * its native library, python3 without torch) is reported as such and skipped.
+ *
+ * `--out FILE` also writes the JSON to FILE. `--threads N` sets the XNNPACK threads of the server and replay (default 1, the shipped default;
+ * env SOUNDEE_WASM_THREADS does the same for the soundee commands).
  */
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { benchFeatures } from './features.ts';
-import { type InferenceFigures } from './inference.ts';
-import { fmt, machine, table } from './lib.ts';
+import { parseArgs } from 'node:util';
+import { type FeatureFigures, benchFeatures } from './features.ts';
+import { type InferenceFigures, benchInference, inferenceTable } from './inference.ts';
+import { type Stat, fmt, machine, table, uptime } from './lib.ts';
+import {
+  type FanoutFigure,
+  type LatencyFigure,
+  type MemoryFigure,
+  type ReplayFigure,
+  type StreamsFigure,
+  benchAudio,
+  benchFanout,
+  benchLatency,
+  benchMemory,
+  benchReplay,
+  benchStreams,
+  startServerChild,
+} from './pipeline.ts';
 
-const json = process.argv.includes('--json');
-const quick = process.argv.includes('--quick');
+const SECTIONS = ['features', 'inference', 'pipeline', 'replay', 'training'] as const;
+type Section = (typeof SECTIONS)[number];
+
+const { values } = parseArgs({
+  options: {
+    json: { type: 'boolean', default: false },
+    quick: { type: 'boolean', default: false },
+    only: { type: 'string' },
+    threads: { type: 'string', default: '1' },
+    out: { type: 'string' },
+  },
+});
+const quick = values.quick;
+const only = new Set<Section>((values.only?.split(',') ?? SECTIONS) as Section[]);
+for (const s of only) if (!SECTIONS.includes(s)) throw new RangeError(`unknown section ${s}; expected ${SECTIONS.join(', ')}`);
+const threads = Number(values.threads);
 const log = (s: string) => {
-  if (!json) console.log(s);
+  if (!values.json) console.log(s);
 };
+const progress = (s: string) => process.stderr.write(`  … ${s}\n`);
 
-const before = machine();
-log(`soundee bench — ${before.cpu}, ${before.cores} cores, Node ${before.node}, load average ${before.load1.toFixed(2)} (1 min)${before.load1 > 0.5 * before.cores ? '  ⚠ machine busy: figures will be low and noisy' : ''}`);
+interface TrainingFigures {
+  figures: { arch: string; variant: string; threads: number; batchSize: number; imagesPerSec: Stat; stepMs: Stat }[];
+  uptimeBefore: string;
+  uptimeAfter: string;
+}
 
-const features = await benchFeatures();
-log('\nFeature path per window (median over repeats, min–max):');
-log(
-  table([
-    ['stage', 'µs per window'],
-    ['STFT frames of one hop (32 frames, each computed once)', fmt(features.stftUs, 'µs', 0)],
-    ['dB → colormap image', fmt(features.colorUs, 'µs', 0)],
-    ['sharp resize to 32×32×3', fmt(features.resizeUs, 'µs', 0)],
-    ['total, streaming (push one hop, render the window)', fmt(features.totalUs, 'µs', 0)],
-  ]),
-);
+const result: {
+  command: string;
+  machine: ReturnType<typeof machine>;
+  uptimeBefore: string;
+  uptimeAfter?: string;
+  quick: boolean;
+  features?: FeatureFigures;
+  inference?: InferenceFigures;
+  pipeline?: { backend: string; threads: number; latency: LatencyFigure; streams: StreamsFigure; fanout: FanoutFigure; memory: MemoryFigure } | { error: string };
+  replay?: ReplayFigure | { error: string };
+  training?: TrainingFigures | { error: string };
+} = { command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(), machine: machine(), uptimeBefore: uptime(), quick };
 
-const inference: (InferenceFigures | { backend: string; error: string })[] = [];
-for (const backend of ['node', 'wasm', 'cpu']) {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./inference.ts', import.meta.url)), '--backend', backend, ...(quick || backend === 'cpu' ? ['--quick'] : [])], {
-    encoding: 'utf8',
-    timeout: 20 * 60_000,
-  });
-  const line = r.stdout.trim().split('\n').pop() ?? '';
+const m = result.machine;
+log(`soundee bench${quick ? ' (quick)' : ''} — ${m.cpu}, ${m.cores} cores, Node ${m.node}`);
+log(`before: ${result.uptimeBefore}${m.load1 > 0.5 * m.cores ? '  ⚠ machine busy: figures will be low and noisy' : ''}`);
+
+const errorOf = (e: unknown) => ({ error: e instanceof Error ? e.message : String(e) });
+
+// ------------------------------------------------------------------ feature path
+if (only.has('features')) {
+  progress('feature path');
+  const f = (result.features = await benchFeatures({ quick }));
+  log('\nFeature path per window (median over repeats, min–max):');
+  log(
+    table([
+      ['stage', 'µs per window'],
+      [`STFT frames of one hop (${f.framesPerHop} frames, each computed once)`, fmt(f.stftUs, 'µs', 0)],
+      ['dB → colormap image', fmt(f.colorUs, 'µs', 0)],
+      ['sharp resize to 32×32×3, a lone window', fmt(f.resizeUs, 'µs', 0)],
+      [`sharp resize, ${f.batch} windows per call (render queue under load)`, fmt(f.resizeBatchedUs, 'µs', 0)],
+      ['total, streaming, a lone window (push one hop … floats)', fmt(f.totalUs, 'µs', 0)],
+      [`total, streaming, ${f.batch} windows rendered together`, fmt(f.totalBatchedUs, 'µs', 0)],
+      ['CPU time of the lone-window total (all threads)', fmt(f.totalCpuUs, 'µs', 0)],
+      [`CPU time of the ${f.batch}-window total, per window`, fmt(f.totalBatchedCpuUs, 'µs', 0)],
+    ]),
+  );
+}
+
+// ------------------------------------------------------------------ inference
+if (only.has('inference')) {
+  progress('inference (child process per engine)');
+  const r = (result.inference = await benchInference({ quick, log: progress }));
+  log('\nInference per window (untrained networks, 8 classes; engines take turns, so load hits them alike):');
+  log(inferenceTable(r));
+}
+
+// ------------------------------------------------------------------ pipeline through the server
+if (only.has('pipeline')) {
+  progress('pipeline: starting the server child (bundled model)');
   try {
-    inference.push(JSON.parse(line));
-  } catch {
-    inference.push({ backend, error: (r.stderr || 'no output').trim().split('\n').pop()! });
+    const audio = await benchAudio(quick ? 120 : 600);
+    const server = await startServerChild(threads);
+    try {
+      progress('pipeline: end-to-end latency of one real-time stream');
+      const latency = await benchLatency(server, audio, quick ? 10 : 30);
+      progress('pipeline: real-time streams held (searching upward)');
+      const streams = await benchStreams(server, audio, { seconds: quick ? 5 : 10, start: quick ? 16 : 8, limit: quick ? 256 : 1024, log: progress });
+      progress('pipeline: WebSocket fan-out');
+      const fanout = await benchFanout(server, { levels: quick ? [250, 500, 1000, 2000, 5000] : [250, 500, 1000, 2000, 3000, 4000, 5000, 6000, 8000, 10000], events: quick ? 10 : 20, log: progress });
+      progress('pipeline: memory after an hour-equivalent of fast streaming');
+      const memory = await benchMemory(server, audio, { audioSeconds: quick ? 600 : 3600, log: progress });
+      result.pipeline = { backend: server.backend, threads: server.threads, latency, streams, fanout, memory };
+    } finally {
+      await server.close();
+    }
+  } catch (e) {
+    result.pipeline = errorOf(e);
+  }
+  const p = result.pipeline;
+  if ('error' in p) log(`\nPipeline: could not run: ${p.error}`);
+  else {
+    const ms = (x: number) => `${x.toFixed(1)} ms`;
+    const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
+    log(`\nPipeline through the real server (bundled model, ${p.backend}${p.threads > 1 ? ` ×${p.threads} threads` : ''}; load generator in this process, server in a child):`);
+    const lat = p.latency;
+    // levels may have been tried twice: report the passing run of the level held, the last run of the one not held
+    const failS = p.streams.levels.filter((l) => l.streams === p.streams.failedAt).pop();
+    const failF = p.fanout.levels.filter((l) => l.subscribers === p.fanout.failedAt).pop();
+    const heldS = p.streams.levels.find((l) => l.streams === p.streams.held && l.pass);
+    const heldF = p.fanout.levels.find((l) => l.subscribers === p.fanout.held && l.pass);
+    log(
+      table([
+        ['figure', 'value'],
+        ['end-to-end latency, one real-time stream: last sample sent → prediction at a /v1/stream subscriber', `p50 ${ms(lat.subscriber.p50)}, p99 ${ms(lat.subscriber.p99)} (${lat.subscriber.n} windows)`],
+        ['… → prediction back on the ingest connection', `p50 ${ms(lat.ingest.p50)}, p99 ${ms(lat.ingest.p99)}`],
+        [
+          'real-time ingest streams held (p99 < 100 ms, no window lost)',
+          `${p.streams.held}${heldS ? ` (p99 ${ms(heldS.latency.p99)})` : ''}${failS ? `; ${failS.streams} not (p99 ${ms(failS.latency.p99)}, lost ${failS.lostWindows})` : ''}`,
+        ],
+        [
+          'WebSocket subscribers held (event delivery p99 < 50 ms, none missed)',
+          `${p.fanout.held}${heldF ? ` (p99 ${ms(heldF.latency.p99)})` : ''}${failF ? `; ${failF.subscribers} not (p99 ${ms(failF.latency.p99)}, missed ${failF.missing})` : ''}`,
+        ],
+        [
+          `memory, ${p.memory.windows} windows (${(p.memory.audioSeconds / 3600).toFixed(2)} h of audio) in ${p.memory.wallSeconds.toFixed(0)} s: RSS after a tenth → at the end`,
+          `${mib(p.memory.before.rssBytes)} → ${mib(p.memory.after.rssBytes)}`,
+        ],
+        ['… RSS after each tenth', p.memory.trace.map((t) => (t.rssBytes / 2 ** 20).toFixed(0)).join(', ') + ' MiB'],
+        ['… heap used', `${mib(p.memory.before.heapUsedBytes)} → ${mib(p.memory.after.heapUsedBytes)}`],
+        ['… tensors (tf.memory().numTensors)', `${p.memory.before.numTensors} → ${p.memory.after.numTensors}`],
+        ['… process listeners; active handles', `${p.memory.before.processListeners} → ${p.memory.after.processListeners}; ${JSON.stringify(p.memory.before.resources)} → ${JSON.stringify(p.memory.after.resources)}`],
+      ]),
+    );
+    log(
+      `streams levels: ${p.streams.levels.map((l) => `${l.streams}: p99 ${l.latency.p99.toFixed(0)} ms, ${l.serverCpuMsPerWindow.toFixed(2)} ms CPU/window, batch ${l.meanBatch.toFixed(1)}${l.lostWindows ? `, lost ${l.lostWindows}` : ''}${l.pass ? '' : ' ✗'}`).join(' | ')}`,
+    );
+    log(`fan-out levels: ${p.fanout.levels.map((l) => `${l.subscribers}: p99 ${l.latency.p99.toFixed(0)} ms${l.missing ? `, missed ${l.missing}` : ''}${l.pass ? '' : ' ✗'}`).join(' | ')}`);
   }
 }
-log('\nInference per window (untrained networks of each architecture, 8 classes) and replay speed:');
-const rows = [['backend', 'architecture', 'params', 'batch 1 latency', 'batched throughput', 'best batch']];
-for (const r of inference) {
-  if ('error' in r) {
-    rows.push([r.backend, `does not load here: ${r.error.slice(0, 90)}`, '', '', '', '']);
-    continue;
-  }
-  for (const [arch, a] of Object.entries(r.archs)) {
-    const b64 = a.batched.find((b) => b.batch === 64);
-    rows.push([r.backend, arch, String(a.params), fmt(a.batch1Ms, 'ms'), b64 ? `${fmt(b64.imagesPerSec, 'img/s', 0)} @64` : '', `${a.best.batch} (${a.best.imagesPerSec.toFixed(0)} img/s)`]);
-  }
-}
-log(table(rows));
-log('');
-for (const r of inference) if (!('error' in r)) log(`replay (${r.backend}): bundled model on ${r.replay.seconds} s of the bundled samples, ${r.replay.windows} windows: ${fmt(r.replay.realtimeFactor, '× real time', 1)}`);
 
-const after = machine();
-log(`\nload average after: ${after.load1.toFixed(2)}`);
-if (json) console.log(JSON.stringify({ machine: { before, after }, features, inference }, null, 1));
+// ------------------------------------------------------------------ replay
+if (only.has('replay')) {
+  progress('replay: soundee replay --json on a long file');
+  try {
+    const env: Record<string, string> = threads > 1 ? { SOUNDEE_WASM_THREADS: String(threads) } : {};
+    result.replay = await benchReplay(await benchAudio(quick ? 60 : 300), { repeats: quick ? 1 : 3, env });
+  } catch (e) {
+    result.replay = errorOf(e);
+  }
+  const r = result.replay;
+  log(`\nReplay: ${'error' in r ? `could not run: ${r.error}` : `soundee replay --json, bundled model, ${r.audioSeconds} s file: ${fmt(r.realtimeFactor, '× real time', 1)}`}`);
+}
+
+// ------------------------------------------------------------------ training
+if (only.has('training')) {
+  progress('training (bench/training.ts in a child process)');
+  const args = quick ? ['--rounds', '1', '--steps', '1', '--warmup', '1', '--variants', 'wasm-data-parallel'] : ['--rounds', '2', '--steps', '2'];
+  try {
+    result.training = await new Promise<TrainingFigures>((resolve, reject) => {
+      const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./training.ts', import.meta.url)), '--json', '--arch', 'seed-cnn,resnet', '--batch', '64', ...args], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr.on('data', (d: Buffer) => {
+        err += d.toString();
+        for (const line of d.toString().split('\n')) if (line.trim()) progress(`training: ${line.trim()}`);
+      });
+      child.on('close', (code) => {
+        try {
+          resolve(JSON.parse(out.trim().split('\n').pop() ?? '') as TrainingFigures);
+        } catch {
+          reject(new Error(`bench/training.ts exited ${code}: ${err.trim().split('\n').pop() ?? ''}`));
+        }
+      });
+    });
+  } catch (e) {
+    result.training = errorOf(e);
+  }
+  const t = result.training;
+  if ('error' in t) log(`\nTraining: could not run: ${t.error}`);
+  else {
+    log('\nTraining images/s (bench/training.ts, batch 64):');
+    log(table([['architecture', 'variant', 'threads', 'images/s'], ...t.figures.map((f) => [f.arch, f.variant, String(f.threads), fmt(f.imagesPerSec, 'img/s', 1)])]));
+  }
+}
+
+// ------------------------------------------------------------------ goals
+result.uptimeAfter = uptime();
+const goals: string[][] = [['goal', 'target', 'reached here']];
+if (result.features) {
+  const f = result.features;
+  goals.push(['feature path per window', '≤ 500 µs', `${f.totalBatchedUs.median.toFixed(0)} µs batched (CPU ${f.totalBatchedCpuUs.median.toFixed(0)}), ${f.totalUs.median.toFixed(0)} µs lone (CPU ${f.totalCpuUs.median.toFixed(0)})`]);
+}
+if (result.inference) {
+  const fig = (variant: string) => result.inference!.figures.find((f) => f.arch === 'seed-cnn' && f.variant === variant);
+  // the stronger PyTorch figure of the run (on a busy machine one thread often beats two)
+  const torchFigs = result.inference.figures.filter((f) => f.arch === 'seed-cnn' && f.variant.startsWith('PyTorch'));
+  const torch = torchFigs.length
+    ? { best: torchFigs.reduce((a, f) => (f.best.imagesPerSec.median > a.best.imagesPerSec.median ? f : a)).best, batch1Ms: torchFigs.reduce((a, f) => (f.batch1Ms.median < a.batch1Ms.median ? f : a)).batch1Ms }
+    : undefined;
+  const tf = ['tfjs wasm ×1', `tfjs wasm ×${Math.min(8, m.cores)}`, 'tfjs node'].map(fig).filter((f) => f !== undefined);
+  if (tf.length) {
+    const bestB = tf.reduce((a, f) => (f.best.imagesPerSec.median > a.best.imagesPerSec.median ? f : a));
+    const bestL = tf.reduce((a, f) => (f.batch1Ms.median < a.batch1Ms.median ? f : a));
+    const tb = torch?.best.imagesPerSec.median;
+    const tl = torch?.batch1Ms.median;
+    goals.push([
+      'seed CNN batched vs PyTorch',
+      tb ? `≥ 1.5× PyTorch's best = ${(1.5 * tb).toFixed(0)} img/s` : '≥ 1.5× PyTorch',
+      `${bestB.best.imagesPerSec.median.toFixed(0)} img/s (${bestB.variant}, batch ${bestB.best.batch})${tb ? ` = ${(bestB.best.imagesPerSec.median / tb).toFixed(2)}×` : ''}`,
+    ]);
+    goals.push([
+      'seed CNN batch-1 latency vs PyTorch',
+      tl ? `≤ 0.5× PyTorch's best = ${(0.5 * tl).toFixed(2)} ms` : '≤ 0.5× PyTorch',
+      `${bestL.batch1Ms.median.toFixed(2)} ms (${bestL.variant})${tl ? ` = ${(bestL.batch1Ms.median / tl).toFixed(2)}×` : ''}`,
+    ]);
+  }
+}
+if (result.pipeline && !('error' in result.pipeline)) {
+  const p = result.pipeline;
+  goals.push(['end-to-end p99 (last sample → subscriber)', '≤ 20 ms', `${p.latency.subscriber.p99.toFixed(1)} ms`]);
+  goals.push(['real-time streams held', '≥ 100', String(p.streams.held)]);
+  goals.push(['WebSocket subscribers held', '≥ 5000', String(p.fanout.held)]);
+  goals.push(['tensors after an hour of audio', 'no growth', `${p.memory.before.numTensors} → ${p.memory.after.numTensors}`]);
+}
+if (result.replay && !('error' in result.replay)) goals.push(['replay speed', '≥ 100× real time', `${result.replay.realtimeFactor.median.toFixed(1)}×`]);
+log('\nGoals:');
+log(table(goals));
+log(`\nafter: ${result.uptimeAfter}`);
+if (values.json) console.log(JSON.stringify(result, null, 1));
+if (values.out) writeFileSync(values.out, `${JSON.stringify(result, null, 1)}\n`);

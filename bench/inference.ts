@@ -1,87 +1,272 @@
 /**
- * Inference and replay speed on one backend (run as a child process per backend, since tfjs picks one
- * backend per process): `tsx bench/inference.ts --backend wasm` prints JSON.
+ * Inference per window, every engine side by side: tfjs on each backend that loads (node, wasm with
+ * one XNNPACK thread, wasm with one per core, cpu), and PyTorch when python3 has torch
+ * (bench/torch_inference.py). tfjs picks one backend per process, so each variant runs in its own
+ * child process; the parent hands out the work in rounds (every variant times a few passes of the
+ * same architecture and batch in turn), so that a change in machine load hits all of them alike.
+ *
+ * `tsx bench/inference.ts [--quick] [--json]` prints the table (or JSON).
  */
-import { readdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { type ChildProcess, fork, spawn, spawnSync } from 'node:child_process';
+import { availableParallelism } from 'node:os';
+import { createInterface } from 'node:readline';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
-import { lastValueFrom, tap } from 'rxjs';
-import { loadAudio } from '../src/audio/wav.ts';
 import { type Architecture, buildModel } from '../src/model/architectures.ts';
 import { type BackendChoice, initBackend } from '../src/model/backend.ts';
-import { BatchQueue, Classifier } from '../src/model/classifier.ts';
-import { loadModel } from '../src/model/io.ts';
-import { Backlog, classifyStream } from '../src/stream/operators.ts';
-import { fromSamples } from '../src/stream/sources.ts';
-import { DEFAULT_MODEL_DIR, SAMPLES_DIR } from '../src/paths.ts';
-import { type Stat, timeIt } from './lib.ts';
+import { foldForInference } from '../src/model/fold.ts';
+import { type Stat, fmt, stat, table } from './lib.ts';
+
+/** One engine: a tfjs backend (with its XNNPACK thread count) or PyTorch. */
+export interface InferenceVariant {
+  /** 'node' | 'wasm' | 'cpu' (tfjs backends) or 'pytorch'. */
+  engine: 'node' | 'wasm' | 'cpu' | 'pytorch';
+  /** Threads (wasm: XNNPACK threads; pytorch: torch.set_num_threads). */
+  threads: number;
+}
+
+export const variantName = (v: InferenceVariant): string => (v.engine === 'cpu' || v.engine === 'node' ? `tfjs ${v.engine}` : v.engine === 'wasm' ? `tfjs wasm ×${v.threads}` : `PyTorch ×${v.threads}`);
+
+/** What one variant achieved on one architecture. */
+export interface ArchFigure {
+  variant: string;
+  arch: BenchArch;
+  /** Latency of a batch of one, ms. */
+  batch1Ms: Stat;
+  /** Windows per second per batch size (batch 1 included). */
+  batched: { batch: number; imagesPerSec: Stat }[];
+  /** The batch size with the highest median throughput. */
+  best: { batch: number; imagesPerSec: Stat };
+}
 
 export interface InferenceFigures {
-  backend: string;
-  archs: Record<string, { params: number; batch1Ms: Stat; batched: { batch: number; imagesPerSec: Stat }[]; best: { batch: number; imagesPerSec: number } }>;
-  replay: { seconds: number; realtimeFactor: Stat; windows: number };
+  figures: ArchFigure[];
+  /** Variants that could not run here, with the reason. */
+  unavailable: { variant: string; reason: string }[];
+  /** PyTorch version when it ran. */
+  torch?: string;
 }
 
-function predictor(m: tf.LayersModel, batch: number) {
-  const x = tf.randomUniform([batch, 32, 32, 3], 0, 1, 'float32', 7);
-  return { run: () => tf.tidy(() => (m.predict(x) as tf.Tensor).dataSync()), dispose: () => x.dispose() };
+type Request = { arch: BenchArch; batch: number; iters: number; warmup: number };
+type Reply = { ready: true; torch?: string; threads?: number } | { times: number[] } | { error: string };
+
+/** A running variant that answers timing requests. */
+interface Engine {
+  variant: InferenceVariant;
+  run(r: Request): Promise<number[]>;
+  close(): void;
+  info?: string;
 }
 
-export async function benchInference(backend: BackendChoice, { quick = false } = {}): Promise<InferenceFigures> {
-  const active = await initBackend(backend, null);
-  const archs: InferenceFigures['archs'] = {};
-  const models: [string, tf.LayersModel][] = (['seed-cnn', 'resnet'] as Architecture[]).map((a) => [a, buildModel(a, { numClasses: 8, seed: 1 })]);
-  const batches = quick ? [1, 64] : [1, 8, 16, 32, 64, 128];
-  for (const [name, m] of models) {
-    const slow = active === 'cpu';
-    const p1 = predictor(m, 1);
-    const batch1Ms = await timeIt(p1.run, { repeats: slow ? 3 : 9, warmup: 3, inner: slow ? 2 : 10 });
-    p1.dispose();
-    const batched: { batch: number; imagesPerSec: Stat }[] = [];
-    for (const b of batches.filter((b) => b > 1 && (!slow || b === 64))) {
-      const p = predictor(m, b);
-      const t = await timeIt(p.run, { repeats: slow ? 3 : 7, warmup: 2, inner: slow ? 1 : Math.max(1, Math.round(64 / b)) });
-      p.dispose();
-      batched.push({ batch: b, imagesPerSec: { median: (1000 * b) / t.median, min: (1000 * b) / t.max, max: (1000 * b) / t.min, n: t.n } });
-    }
-    const best = batched.reduce((a, x) => (x.imagesPerSec.median > a.imagesPerSec ? { batch: x.batch, imagesPerSec: x.imagesPerSec.median } : a), { batch: 1, imagesPerSec: 1000 / batch1Ms.median });
-    archs[name] = { params: m.countParams(), batch1Ms, batched, best };
-    m.dispose();
+/**
+ * What is timed: each architecture as Classifier runs it (folded for inference, src/model/fold.ts),
+ * and the ResNet also as built (batch norm and ReLU as separate layers) to show what folding buys.
+ */
+const ARCHS = ['seed-cnn', 'resnet', 'resnet-unfolded'] as const;
+type BenchArch = (typeof ARCHS)[number];
+
+/** Finds a python3 that imports torch (PATH first, then Debian's /usr/bin/python3). */
+export function findTorchPython(): { python: string; version: string } | { reason: string } {
+  for (const python of ['python3', '/usr/bin/python3']) {
+    const r = spawnSync(python, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8', timeout: 60_000 });
+    if (r.status === 0) return { python, version: r.stdout.trim() };
   }
-  // replay: the bundled model on the bundled samples, looped to 60 s, as fast as possible
-  const files = (await readdir(SAMPLES_DIR)).filter((f) => f.endsWith('.wav')).sort();
-  const parts = await Promise.all(files.map((f) => loadAudio(join(SAMPLES_DIR, f), 16000)));
-  const seconds = quick ? 20 : 60;
-  const signal = new Float32Array(16000 * seconds);
-  for (let o = 0, k = 0; o < signal.length; k++) {
-    const p = parts[k % parts.length]!;
-    signal.set(p.subarray(0, Math.min(p.length, signal.length - o)), o);
-    o += p.length;
-  }
-  const cls = new Classifier(await loadModel(DEFAULT_MODEL_DIR));
-  cls.warmUp();
-  let windows = 0;
-  const rt = await timeIt(
-    async () => {
-      const backlog = new Backlog(256);
-      const queue = new BatchQueue(cls, 64);
-      windows = 0;
-      await lastValueFrom(classifyStream(fromSamples(signal, 16000, { pace: 'fast', gate: backlog }), { streamId: 'bench', queue, backlog }).pipe(tap(() => windows++)));
+  return { reason: 'no python3 with torch here (apt-get install python3-torch); PyTorch column skipped' };
+}
+
+/** Starts PyTorch: one JSON request per line on stdin, one reply per line on stdout. */
+async function startTorch(python: string, threads: number): Promise<Engine> {
+  const child = spawn(python, [fileURLToPath(new URL('./torch_inference.py', import.meta.url)), '--threads', String(threads)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+  const next = async (): Promise<Reply> => {
+    const { value, done } = await lines.next();
+    if (done) throw new Error('the PyTorch process exited');
+    return JSON.parse(value as string) as Reply;
+  };
+  const hello = await next();
+  return {
+    variant: { engine: 'pytorch', threads },
+    info: 'ready' in hello ? hello.torch : undefined,
+    async run(r) {
+      child.stdin!.write(`${JSON.stringify(r)}\n`);
+      const reply = await next();
+      if (!('times' in reply)) throw new Error(`PyTorch: ${JSON.stringify(reply)}`);
+      return reply.times;
     },
-    { repeats: active === 'cpu' ? 1 : 3, warmup: active === 'cpu' ? 0 : 1 },
-  );
-  cls.dispose();
-  const f = (ms: number) => (seconds * 1000) / ms;
-  return { backend: active, archs, replay: { seconds, realtimeFactor: { median: f(rt.median), min: f(rt.max), max: f(rt.min), n: rt.n }, windows } };
+    close: () => child.kill(),
+  };
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  const i = process.argv.indexOf('--backend');
-  const backend = (i > 0 ? process.argv[i + 1] : 'wasm') as BackendChoice;
-  benchInference(backend, { quick: process.argv.includes('--quick') })
-    .then((r) => console.log(JSON.stringify(r)))
-    .catch((e) => {
-      console.log(JSON.stringify({ backend, error: (e as Error).message }));
-      process.exitCode = 1;
+/** Starts a tfjs child process on one backend; rejects with the reason when the backend does not load. */
+async function startTfjs(variant: InferenceVariant): Promise<Engine> {
+  const child: ChildProcess = fork(fileURLToPath(import.meta.url), ['--child', variant.engine, String(variant.threads)], {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+  });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const next = () =>
+    new Promise<Reply>((resolve, reject) => {
+      const onExit = (code: number | null) => reject(new Error(`${variantName(variant)} exited (code ${code}) ${stderr.trim().split('\n').pop() ?? ''}`));
+      child.once('exit', onExit);
+      child.once('message', (m) => {
+        child.off('exit', onExit);
+        const reply = m as Reply;
+        if ('error' in reply) reject(new Error(reply.error));
+        else resolve(reply);
+      });
     });
+  try {
+    await next();
+  } catch (e) {
+    child.kill();
+    throw e;
+  }
+  return {
+    variant,
+    async run(r) {
+      const reply = next();
+      child.send(r);
+      const got = await reply;
+      if (!('times' in got)) throw new Error('unexpected reply');
+      return got.times;
+    },
+    close: () => child.kill(),
+  };
+}
+
+/** The child side: one backend, the architectures built once, timing on request. */
+async function childMain(engine: BackendChoice, threads: number): Promise<void> {
+  const send = (m: Reply) => process.send?.(m);
+  try {
+    const active = await initBackend(engine, null, engine === 'wasm' ? { wasmThreads: threads } : {});
+    if (engine !== 'auto' && active !== ({ node: 'tensorflow', wasm: 'wasm', cpu: 'cpu' } as Record<string, string>)[engine]) throw new Error(`got ${active}`);
+    const models = new Map<BenchArch, tf.LayersModel>();
+    for (const a of ARCHS) {
+      const built = buildModel(a === 'resnet-unfolded' ? 'resnet' : (a as Architecture), { numClasses: 8, seed: 1 });
+      models.set(a, a === 'resnet-unfolded' ? built : foldForInference(built));
+    }
+    const inputs = new Map<number, tf.Tensor>();
+    process.on('message', (m: Request) => {
+      try {
+        const model = models.get(m.arch)!;
+        let x = inputs.get(m.batch);
+        if (!x) inputs.set(m.batch, (x = tf.randomUniform([m.batch, 32, 32, 3], 0, 1, 'float32', 7)));
+        const times: number[] = [];
+        for (let i = 0; i < m.warmup + m.iters; i++) {
+          const t = performance.now();
+          tf.tidy(() => (model.predict(x) as tf.Tensor).dataSync());
+          if (i >= m.warmup) times.push(performance.now() - t);
+        }
+        send({ times });
+      } catch (e) {
+        send({ error: String(e) });
+      }
+    });
+    process.on('disconnect', () => process.exit(0));
+    send({ ready: true });
+  } catch (e) {
+    send({ error: e instanceof Error ? e.message : String(e) });
+    process.exit(1);
+  }
+}
+
+export interface BenchInferenceOptions {
+  /** Fewer batch sizes and rounds. */
+  quick?: boolean;
+  /** Variants to try (default: node, wasm ×1, wasm ×cores, cpu, PyTorch ×cores and ×1). */
+  variants?: InferenceVariant[];
+  /** Batch sizes (default 1, 8, 32, 64, 128; quick 1, 64). */
+  batches?: number[];
+  /** Rounds of turns (default 4; quick 2). */
+  rounds?: number;
+  log?: (line: string) => void;
+}
+
+/** Runs every variant that starts on every architecture and batch size, in rounds. */
+export async function benchInference(o: BenchInferenceOptions = {}): Promise<InferenceFigures> {
+  const cores = Math.min(8, availableParallelism());
+  const variants = o.variants ?? [
+    { engine: 'node', threads: 1 },
+    { engine: 'wasm', threads: 1 },
+    { engine: 'wasm', threads: cores },
+    { engine: 'cpu', threads: 1 },
+    { engine: 'pytorch', threads: cores },
+    // one thread: on a busy machine, PyTorch's thread pool waits on a descheduled peer at every op
+    ...(cores > 1 ? [{ engine: 'pytorch', threads: 1 } as const] : []),
+  ];
+  const batches = o.batches ?? (o.quick ? [1, 64] : [1, 8, 32, 64, 128]);
+  const rounds = o.rounds ?? (o.quick ? 2 : 4);
+  const log = o.log ?? (() => {});
+  const engines: Engine[] = [];
+  const unavailable: InferenceFigures['unavailable'] = [];
+  let torch: string | undefined;
+  for (const v of variants) {
+    try {
+      if (v.engine === 'pytorch') {
+        const found = findTorchPython();
+        if ('reason' in found) throw new Error(found.reason);
+        const e = await startTorch(found.python, v.threads);
+        torch = e.info;
+        engines.push(e);
+      } else engines.push(await startTfjs(v));
+      log(`inference: ${variantName(v)} ready`);
+    } catch (e) {
+      unavailable.push({ variant: variantName(v), reason: (e as Error).message });
+    }
+  }
+  const figures: ArchFigure[] = [];
+  try {
+    for (const arch of ARCHS) {
+      const times = new Map<string, number[]>();
+      for (let round = 0; round < rounds; round++) {
+        for (const batch of batches) {
+          for (const e of engines) {
+            if (e.variant.engine === 'pytorch' && arch === 'resnet-unfolded') continue;
+            // the pure-JS backend takes seconds per big batch: one pass of a few sizes, no repeats
+            const slow = e.variant.engine === 'cpu';
+            if (slow && (round > 0 || batch > 16)) continue;
+            const iters = slow ? (batch === 1 ? 3 : 1) : Math.max(1, Math.round((arch === 'seed-cnn' ? 24 : 96) / batch));
+            const got = await e.run({ arch, batch, iters, warmup: round === 0 ? 2 : 1 });
+            const key = `${variantName(e.variant)}|${batch}`;
+            times.set(key, [...(times.get(key) ?? []), ...got]);
+          }
+        }
+        log(`inference: ${arch} round ${round + 1}/${rounds}`);
+      }
+      for (const e of engines) {
+        const name = variantName(e.variant);
+        const batched = batches
+          .filter((b) => times.has(`${name}|${b}`))
+          .map((batch) => ({ batch, imagesPerSec: stat(times.get(`${name}|${batch}`)!.map((ms) => (1000 * batch) / ms)) }));
+        const b1 = times.get(`${name}|1`);
+        if (!b1 || batched.length === 0) continue;
+        const best = batched.reduce((a, x) => (x.imagesPerSec.median > a.imagesPerSec.median ? x : a));
+        figures.push({ variant: name, arch, batch1Ms: stat(b1), batched, best });
+      }
+    }
+  } finally {
+    for (const e of engines) e.close();
+  }
+  return { figures, unavailable, ...(torch ? { torch } : {}) };
+}
+
+/** The inference table: one row per architecture and engine. */
+export function inferenceTable(r: InferenceFigures): string {
+  const rows = [['architecture', 'engine', 'batch 1 latency', 'batch 64', 'best batch']];
+  for (const f of r.figures) {
+    const b64 = f.batched.find((b) => b.batch === 64);
+    rows.push([f.arch, f.variant, fmt(f.batch1Ms, 'ms'), b64 ? fmt(b64.imagesPerSec, 'img/s', 0) : '', `${f.best.batch}: ${fmt(f.best.imagesPerSec, 'img/s', 0)}`]);
+  }
+  return [table(rows), ...r.unavailable.map((u) => `${u.variant}: not measured: ${u.reason}`)].join('\n');
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const child = process.argv.indexOf('--child');
+  if (child >= 0) {
+    await childMain(process.argv[child + 1] as BackendChoice, Number(process.argv[child + 2]));
+  } else {
+    const r = await benchInference({ quick: process.argv.includes('--quick'), log: (l) => console.error(l) });
+    console.log(process.argv.includes('--json') ? JSON.stringify(r) : inferenceTable(r));
+  }
 }

@@ -1,4 +1,5 @@
 /** Benchmark helpers: repeated timing with median/min/max, machine load, tables. */
+import { execFileSync } from 'node:child_process';
 import { loadavg, cpus } from 'node:os';
 
 export interface Stat {
@@ -46,3 +47,26 @@ export function table(rows: string[][]): string {
   const w = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
   return rows.map((r) => r.map((cell, c) => (c === 0 ? cell.padEnd(w[c]!) : cell.padStart(w[c]!))).join('  ')).join('\n');
 }
+
+/** The q-quantile (0..1) of samples, nearest rank. */
+export function quantile(samples: readonly number[], q: number): number {
+  if (samples.length === 0) return NaN;
+  const s = [...samples].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))]!;
+}
+
+/** `uptime`'s load line (falls back to os.loadavg). */
+export function uptime(): string {
+  try {
+    return execFileSync('uptime', { encoding: 'utf8' }).trim();
+  } catch {
+    return `load average: ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(', ')}`;
+  }
+}
+
+/** Wall-clock milliseconds with sub-millisecond resolution, comparable across processes of this machine. */
+export const wallMs = (): number => performance.timeOrigin + performance.now();
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
