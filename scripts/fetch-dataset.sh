@@ -7,6 +7,9 @@
 # usage:  fetch-dataset.sh [ambient|drums|events] [OUTDIR]      (npm run data -- ambient data/ambient)
 #   ambient (default): rain water wind birds insects engine fire speech   (game ambience, freesound-derived)
 #   drums            : kick snare hihat cymbal tom                        (hydrogen-drumkits, 10 kits; needs python3)
+#   extra            : the ambient classes from OTHER packages (flightgear, supertuxkart, widelands, wesnoth,
+#                      scratch, torcs, lugaru, lincity-ng, caveexpress, tuxpaint-stamps, scorched3d extras):
+#                      more recordings per class, for training only (soundee dataset build --extra-train)
 #   events           : footsteps keyboard wood_chop pickaxe                (0ad / minetest / flare / redeclipse / bucklespring)
 #
 # Packages are fetched with `apt-get download` into $CACHE and only their audio files are unpacked
@@ -108,6 +111,12 @@ group_of() { # PKG:REL -> group id
     searchandrescue-data:*/helicopter_*|searchandrescue-data:*/hh6?/*) echo searchandrescue-data:helicopter ;;
     searchandrescue-data:*/jet_*)                      echo searchandrescue-data:jet ;;
     minetest-data:*/mods/fire/sounds/*|ardentryst:*/fire_loop.ogg) echo shared:fire-minetest-ardentryst ;;
+    widelands-data:*/animals/bird?_*)  r=${1##*/animals/}; echo "widelands-data:${r%%_*}" ;;
+    lincity-ng-data:*/sounds/Water?.wav) echo lincity-ng-data:water ;;
+    lincity-ng-data:*/sounds/Fire?.wav)  echo lincity-ng-data:fire ;;
+    flightgear-data-base:*/c172p/Sounds/engine*) echo flightgear-data-base:c172p-engine ;;
+    flightgear-data-base:*/c172p/Sounds/water-*) echo flightgear-data-base:c172p-water ;;
+    flightgear-data-base:*/Sounds/wind*.wav)     echo flightgear-data-base:wind ;;
     *) echo "$1" ;;
   esac
 }
@@ -250,6 +259,43 @@ pickaxe   event 0ad-data          audio/resource/construction/con_stone_*.ogg   
 pickaxe   event minetest-data     $G/minetest/games/minetest_game/mods/default/sounds/default_dig_cracky.*.ogg 999 dir
 "
 
+# The ambient classes from packages the ambient set does not use (nor its exact files): more recordings
+# per class. Names were chosen from package file lists; short one-shot calls are cut as events.
+EXTRA_SPEC="
+birds   cut flightgear-data-base $G/flightgear/Sounds/birds*.wav
+birds   cut scorched3d-data     $G/scorched3d/data/globalmods/none/data/wav/misc/birds?.wav
+birds   cut wesnoth-1.16-data   $G/wesnoth/1.16/data/core/sounds/ambient/birds?.ogg
+birds   cut supertuxkart-data   $G/supertuxkart/data/sfx/exotic-birds*.ogg
+birds   cut widelands-data      $G/widelands/data/sound/animals/bird?_0?.ogg
+birds   cut scratch             usr/share/scratch/Media/Sounds/Animal/Bird.wav
+birds   cut tuxpaint-stamps-default usr/share/tuxpaint/stamps/animals/birds/{blackbird,crow}.ogg
+insects cut widelands-data      $G/widelands/data/sound/animals/crickets?_00.ogg
+insects cut scratch             usr/share/scratch/Media/Sounds/Animal/Cricket*.wav
+insects cut wesnoth-1.16-data   $G/wesnoth/1.16/data/core/sounds/ambient/night.ogg
+insects cut tuxpaint-stamps-default usr/share/tuxpaint/stamps/animals/insects/bee.ogg
+insects cut scorched3d-data     $G/scorched3d/data/globalmods/apoc/data/wav/explosions/bees.wav
+rain    cut flightgear-data-base $G/flightgear/Sounds/rain.wav
+rain    cut flightgear-data-base $G/flightgear/Sounds/rain-windshield.wav
+rain    cut supertuxkart-data   $G/supertuxkart/data/sfx/rain.ogg
+water   cut supertuxkart-data   $G/supertuxkart/data/sfx/{river_loop,waterfall_loop_2}.ogg
+water   cut caveexpress-data    $G/caveexpress/sounds/tile-waterfall.ogg
+water   cut lincity-ng-data     $G/lincity-ng/sounds/Water?.wav
+water   cut flightgear-data-base $G/flightgear/Aircraft/c172p/Sounds/water-{fast,still}.wav
+water   cut scorched3d-data     $G/scorched3d/data/globalmods/none/data/wav/misc/oceanwaves.wav
+wind    cut flightgear-data-base $G/flightgear/Sounds/wind.wav
+wind    cut flightgear-data-base $G/flightgear/Sounds/wind1.wav
+wind    cut lugaru-data         $G/lugaru/Sounds/Wind.ogg
+fire    cut wesnoth-1.16-data   $G/wesnoth/1.16/data/core/sounds/ambient/campfire.ogg
+fire    cut wesnoth-1.16-data   $G/wesnoth/1.16/data/core/sounds/fire.wav
+fire    cut lugaru-data         $G/lugaru/Sounds/Fire.ogg
+fire    cut lincity-ng-data     $G/lincity-ng/sounds/Fire?.wav
+engine  cut flightgear-data-base $G/flightgear/Aircraft/c172p/Sounds/engine{,-idle}.wav
+engine  cut flightgear-data-base $G/flightgear/Sounds/{engine-prop,helicopter}.wav
+engine  cut torcs-data          $G/torcs/data/sound/{porsche_engine,206_engine,evo7_engine,engine-1}.wav
+engine  cut supertuxkart-data   $G/supertuxkart/data/sfx/engine_{large,small}.ogg
+engine  cut scratch             usr/share/scratch/Media/Sounds/Effects/{Car,Motorcycle}Passing.wav
+"
+
 build_drums() {
   local root; root=$(pkgroot hydrogen-drumkits) || { echo "hydrogen-drumkits unavailable" >&2; exit 1; }
   local kits=$root/usr/share/hydrogen/data/drumkits
@@ -282,8 +328,9 @@ shopt -s nullglob
 case $RECIPE in
   ambient) run_spec <<< "$AMBIENT_SPEC" ;;
   events)  run_spec <<< "$EVENTS_SPEC" ;;
+  extra)   run_spec <<< "$EXTRA_SPEC" ;;
   drums)   build_drums ;;
-  *) echo "unknown recipe $RECIPE (ambient|drums|events)" >&2; exit 2 ;;
+  *) echo "unknown recipe $RECIPE (ambient|extra|drums|events)" >&2; exit 2 ;;
 esac
 
 # the Debian copyright file of every package a clip came from governs that clip: keep them beside the clips

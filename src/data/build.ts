@@ -22,6 +22,13 @@ export interface BuildOptions {
   /** Clips rendered at once. Default 4. */
   concurrency?: number;
   onProgress?: (done: number, total: number) => void;
+  /**
+   * Folders of extra clips (same layout rules, their own manifest.csv when present) that go to the
+   * train split only: the primary folder's split is unchanged, so valid and test still measure the
+   * same held-out recordings. Their classes must be classes of the primary folder. Clip ids and groups
+   * are prefixed with `extra<k>:`.
+   */
+  extraTrain?: string[];
 }
 
 /** Pads a clip shorter than one window with silence at the end (the noise floor makes it neutral). */
@@ -55,9 +62,21 @@ export async function buildAudioDataset(dir: string, o: BuildOptions): Promise<D
   const px = c.imageSize * c.imageSize * 3;
   const classes = [...new Set(clips.map((x) => x.label))].sort();
   if (classes.length < 2) throw new SoundeeError('ERR_DATASET', `${dir}: need at least two classes, found ${classes.length} (${classes.join(', ')})`);
-  const splits = splitByGroup(clips, { ratios: o.ratios ?? DEFAULT_RATIOS, seed: o.seed ?? 42 });
-  const perClip: ({ images: Uint8Array[]; audio: Int16Array[] } | undefined)[] = new Array(clips.length);
+  const splits: Split[] = splitByGroup(clips, { ratios: o.ratios ?? DEFAULT_RATIOS, seed: o.seed ?? 42 });
   const skipped: { clip: string; reason: string }[] = unlabelled.map((clip) => ({ clip, reason: 'no label (not in a class folder, no name-N pattern, not in the manifest)' }));
+  for (const [k, extraDir] of (o.extraTrain ?? []).entries()) {
+    const extra = await scanClips(extraDir);
+    const tag = `extra${k + 1}:`;
+    for (const clip of extra.unlabelled) skipped.push({ clip: tag + clip, reason: 'no label' });
+    const foreign = [...new Set(extra.clips.map((x) => x.label))].filter((l) => !classes.includes(l));
+    if (foreign.length)
+      throw new SoundeeError('ERR_DATASET', `${extraDir}: classes ${foreign.join(', ')} are not in ${dir} (${classes.join(', ')}); extra training clips must use the primary classes`);
+    for (const ref of extra.clips) {
+      clips.push({ ...ref, clip: tag + ref.clip, group: tag + ref.group });
+      splits.push('train');
+    }
+  }
+  const perClip: ({ images: Uint8Array[]; audio: Int16Array[] } | undefined)[] = new Array(clips.length);
   let done = 0;
   await pool(clips, o.concurrency ?? 4, async (ref: ClipRef, i) => {
     try {
@@ -97,7 +116,7 @@ export async function buildAudioDataset(dir: string, o: BuildOptions): Promise<D
     format: DATASET_FORMAT,
     version: DATASET_VERSION,
     createdAt: new Date().toISOString(),
-    source: dir,
+    source: o.extraTrain?.length ? [dir, ...o.extraTrain.map((d) => `${d} (train only)`)].join(' + ') : dir,
     kind: 'audio',
     features: c,
     classes,

@@ -23,6 +23,13 @@ export interface ArchitectureOptions {
   widths?: readonly [number, number, number];
   /** resnet only: dropout before the classifier, default 0.3. */
   dropout?: number;
+  /**
+   * resnet only: how the last feature map becomes the classifier's input. 'freq' (default) pools over
+   * time only (mean and max per frequency row), keeping where in frequency the energy is — the cue
+   * that tells textures such as wind, water and rain apart; 'gap' pools over time and frequency
+   * (classic global average pooling).
+   */
+  head?: 'freq' | 'gap';
 }
 
 /** Builds the named architecture (uncompiled). */
@@ -83,9 +90,11 @@ export function seedCnn({ imageSize = 32, numClasses, seed }: ArchitectureOption
 
 /**
  * ResNet-8 for 32×32 inputs: a 3×3 stem, then three stages (one basic residual block each,
- * strides 1, 2, 2), batch norm after every convolution, global average pooling, dropout, softmax.
+ * strides 1, 2, 2), batch norm after every convolution, pooling over time (see `head`), dropout,
+ * softmax. Image rows are frequency and columns time, so pooling over columns makes the network
+ * indifferent to when in the window a sound happens but not to its pitch.
  */
-export function resnet({ imageSize = 32, numClasses, seed, widths = [16, 32, 64], dropout = 0.3 }: ArchitectureOptions): tf.LayersModel {
+export function resnet({ imageSize = 32, numClasses, seed, widths = [16, 32, 64], dropout = 0.3, head = 'freq' }: ArchitectureOptions): tf.LayersModel {
   let k = 100;
   const conv = (x: tf.SymbolicTensor, filters: number, kernelSize: number, strides: number) =>
     tf.layers
@@ -103,7 +112,13 @@ export function resnet({ imageSize = 32, numClasses, seed, widths = [16, 32, 64]
     const shortcut = strides === 1 && i === 0 && w === widths[0] ? x : bn(conv(x, w, 1, strides));
     x = relu(tf.layers.add().apply([y, shortcut]) as tf.SymbolicTensor);
   }
-  x = tf.layers.globalAveragePooling2d({}).apply(x) as tf.SymbolicTensor;
+  if (head === 'gap') x = tf.layers.globalAveragePooling2d({}).apply(x) as tf.SymbolicTensor;
+  else {
+    const cols = x.shape[2]!;
+    const mean = tf.layers.averagePooling2d({ poolSize: [1, cols] }).apply(x) as tf.SymbolicTensor;
+    const max = tf.layers.maxPooling2d({ poolSize: [1, cols] }).apply(x) as tf.SymbolicTensor;
+    x = tf.layers.flatten().apply(tf.layers.concatenate().apply([mean, max]) as tf.SymbolicTensor) as tf.SymbolicTensor;
+  }
   x = tf.layers.dropout({ rate: dropout }).apply(x) as tf.SymbolicTensor;
   const out = tf.layers
     .dense({ units: numClasses, activation: 'softmax', kernelInitializer: initializer(seed, 201) })

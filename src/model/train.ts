@@ -15,6 +15,8 @@ import { DataParallelTrainer } from './wasm/data-parallel.ts';
 
 export interface TrainOptions {
   arch: Architecture;
+  /** resnet: classifier head (see ArchitectureOptions.head). */
+  head?: 'freq' | 'gap';
   /** Most epochs to run. */
   epochs: number;
   batchSize: number;
@@ -25,8 +27,12 @@ export interface TrainOptions {
   patience: number;
   /** Augmentation of the training audio, or null to train on the stored images. */
   augment: AugmentOptions | null;
-  /** 'balanced': every class equally likely in each batch; 'natural': the dataset's proportions. */
-  sampling: 'balanced' | 'natural';
+  /**
+   * 'balanced': every class equally likely; 'groups': every class equally likely and, within a class,
+   * every group (recording) equally likely, so one long recording cannot define its class;
+   * 'natural': the dataset's proportions.
+   */
+  sampling: 'balanced' | 'groups' | 'natural';
   /** Label smoothing ε (targets (1-ε)·onehot + ε/K); 0 for plain one-hot. */
   labelSmoothing: number;
   /** 'cosine' decays the learning rate to 5 % over the epochs; 'constant' keeps it. */
@@ -79,12 +85,26 @@ export interface TrainResult {
 /** Item indices for one epoch. */
 function epochOrder(ds: Dataset, train: number[], rng: Random, sampling: TrainOptions['sampling'], n: number): number[] {
   if (sampling === 'natural') return rng.shuffle([...train]).slice(0, n).concat(n > train.length ? Array.from({ length: n - train.length }, () => train[rng.int(train.length)]!) : []);
-  const byClass = ds.classes.map(() => [] as number[]);
-  for (const i of train) byClass[ds.header.items[i]!.label]!.push(i);
-  const present = byClass.filter((c) => c.length);
+  const byClass = ds.classes.map(() => new Map<string, number[]>());
+  for (const i of train) {
+    const it = ds.header.items[i]!;
+    const g = byClass[it.label]!;
+    g.set(it.group, [...(g.get(it.group) ?? []), i]);
+  }
+  const present = byClass.filter((c) => c.size).map((c) => [...c.values()]);
   return Array.from({ length: n }, () => {
-    const c = present[rng.int(present.length)]!;
-    return c[rng.int(c.length)]!;
+    const groups = present[rng.int(present.length)]!;
+    if (sampling === 'groups') {
+      const g = groups[rng.int(groups.length)]!;
+      return g[rng.int(g.length)]!;
+    }
+    const total = groups.reduce((a, g) => a + g.length, 0);
+    let k = rng.int(total);
+    for (const g of groups) {
+      if (k < g.length) return g[k]!;
+      k -= g.length;
+    }
+    throw new Error('unreachable');
   });
 }
 
@@ -140,7 +160,7 @@ export async function trainModel(ds: Dataset, o: TrainOptions): Promise<TrainRes
   const k = ds.classes.length;
   const size = ds.header.imageSize;
   const rng = new Random(o.seed);
-  const model = buildModel(o.arch, { numClasses: k, seed: o.seed, imageSize: size });
+  const model = buildModel(o.arch, { numClasses: k, seed: o.seed, imageSize: size, ...(o.head ? { head: o.head } : {}) });
   const optimizer = tf.train.adam(o.lr);
   model.compile({ optimizer, loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
   // The WASM backend computes on one thread: split each batch across the cores. The trainer applies
@@ -154,6 +174,7 @@ export async function trainModel(ds: Dataset, o: TrainOptions): Promise<TrainRes
   const history: EpochLog[] = [];
   // the averaged weights (EMA), kept beside the trained ones; swapped in for validation
   const ema = o.ema ? model.getWeights().map((w) => w.clone()) : undefined;
+  let step = 0;
   let best: { acc: number; loss: number; weights: tf.Tensor[]; epoch: number } | undefined;
   let stoppedEarly = false;
   let interrupted = false;
@@ -209,7 +230,9 @@ export async function trainModel(ds: Dataset, o: TrainOptions): Promise<TrainRes
         const [loss, acc] = parallel ? await parallel.trainOnBatch(xs, ys) : ((await model.trainOnBatch(xs, ys)) as number[]);
         xs.dispose();
         ys.dispose();
-        if (ema) updateEma(ema, model, o.ema!);
+        // warm-up: early on, average over the steps so far instead of weighting the random start
+        if (ema) updateEma(ema, model, Math.min(o.ema!, (1 + step) / (10 + step)));
+        step++;
         lossSum += loss! * idx.length;
         accSum += acc! * idx.length;
         seen += idx.length;

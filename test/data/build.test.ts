@@ -81,6 +81,22 @@ test("builds from name-N files: long clips give several windows, short ones are 
   assert.deepEqual(ds.header.skipped.map((s) => s.clip), ['unlabelled.wav']);
 });
 
+test('extra training folders go to train only and leave the primary split unchanged; foreign classes are refused', async () => {
+  const primary = await buildAudioDataset(join(tmp.dir, 'folders'), { features: c, seed: 7 });
+  await mkdir(join(tmp.dir, 'extra', 'hum'), { recursive: true });
+  await writeWav(join(tmp.dir, 'extra', 'hum', 'other.wav'), sine(250, 2), 16000);
+  const ds = await buildAudioDataset(join(tmp.dir, 'folders'), { features: c, seed: 7, extraTrain: [join(tmp.dir, 'extra')] });
+  const extra = ds.header.items.filter((it) => it.clip.startsWith('extra1:'));
+  assert.equal(extra.length, 5); // 2 s: windows at 0 … 1 s
+  assert.ok(extra.every((it) => it.split === 'train' && it.group === 'extra1:hum/other.wav' && ds.classes[it.label] === 'hum'));
+  const key = (it: { clip: string; window: number; split: string }) => `${it.clip}#${it.window}:${it.split}`;
+  assert.deepEqual(ds.header.items.filter((it) => !it.clip.startsWith('extra1:')).map(key), primary.header.items.map(key));
+  assert.deepEqual(ds.classes, primary.classes);
+  await mkdir(join(tmp.dir, 'extra2', 'bark'), { recursive: true });
+  await writeWav(join(tmp.dir, 'extra2', 'bark', 'x.wav'), noise(1), 16000);
+  await assert.rejects(buildAudioDataset(join(tmp.dir, 'folders'), { features: c, extraTrain: [join(tmp.dir, 'extra2')] }), /bark are not in/);
+});
+
 test('dataset file round-trips; other files are refused clearly', async () => {
   const ds = await buildAudioDataset(join(tmp.dir, 'folders'), { features: c });
   const path = join(tmp.dir, 'd.sdset');

@@ -16,6 +16,7 @@ interface BuildCliOptions {
   onError: 'skip' | 'fail';
   splitCsv?: string;
   features?: string;
+  extraTrain?: string[];
 }
 
 function parseRatios(v: string): [number, number, number] {
@@ -68,6 +69,7 @@ export function datasetCommand(program: Command): void {
       .argument('<dir>', 'folder of clips: class sub-folders (rain/x.wav) or files named like drop-4.wav'),
   )
     .option('--features <file>', 'JSON file of feature settings (default: the built-in defaults)')
+    .option('--extra-train <dir...>', "folders of more clips of the same classes that go to the train split only (valid/test stay the primary folder's held-out groups)")
     .action(async (dir: string, o: BuildCliOptions) => {
       const features = o.features ? await readFeatureFile(o.features) : resolveFeatureConfig();
       let bar: ReturnType<typeof progressBar> | undefined;
@@ -77,6 +79,7 @@ export function datasetCommand(program: Command): void {
         ratios: o.split,
         onError: o.onError,
         ...(o.manifest ? { manifest: o.manifest } : {}),
+        ...(o.extraTrain ? { extraTrain: o.extraTrain } : {}),
         onProgress: (done, total) => {
           bar ??= progressBar('rendering clips', total);
           bar.update(done);

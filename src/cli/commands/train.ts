@@ -19,6 +19,7 @@ import { type Progress, progressBar } from '../progress.ts';
 interface TrainCliOptions {
   data: string;
   arch: Architecture;
+  head: 'freq' | 'gap';
   out: string;
   name?: string;
   epochs: number;
@@ -32,7 +33,7 @@ interface TrainCliOptions {
   gaps: number;
   eq: number;
   masks: number;
-  sampling: 'balanced' | 'natural';
+  sampling: 'balanced' | 'groups' | 'natural';
   labelSmoothing: number;
   schedule: 'cosine' | 'constant';
   quantize: WeightQuantization;
@@ -66,6 +67,7 @@ export function trainCommand(program: Command): void {
       .description('train a network on a dataset file (train split), keep the epoch with the best validation accuracy, report test metrics')
       .requiredOption('--data <file>', 'dataset file from `soundee dataset build`')
       .addOption(new Option('--arch <name>', 'seed-cnn: the capstone network; resnet: a small residual network').choices([...ARCHITECTURES]).default('resnet'))
+      .addOption(new Option('--head <kind>', 'resnet: freq = pool over time only, keeping frequency position; gap = global average pooling').choices(['freq', 'gap']).default('freq'))
       .requiredOption('--out <dir>', 'model directory to write (e.g. models/mine)')
       .option('--name <name>', 'model name shown to clients (default: the directory name)')
       .option('--epochs <n>', 'most epochs', parseNumber('--epochs', { integer: true, min: 1 }), 40)
@@ -80,7 +82,11 @@ export function trainCommand(program: Command): void {
       .option('--eq <p>', 'probability of a random spectral tilt/EQ', parseNumber('--eq', { min: 0, max: 1 }), DEFAULT_AUGMENT.eqProbability)
       .option('--masks <p>', 'probability of frequency and time masks', parseNumber('--masks', { min: 0, max: 1 }), DEFAULT_AUGMENT.maskProbability)
       .option('--augment-json <json>', 'any augmentation setting as JSON, e.g. \'{"mixGainDb":[-30,-3],"eqDb":10}\' (names as in src/data/augment.ts)', parseAugmentJson)
-      .addOption(new Option('--sampling <how>', 'balanced: classes equally likely per batch; natural: dataset proportions').choices(['balanced', 'natural']).default('balanced'))
+      .addOption(
+        new Option('--sampling <how>', 'balanced: classes equally likely; groups: classes and, within a class, recordings equally likely; natural: dataset proportions')
+          .choices(['balanced', 'groups', 'natural'])
+          .default('balanced'),
+      )
       .option('--mixup <alpha>', 'mixup: blend each batch with a shuffled copy, λ ~ Beta(α, α) (0 = off)', parseNumber('--mixup', { min: 0, max: 10 }), 0)
       .option('--ema <decay>', 'keep an exponential moving average of the weights per step and select/save it (e.g. 0.995; 0 = off)', parseNumber('--ema', { min: 0, max: 0.99999 }), 0)
       .option('--label-smoothing <e>', 'label smoothing', parseNumber('--label-smoothing', { min: 0, max: 0.5 }), 0.1)
@@ -111,6 +117,7 @@ export function trainCommand(program: Command): void {
     try {
       result = await trainModel(ds, {
         arch: o.arch,
+        head: o.head,
         epochs: o.epochs,
         batchSize: o.batchSize,
         lr: o.lr,
@@ -160,7 +167,7 @@ export function trainCommand(program: Command): void {
       stoppedEarly: result.stoppedEarly,
       interrupted: result.interrupted,
       seconds: Math.round(trainSeconds),
-      options: { epochs: o.epochs, batchSize: o.batchSize, lr: o.lr, seed: o.seed, patience: o.patience, sampling: o.sampling, labelSmoothing: o.labelSmoothing, schedule: o.schedule, mixup: o.mixup, ema: o.ema, augment },
+      options: { head: o.arch === 'resnet' ? o.head : undefined, epochs: o.epochs, batchSize: o.batchSize, lr: o.lr, seed: o.seed, patience: o.patience, sampling: o.sampling, labelSmoothing: o.labelSmoothing, schedule: o.schedule, mixup: o.mixup, ema: o.ema, augment },
       best: { valAcc: history[bestEpoch]!.valAcc, valLoss: history[bestEpoch]!.valLoss },
       medianImagesPerSec: [...history.map((h) => h.imagesPerSec)].sort((a, b) => a - b)[Math.floor(history.length / 2)],
     };
