@@ -26,7 +26,7 @@
 #   needs ~5 GB more to unzip 0ad's public.zip; drums 143 MB; events ~2.4 GB (shares the ambient cache).
 #
 # env: CACHE (default ~/.cache/sound-datascout)  SR (16000)  MAXWIN (max 1-s windows per source file, 40)
-#      LOWPASS (Hz, default 5000 for ambient, 0=off elsewhere; band-limits EVERY clip the same way so that
+#      LOWPASS (Hz, default 5000 for ambient and extra, 0=off elsewhere; band-limits EVERY clip the same way so that
 #               11 kHz-sampled sources cannot be recognised by missing high frequencies)
 #      SILENCE_DB (drop windows whose RMS < this, default -45)  MINSR (skip sources sampled below, 11025)
 #      DRUM_ELECTRONIC=1 to keep the two electronic hydrogen kits (default: skip them)
@@ -38,7 +38,7 @@ SR=${SR:-16000}
 MAXWIN=${MAXWIN:-40}
 SILENCE_DB=${SILENCE_DB:--45}
 MINSR=${MINSR:-11025}
-if [[ $RECIPE == ambient ]]; then LOWPASS=${LOWPASS:-5000}; else LOWPASS=${LOWPASS:-0}; fi
+if [[ $RECIPE == ambient || $RECIPE == extra ]]; then LOWPASS=${LOWPASS:-5000}; else LOWPASS=${LOWPASS:-0}; fi
 DRUM_ELECTRONIC=${DRUM_ELECTRONIC:-0}
 
 need() { command -v "$1" >/dev/null 2>&1; }
@@ -261,12 +261,15 @@ pickaxe   event minetest-data     $G/minetest/games/minetest_game/mods/default/s
 
 # The ambient classes from packages the ambient set does not use (nor its exact files): more recordings
 # per class. Names were chosen from package file lists; short one-shot calls are cut as events.
+# Left out because they share audio with ambient recordings (scripts/cross-duplicates.py: peak
+# normalised cross-correlation > 0.4): flightgear helicopter, supertuxkart rain and exotic-birds_2,
+# lincity-ng Water?, torcs evo7_engine, widelands bird3.
 EXTRA_SPEC="
 birds   cut flightgear-data-base $G/flightgear/Sounds/birds*.wav
 birds   cut scorched3d-data     $G/scorched3d/data/globalmods/none/data/wav/misc/birds?.wav
 birds   cut wesnoth-1.16-data   $G/wesnoth/1.16/data/core/sounds/ambient/birds?.ogg
-birds   cut supertuxkart-data   $G/supertuxkart/data/sfx/exotic-birds*.ogg
-birds   cut widelands-data      $G/widelands/data/sound/animals/bird?_0?.ogg
+birds   cut supertuxkart-data   $G/supertuxkart/data/sfx/exotic-birds.ogg
+birds   cut widelands-data      $G/widelands/data/sound/animals/bird[124-9]_0?.ogg
 birds   cut scratch             usr/share/scratch/Media/Sounds/Animal/Bird.wav
 birds   cut tuxpaint-stamps-default usr/share/tuxpaint/stamps/animals/birds/{blackbird,crow}.ogg
 insects cut widelands-data      $G/widelands/data/sound/animals/crickets?_00.ogg
@@ -276,10 +279,8 @@ insects cut tuxpaint-stamps-default usr/share/tuxpaint/stamps/animals/insects/be
 insects cut scorched3d-data     $G/scorched3d/data/globalmods/apoc/data/wav/explosions/bees.wav
 rain    cut flightgear-data-base $G/flightgear/Sounds/rain.wav
 rain    cut flightgear-data-base $G/flightgear/Sounds/rain-windshield.wav
-rain    cut supertuxkart-data   $G/supertuxkart/data/sfx/rain.ogg
 water   cut supertuxkart-data   $G/supertuxkart/data/sfx/{river_loop,waterfall_loop_2}.ogg
 water   cut caveexpress-data    $G/caveexpress/sounds/tile-waterfall.ogg
-water   cut lincity-ng-data     $G/lincity-ng/sounds/Water?.wav
 water   cut flightgear-data-base $G/flightgear/Aircraft/c172p/Sounds/water-{fast,still}.wav
 water   cut scorched3d-data     $G/scorched3d/data/globalmods/none/data/wav/misc/oceanwaves.wav
 wind    cut flightgear-data-base $G/flightgear/Sounds/wind.wav
@@ -290,8 +291,8 @@ fire    cut wesnoth-1.16-data   $G/wesnoth/1.16/data/core/sounds/fire.wav
 fire    cut lugaru-data         $G/lugaru/Sounds/Fire.ogg
 fire    cut lincity-ng-data     $G/lincity-ng/sounds/Fire?.wav
 engine  cut flightgear-data-base $G/flightgear/Aircraft/c172p/Sounds/engine{,-idle}.wav
-engine  cut flightgear-data-base $G/flightgear/Sounds/{engine-prop,helicopter}.wav
-engine  cut torcs-data          $G/torcs/data/sound/{porsche_engine,206_engine,evo7_engine,engine-1}.wav
+engine  cut flightgear-data-base $G/flightgear/Sounds/engine-prop.wav
+engine  cut torcs-data          $G/torcs/data/sound/{porsche_engine,206_engine,engine-1}.wav
 engine  cut supertuxkart-data   $G/supertuxkart/data/sfx/engine_{large,small}.ogg
 engine  cut scratch             usr/share/scratch/Media/Sounds/Effects/{Car,Motorcycle}Passing.wav
 "

@@ -20,8 +20,8 @@ before(async () => {
 });
 
 /** A resnet whose batch norms have non-trivial statistics, as after training. */
-function trainedLikeResnet(seed: number): tf.LayersModel {
-  const m = buildModel('resnet', { numClasses: 8, seed });
+function trainedLikeResnet(seed: number, head: 'gap' | 'freq' = 'gap'): tf.LayersModel {
+  const m = buildModel('resnet', { numClasses: 8, seed, head });
   let k = 0;
   for (const l of m.layers) {
     if (l.getClassName() !== 'BatchNormalization') continue;
@@ -33,23 +33,25 @@ function trainedLikeResnet(seed: number): tf.LayersModel {
   return m;
 }
 
-test('a folded resnet computes what the original computes, with fewer layers and no BN left', () => {
-  const m = trainedLikeResnet(5);
-  const f = foldForInference(m);
-  try {
-    assert.notEqual(f, m);
-    assert.ok(f.layers.length < m.layers.length - 8, `${m.layers.length} → ${f.layers.length} layers`);
-    assert.ok(!f.layers.some((l) => l.getClassName() === 'BatchNormalization'));
-    const diff = tf.tidy(() => {
-      const x = tf.randomUniform([8, 32, 32, 3], 0, 1, 'float32', 9);
-      return tf.max(tf.abs(tf.sub(m.predict(x) as tf.Tensor, f.predict(x) as tf.Tensor))).dataSync()[0]!;
-    });
-    assert.ok(diff < 1e-5, `max difference ${diff}`);
-  } finally {
-    f.dispose();
-    m.dispose();
-  }
-});
+for (const head of ['gap', 'freq'] as const) {
+  test(`a folded resnet (${head} head) computes what the original computes, with fewer layers and no BN left`, () => {
+    const m = trainedLikeResnet(5, head);
+    const f = foldForInference(m);
+    try {
+      assert.notEqual(f, m);
+      assert.ok(f.layers.length < m.layers.length - 8, `${m.layers.length} → ${f.layers.length} layers`);
+      assert.ok(!f.layers.some((l) => l.getClassName() === 'BatchNormalization'));
+      const diff = tf.tidy(() => {
+        const x = tf.randomUniform([8, 32, 32, 3], 0, 1, 'float32', 9);
+        return tf.max(tf.abs(tf.sub(m.predict(x) as tf.Tensor, f.predict(x) as tf.Tensor))).dataSync()[0]!;
+      });
+      assert.ok(diff < 1e-5, `max difference ${diff}`);
+    } finally {
+      f.dispose();
+      m.dispose();
+    }
+  });
+}
 
 test('models without batch norm are returned as they are; folding leaks no tensors', () => {
   const seed = buildModel('seed-cnn', { numClasses: 8, seed: 1 });

@@ -67,7 +67,7 @@ export function trainCommand(program: Command): void {
       .description('train a network on a dataset file (train split), keep the epoch with the best validation accuracy, report test metrics')
       .requiredOption('--data <file>', 'dataset file from `soundee dataset build`')
       .addOption(new Option('--arch <name>', 'seed-cnn: the capstone network; resnet: a small residual network').choices([...ARCHITECTURES]).default('resnet'))
-      .addOption(new Option('--head <kind>', 'resnet: freq = pool over time only, keeping frequency position; gap = global average pooling').choices(['freq', 'gap']).default('freq'))
+      .addOption(new Option('--head <kind>', 'resnet: gap = global average pooling; freq = pool over time only, keeping frequency position').choices(['gap', 'freq']).default('gap'))
       .requiredOption('--out <dir>', 'model directory to write (e.g. models/mine)')
       .option('--name <name>', 'model name shown to clients (default: the directory name)')
       .option('--epochs <n>', 'most epochs', parseNumber('--epochs', { integer: true, min: 1 }), 40)
