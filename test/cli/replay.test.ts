@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import WebSocket from 'ws';
@@ -148,6 +149,18 @@ test('bad input exits non-zero with one clear line', async () => {
   const noModel = await run(['replay', wav, '--model', join(tmp.dir, 'nope')]);
   assert.equal(noModel.code, 1);
   assert.match(noModel.stderr, /model metadata not found/);
+  // a port already taken: one line saying so, no stack trace
+  const taken = createServer();
+  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+  try {
+    const port = (taken.address() as { port: number }).port;
+    const busy = await run(['replay', wav, '--model', model, '--port', String(port)]);
+    assert.equal(busy.code, 1);
+    assert.match(busy.stderr, new RegExp(`soundee: error: port ${port} on 127\\.0\\.0\\.1 is already in use; choose another with --port`));
+    assert.doesNotMatch(busy.stderr, /at .*\.ts:\d+/, 'no stack trace');
+  } finally {
+    taken.close();
+  }
   assert.equal(await main(['node', 'soundee', 'replay', wav, '--threshold', 'abc']), 2);
   assert.equal(await main(['node', 'soundee', 'frobnicate']), 1);
 });

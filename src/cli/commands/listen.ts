@@ -6,12 +6,11 @@ import { type MicStatus, RECORDERS, type RecorderName, exited, findRecorder, liv
 import { detectEvents, gateQuietWindows } from '../../events/operators.ts';
 import { type SoundEvent, isQuiet } from '../../events/tracker.ts';
 import { BatchQueue } from '../../model/classifier.ts';
-import { startServer } from '../../server/server.ts';
 import { type Prediction, type RenderedWindow, classifyStream } from '../../stream/operators.ts';
-import { type ModelCliOptions, fail, info, modelOptions, openClassifier, parseNumber } from '../common.ts';
-import { type EventCliOptions, type EventSettings, eventOptions, eventSettingsFor } from '../event-options.ts';
+import { type ModelCliOptions, fail, info, modelOptions, parseNumber } from '../common.ts';
+import { type EventCliOptions, eventOptions } from '../event-options.ts';
 import { eventLine, eventMessage, predictionHeader, predictionRow, quietRow, roundPrediction } from '../format.ts';
-import { type ServerCliOptions, announce, serverOptions, serverSecurity } from './serve.ts';
+import { type ServerCliOptions, openServing, serverOptions } from './serve.ts';
 
 interface ListenOptions extends ModelCliOptions, ServerCliOptions, EventCliOptions {
   device?: string;
@@ -37,37 +36,10 @@ export function listenCommand(program: Command): void {
     // Fail before loading anything when the recorder cannot work.
     findRecorder(o.recorder);
     if (o.device !== undefined && o.recorder === 'rec') fail('--recorder rec cannot select a device (node-record-lpcm16 passes none); use --recorder sox --device NAME', 2);
-    const classifier = await openClassifier(o);
-    const c = classifier.features;
-    let events: EventSettings;
-    try {
-      events = eventSettingsFor(o, classifier);
-    } catch (e) {
-      classifier.dispose();
-      throw e;
-    }
-    const { silenceDb } = events;
-
     const streamId = o.device === undefined ? 'mic' : `mic:${o.device}`;
-    const security = o.port === undefined ? undefined : serverSecurity(o);
-    const server =
-      o.port === undefined
-        ? undefined
-        : await startServer({
-            ...security,
-            port: o.port,
-            hello: () => ({
-              model: { name: classifier.name, architecture: classifier.architecture },
-              classes: classifier.classes,
-              features: c,
-              confidenceThreshold: classifier.threshold,
-              streams: [streamId],
-            }),
-          }).catch((e: unknown) => {
-            classifier.dispose();
-            throw e;
-          });
-    if (server) announce(server, security?.token !== undefined);
+    const { classifier, events, server } = await openServing(o, [streamId]);
+    const c = classifier.features;
+    const { silenceDb } = events;
 
     const out = (line: string) => void process.stdout.write(`${line}\n`);
     /** Prints (with --json) and serves a status message. */

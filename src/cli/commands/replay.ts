@@ -4,13 +4,12 @@ import { lastValueFrom, tap } from 'rxjs';
 import { detectEvents, gateQuietWindows } from '../../events/operators.ts';
 import { type SoundEvent, isQuiet } from '../../events/tracker.ts';
 import { BatchQueue } from '../../model/classifier.ts';
-import { startServer } from '../../server/server.ts';
 import { Backlog, type Prediction, type RenderedWindow, classifyStream } from '../../stream/operators.ts';
 import { fromWavFile } from '../../stream/sources.ts';
-import { type ModelCliOptions, info, modelOptions, openClassifier, parseNumber } from '../common.ts';
-import { type EventCliOptions, type EventSettings, eventOptions, eventSettingsFor } from '../event-options.ts';
+import { type ModelCliOptions, info, modelOptions, parseNumber } from '../common.ts';
+import { type EventCliOptions, eventOptions } from '../event-options.ts';
 import { eventLine, eventMessage, predictionHeader, predictionRow, quietRow, roundPrediction } from '../format.ts';
-import { type ServerCliOptions, announce, serverOptions, serverSecurity } from './serve.ts';
+import { type ServerCliOptions, openServing, serverOptions } from './serve.ts';
 
 interface ReplayOptions extends ModelCliOptions, ServerCliOptions, EventCliOptions {
   json?: boolean;
@@ -34,36 +33,10 @@ export function replayCommand(program: Command): void {
       ),
     ),
   ).action(async (file: string, o: ReplayOptions) => {
-    const classifier = await openClassifier(o);
+    const { classifier, events, server } = await openServing(o, [file]);
     const c = classifier.features;
-    let events: EventSettings;
-    try {
-      events = eventSettingsFor(o, classifier);
-    } catch (e) {
-      classifier.dispose();
-      throw e;
-    }
     const { silenceDb } = events;
     const queue = new BatchQueue(classifier);
-    const security = o.port === undefined ? undefined : serverSecurity(o);
-    const server =
-      o.port === undefined
-        ? undefined
-        : await startServer({
-            ...security,
-            port: o.port,
-            hello: () => ({
-              model: { name: classifier.name, architecture: classifier.architecture },
-              classes: classifier.classes,
-              features: c,
-              confidenceThreshold: classifier.threshold,
-              streams: [file],
-            }),
-          }).catch((e: unknown) => {
-            classifier.dispose();
-            throw e;
-          });
-    if (server) announce(server, security?.token !== undefined);
 
     const out = (line: string) => void process.stdout.write(`${line}\n`);
     let windows = 0;

@@ -5,6 +5,7 @@ import { BatchQueue } from '../../model/classifier.ts';
 import { isLoopbackAddress } from '../../server/access.ts';
 import { INGEST_PATH, STREAM_PATH } from '../../server/protocol.ts';
 import { type HelloInfo, type SoundeeServer, type ServerOptions, startServer } from '../../server/server.ts';
+import { type Classifier } from '../../model/classifier.ts';
 import { type ModelCliOptions, fail, info, modelOptions, openClassifier, parseNumber } from '../common.ts';
 import { type EventCliOptions, type EventSettings, eventOptions, eventSettingsFor } from '../event-options.ts';
 
@@ -40,6 +41,55 @@ export function announce(server: SoundeeServer, tokenSet: boolean): void {
   info(`soundee: subscribe at ws://${h}:${server.port}${STREAM_PATH}, stream audio in at ws://${h}:${server.port}${INGEST_PATH}?streamId=…&sampleRateHz=…&format=s16le|f32le`);
 }
 
+/** What a serving command opens before its stream: the classifier, its event settings and, with a port, the server. */
+export interface Serving {
+  classifier: Classifier;
+  events: EventSettings;
+  /** Undefined without a port. */
+  server: SoundeeServer | undefined;
+}
+
+/**
+ * The start shared by serve, listen and replay: the security settings (warning when exposed without
+ * a token), the classifier, the event settings (bad ones refused before anything records), and with
+ * `o.port` the server, its hello naming `streams`, announced on stderr. Whatever fails after the
+ * classifier loaded disposes it; a busy port or an unknown address gets one clear line (exit 1).
+ */
+export async function openServing(
+  o: ModelCliOptions & EventCliOptions & ServerCliOptions & { port?: number },
+  streams: string[],
+  more: (classifier: Classifier, events: EventSettings) => Omit<ServerOptions, 'host' | 'token' | 'origins' | 'port' | 'hello'> = () => ({}),
+): Promise<Serving> {
+  const security = o.port === undefined ? undefined : serverSecurity(o);
+  const classifier = await openClassifier(o);
+  let events: EventSettings;
+  let server: SoundeeServer | undefined;
+  try {
+    events = eventSettingsFor(o, classifier);
+    if (security && o.port !== undefined)
+      server = await startServer({
+        ...security,
+        port: o.port,
+        hello: (): HelloInfo => ({
+          model: { name: classifier.name, architecture: classifier.architecture },
+          classes: classifier.classes,
+          features: classifier.features,
+          confidenceThreshold: classifier.threshold,
+          streams,
+        }),
+        ...more(classifier, events),
+      });
+  } catch (e) {
+    classifier.dispose();
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE') fail(`port ${o.port} on ${o.host} is already in use; choose another with --port (0 = any free port)`);
+    if (code === 'EADDRNOTAVAIL') fail(`cannot listen on ${o.host}: no such local address`);
+    throw e;
+  }
+  if (server) announce(server, security?.token !== undefined);
+  return { classifier, events, server };
+}
+
 interface ServeOptions extends ModelCliOptions, ServerCliOptions, EventCliOptions {
   port: number;
   history: number;
@@ -59,42 +109,15 @@ export function serveCommand(program: Command): void {
       ),
     ),
   ).action(async (o: ServeOptions) => {
-    const security = serverSecurity(o);
-    const classifier = await openClassifier(o);
-    let events: EventSettings;
-    try {
-      events = eventSettingsFor(o, classifier);
-    } catch (e) {
-      classifier.dispose();
-      throw e;
-    }
-    const queue = new BatchQueue(classifier);
-    const hello = (): HelloInfo => ({
-      model: { name: classifier.name, architecture: classifier.architecture },
-      classes: classifier.classes,
-      features: classifier.features,
-      confidenceThreshold: classifier.threshold,
-      streams: [],
-    });
-    let server: SoundeeServer;
-    try {
-      server = await startServer({
-        ...security,
-        port: o.port,
-        hello,
+    const { classifier, server } = await openServing(o, [], (classifier, events) => {
+      const queue = new BatchQueue(classifier);
+      return {
         // the post-processing of listen and replay, per ingest stream: the level gate ("nothing heard"), then the event layer
         ingest: { queue, postprocess: () => gateQuietWindows(events.silenceDb), events: () => detectEvents(classifier.classes, events.options) },
         historySize: o.history,
         maxStreams: o.maxStreams,
-      });
-    } catch (e) {
-      classifier.dispose();
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'EADDRINUSE') fail(`port ${o.port} on ${o.host} is already in use; choose another with --port (0 = any free port)`);
-      if (code === 'EADDRNOTAVAIL') fail(`cannot listen on ${o.host}: no such local address`);
-      throw e;
-    }
-    announce(server, security.token !== undefined);
+      };
+    });
     await new Promise<void>((resolve) => {
       const stop = () => {
         process.off('SIGINT', stop);
@@ -105,7 +128,7 @@ export function serveCommand(program: Command): void {
       process.on('SIGTERM', stop);
     });
     info('soundee: shutting down');
-    await server.close();
+    await server!.close();
     classifier.dispose();
   });
 }
