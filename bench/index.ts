@@ -67,6 +67,8 @@ const result: {
   inference?: InferenceFigures;
   pipeline?: { backend: string; threads: number; latency: LatencyFigure; streams: StreamsFigure; fanout: FanoutFigure; memory: MemoryFigure } | { error: string };
   replay?: ReplayFigure | { error: string };
+  /** Replay on the node and cpu backends (the main figure above is the default, wasm). */
+  replayOtherBackends?: Record<string, ReplayFigure | { error: string }>;
   training?: TrainingFigures | { error: string };
 } = { command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(), machine: machine(), uptimeBefore: uptime(), quick };
 
@@ -179,6 +181,18 @@ if (only.has('replay')) {
   }
   const r = result.replay;
   log(`\nReplay: ${'error' in r ? `could not run: ${r.error}` : `soundee replay --json, bundled model, ${r.audioSeconds} s file: ${fmt(r.realtimeFactor, '× real time', 1)}`}`);
+  // the other backends, where they load (shorter files: the cpu backend takes ≈ 0.1 s per window)
+  result.replayOtherBackends = {};
+  for (const [backend, seconds] of [['node', 60], ['cpu', 20]] as const) {
+    progress(`replay on the ${backend} backend`);
+    try {
+      result.replayOtherBackends[backend] = await benchReplay(await benchAudio(seconds), { repeats: 1, env: { SOUNDEE_BACKEND: backend } });
+    } catch (e) {
+      result.replayOtherBackends[backend] = errorOf(e);
+    }
+    const o = result.replayOtherBackends[backend]!;
+    log(`Replay on the ${backend} backend: ${'error' in o ? `not measured: ${o.error}` : `${o.audioSeconds} s file: ${fmt(o.realtimeFactor, '× real time', 1)}`}`);
+  }
 }
 
 // ------------------------------------------------------------------ training
