@@ -6,6 +6,8 @@
  */
 import ajvModule, { type ErrorObject, type ValidateFunction } from 'ajv';
 import { type FeatureConfig } from '../config.ts';
+import type { SoundEvent } from '../events/tracker.ts';
+import type { Prediction } from '../stream/operators.ts';
 import { type PcmFormat } from '../audio/pcm.ts';
 import {
   ALL_SCHEMAS,
@@ -47,30 +49,15 @@ export interface HelloMessage {
   ingest: { enabled: boolean; formats: PcmFormat[]; sampleRatesHz: number[]; maxFrameBytes: number; maxFramesPerSecond: number };
 }
 
-export interface PredictionMessage {
+/** A window's prediction on the wire: the pipeline's Prediction, with digital silence's level as null. */
+export interface PredictionMessage extends Omit<Prediction, 'rmsDb'> {
   type: 'prediction';
-  streamId: string;
-  index: number;
-  startMs: number;
-  endMs: number;
-  label: string;
-  confidence: number;
-  scores: Record<string, number>;
   /** dBFS; null for digital silence (JSON has no -Infinity). */
   rmsDb: number | null;
 }
 
 /** What a pipeline publishes for an event; the server adds `type` and `id`. */
-export interface EventInput {
-  streamId: string;
-  label: string;
-  phase: 'start' | 'end';
-  /** Event start, ms from the start of the stream. */
-  startMs: number;
-  /** Event end; present when phase is 'end'. */
-  endMs?: number;
-  peakConfidence: number;
-  meanConfidence: number;
+export interface EventInput extends SoundEvent {
   /** Wall-clock times of startMs/endMs (ISO 8601), when the source knows them. */
   startTime?: string;
   endTime?: string;
