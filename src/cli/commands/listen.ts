@@ -4,13 +4,11 @@ import { type Command, Option } from 'commander';
 import { Subject, lastValueFrom, takeUntil, tap } from 'rxjs';
 import { type MicStatus, RECORDERS, type RecorderName, exited, findRecorder, liveMicrophone } from '../../audio/recorder.ts';
 import { detectEvents, gateQuietWindows } from '../../events/operators.ts';
-import { type SoundEvent, isQuiet } from '../../events/tracker.ts';
 import { BatchQueue } from '../../model/classifier.ts';
-import { type Prediction, type RenderedWindow, classifyStream } from '../../stream/operators.ts';
+import { type RenderedWindow, classifyStream } from '../../stream/operators.ts';
 import { type ModelCliOptions, fail, info, modelOptions, parseNumber } from '../common.ts';
 import { type EventCliOptions, eventOptions } from '../event-options.ts';
-import { eventLine, eventMessage, predictionHeader, predictionRow, quietRow, roundPrediction } from '../format.ts';
-import { type ServerCliOptions, openServing, serverOptions } from './serve.ts';
+import { type ServerCliOptions, StreamPrinter, openServing, serverOptions } from './serve.ts';
 
 interface ListenOptions extends ModelCliOptions, ServerCliOptions, EventCliOptions {
   device?: string;
@@ -69,22 +67,7 @@ export function listenCommand(program: Command): void {
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
 
-    let windows = 0;
-    const onPrediction = (p: Prediction) => {
-      windows++;
-      const r = roundPrediction(p);
-      if (o.json) out(JSON.stringify({ type: 'prediction', ...r }));
-      else {
-        if (windows === 1) out(predictionHeader);
-        out(isQuiet(p, silenceDb) ? quietRow(r) : predictionRow(r));
-      }
-      server?.publish({ type: 'prediction', ...r });
-    };
-    const onEvent = (e: SoundEvent) => {
-      // the server numbers events (id, for `since` resumes); print what it sent
-      const msg = server?.publishEvent(eventMessage(e)) ?? eventMessage(e);
-      out(o.json ? JSON.stringify(msg) : eventLine(e));
-    };
+    const printer = new StreamPrinter(o.json === true, silenceDb, server, out);
 
     const mic$ = liveMicrophone({
       sampleRateHz: c.sampleRateHz,
@@ -105,14 +88,14 @@ export function listenCommand(program: Command): void {
           queue: new BatchQueue(classifier),
           // the dashboard's spectrogram and model-input view (skipped while nobody watches)
           ...(server ? { onRendered: (r: RenderedWindow) => server.publishWindow(streamId, r) } : {}),
-        }).pipe(gateQuietWindows(silenceDb), tap(onPrediction), detectEvents(classifier.classes, events.options), tap(onEvent)),
+        }).pipe(gateQuietWindows(silenceDb), tap(printer.prediction), detectEvents(classifier.classes, events.options), tap(printer.event)),
         { defaultValue: undefined },
       );
-      status({ kind: 'stream', streamId, state: 'ended', source, windows });
-      info(`soundee: stopped listening after ${windows} windows`);
+      status({ kind: 'stream', streamId, state: 'ended', source, windows: printer.windows });
+      info(`soundee: stopped listening after ${printer.windows} windows`);
     } catch (e) {
       try {
-        status({ kind: 'stream', streamId, state: 'failed', source, windows, reason: e instanceof Error ? e.message : String(e) });
+        status({ kind: 'stream', streamId, state: 'failed', source, windows: printer.windows, reason: e instanceof Error ? e.message : String(e) });
       } catch {
         // the original error matters more
       }

@@ -2,14 +2,12 @@
 import { type Command } from 'commander';
 import { lastValueFrom, tap } from 'rxjs';
 import { detectEvents, gateQuietWindows } from '../../events/operators.ts';
-import { type SoundEvent, isQuiet } from '../../events/tracker.ts';
 import { BatchQueue } from '../../model/classifier.ts';
-import { Backlog, type Prediction, type RenderedWindow, classifyStream } from '../../stream/operators.ts';
+import { Backlog, type RenderedWindow, classifyStream } from '../../stream/operators.ts';
 import { fromWavFile } from '../../stream/sources.ts';
 import { type ModelCliOptions, info, modelOptions, parseNumber } from '../common.ts';
 import { type EventCliOptions, eventOptions } from '../event-options.ts';
-import { eventLine, eventMessage, predictionHeader, predictionRow, quietRow, roundPrediction } from '../format.ts';
-import { type ServerCliOptions, openServing, serverOptions } from './serve.ts';
+import { type ServerCliOptions, StreamPrinter, openServing, serverOptions } from './serve.ts';
 
 interface ReplayOptions extends ModelCliOptions, ServerCliOptions, EventCliOptions {
   json?: boolean;
@@ -38,27 +36,7 @@ export function replayCommand(program: Command): void {
     const { silenceDb } = events;
     const queue = new BatchQueue(classifier);
 
-    const out = (line: string) => void process.stdout.write(`${line}\n`);
-    let windows = 0;
-    let eventCount = 0;
-    let lastEndMs = 0;
-    const onPrediction = (p: Prediction) => {
-      windows++;
-      lastEndMs = p.endMs;
-      const r = roundPrediction(p);
-      if (o.json) out(JSON.stringify({ type: 'prediction', ...r }));
-      else {
-        if (windows === 1) out(predictionHeader);
-        out(isQuiet(p, silenceDb) ? quietRow(r) : predictionRow(r));
-      }
-      server?.publish({ type: 'prediction', ...r });
-    };
-    const onEvent = (e: SoundEvent) => {
-      if (e.phase === 'start') eventCount++;
-      // the server numbers events (id, for `since` resumes); print what it sent
-      const msg = server?.publishEvent(eventMessage(e)) ?? eventMessage(e);
-      out(o.json ? JSON.stringify(msg) : eventLine(e));
-    };
+    const printer = new StreamPrinter(o.json === true, silenceDb, server);
 
     const backlog = new Backlog();
     const started = performance.now();
@@ -71,7 +49,7 @@ export function replayCommand(program: Command): void {
           backlog,
           // the dashboard's spectrogram and model-input view (skipped while nobody watches)
           ...(server ? { onRendered: (r: RenderedWindow) => server.publishWindow(file, r) } : {}),
-        }).pipe(gateQuietWindows(silenceDb), tap(onPrediction), detectEvents(classifier.classes, events.options), tap(onEvent)),
+        }).pipe(gateQuietWindows(silenceDb), tap(printer.prediction), detectEvents(classifier.classes, events.options), tap(printer.event)),
         { defaultValue: undefined },
       );
     } finally {
@@ -79,6 +57,7 @@ export function replayCommand(program: Command): void {
       classifier.dispose();
     }
     const wallMs = performance.now() - started;
+    const { windows, events: eventCount, lastEndMs } = printer;
     if (windows === 0) info(`soundee: ${file} is shorter than one ${c.windowMillis} ms window; nothing to classify`);
     else
       info(

@@ -5,7 +5,10 @@ import { BatchQueue } from '../../model/classifier.ts';
 import { isLoopbackAddress } from '../../server/access.ts';
 import { INGEST_PATH, STREAM_PATH } from '../../server/protocol.ts';
 import { type HelloInfo, type SoundeeServer, type ServerOptions, startServer } from '../../server/server.ts';
+import { type SoundEvent, isQuiet } from '../../events/tracker.ts';
 import { type Classifier } from '../../model/classifier.ts';
+import { type Prediction } from '../../stream/operators.ts';
+import { eventLine, eventMessage, predictionHeader, predictionRow, quietRow, roundPrediction } from '../format.ts';
 import { type ModelCliOptions, fail, info, modelOptions, openClassifier, parseNumber } from '../common.ts';
 import { type EventCliOptions, type EventSettings, eventOptions, eventSettingsFor } from '../event-options.ts';
 
@@ -88,6 +91,45 @@ export async function openServing(
   }
   if (server) announce(server, security?.token !== undefined);
   return { classifier, events, server };
+}
+
+/**
+ * What listen and replay do with their stream's output: print each prediction (a table, or a JSON
+ * line with --json) and each event, and serve them when there is a server. Events are printed as the
+ * server numbered them (the id of `since` resumes).
+ */
+export class StreamPrinter {
+  /** Predictions seen. */
+  windows = 0;
+  /** Events started. */
+  events = 0;
+  /** End of the last window, ms from the start of the stream. */
+  lastEndMs = 0;
+
+  constructor(
+    private readonly json: boolean,
+    private readonly silenceDb: number,
+    private readonly server: SoundeeServer | undefined,
+    private readonly out: (line: string) => void = (line) => void process.stdout.write(`${line}\n`),
+  ) {}
+
+  readonly prediction = (p: Prediction): void => {
+    this.windows++;
+    this.lastEndMs = p.endMs;
+    const r = roundPrediction(p);
+    if (this.json) this.out(JSON.stringify({ type: 'prediction', ...r }));
+    else {
+      if (this.windows === 1) this.out(predictionHeader);
+      this.out(isQuiet(p, this.silenceDb) ? quietRow(r) : predictionRow(r));
+    }
+    this.server?.publish({ type: 'prediction', ...r });
+  };
+
+  readonly event = (e: SoundEvent): void => {
+    if (e.phase === 'start') this.events++;
+    const msg = this.server?.publishEvent(eventMessage(e)) ?? eventMessage(e);
+    this.out(this.json ? JSON.stringify(msg) : eventLine(e));
+  };
 }
 
 interface ServeOptions extends ModelCliOptions, ServerCliOptions, EventCliOptions {
