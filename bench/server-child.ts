@@ -18,7 +18,7 @@ import { initBackend } from '../src/model/backend.ts';
 import { BatchQueue, Classifier } from '../src/model/classifier.ts';
 import { loadModel } from '../src/model/io.ts';
 import { DEFAULT_MODEL_DIR } from '../src/paths.ts';
-import { startServer } from '../src/server/server.ts';
+import { helloFor, startServer } from '../src/server/server.ts';
 import { renderQueueFor } from '../src/stream/operators.ts';
 import { wallMs } from './lib.ts';
 
@@ -57,13 +57,7 @@ async function main(): Promise<void> {
   const logs: string[] = [];
   const server = await startServer({
     port: 0,
-    hello: () => ({
-      model: { name: classifier.name, architecture: classifier.architecture },
-      classes: classifier.classes,
-      features: classifier.features,
-      confidenceThreshold: classifier.threshold,
-      streams: [],
-    }),
+    hello: () => helloFor(classifier),
     ingest: { queue, postprocess: () => gateQuietWindows(), events: () => detectEvents(classifier.classes, { backgroundClasses: classifier.backgroundClasses }) },
     maxConnections: 20_000,
     maxStreams: 4096,

@@ -19,7 +19,7 @@ import { type OperatorFunction } from 'rxjs';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { type FeatureConfig, SoundeeError } from '../config.ts';
 import { PCM_FORMATS } from '../audio/pcm.ts';
-import { type BatchQueue } from '../model/classifier.ts';
+import { type BatchQueue, type Classifier } from '../model/classifier.ts';
 import { type Prediction, type RenderedWindow } from '../stream/operators.ts';
 import { type AccessPolicy, TOKEN_COOKIE, checkAccess, isLoopbackAddress } from './access.ts';
 import { EventHistory } from './history.ts';
@@ -61,6 +61,17 @@ export interface HelloInfo {
   features: FeatureConfig;
   confidenceThreshold: number;
   streams: string[];
+}
+
+/** The hello of a server that runs `classifier` (its name, classes, feature config and threshold) for `streams`. */
+export function helloFor(classifier: Classifier, streams: string[] = []): HelloInfo {
+  return {
+    model: { name: classifier.name, architecture: classifier.architecture },
+    classes: classifier.classes,
+    features: classifier.features,
+    confidenceThreshold: classifier.threshold,
+    streams,
+  };
 }
 
 /** Remote audio ingest: the model every ingest stream shares. */

@@ -5,7 +5,7 @@ import WebSocket from 'ws';
 import { initBackend } from '../../src/model/backend.ts';
 import { BatchQueue, Classifier } from '../../src/model/classifier.ts';
 import { loadModel } from '../../src/model/io.ts';
-import { type HelloInfo, type ServerOptions, type SoundeeServer, startServer } from '../../src/server/server.ts';
+import { type HelloInfo, type ServerOptions, type SoundeeServer, helloFor, startServer } from '../../src/server/server.ts';
 import { tempDir, writeTinyModel } from '../helpers/fixtures.ts';
 
 /** A loaded tiny model (fast, untrained) and its shared queue. */
@@ -31,13 +31,7 @@ export async function fromDir(dir: string, cleanup: () => Promise<void> = async 
   return {
     classifier,
     queue,
-    hello: () => ({
-      model: { name: classifier.name, architecture: classifier.architecture },
-      classes: classifier.classes,
-      features: classifier.features,
-      confidenceThreshold: classifier.threshold,
-      streams: [],
-    }),
+    hello: () => helloFor(classifier),
     async dispose() {
       classifier.dispose();
       await cleanup();

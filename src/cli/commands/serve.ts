@@ -4,7 +4,7 @@ import { detectEvents, gateQuietWindows } from '../../events/operators.ts';
 import { BatchQueue } from '../../model/classifier.ts';
 import { isLoopbackAddress } from '../../server/access.ts';
 import { INGEST_PATH, STREAM_PATH } from '../../server/protocol.ts';
-import { type HelloInfo, type SoundeeServer, type ServerOptions, startServer } from '../../server/server.ts';
+import { type SoundeeServer, type ServerOptions, helloFor, startServer } from '../../server/server.ts';
 import { type SoundEvent, isQuiet } from '../../events/tracker.ts';
 import { type Classifier } from '../../model/classifier.ts';
 import { type Prediction } from '../../stream/operators.ts';
@@ -73,13 +73,7 @@ export async function openServing(
       server = await startServer({
         ...security,
         port: o.port,
-        hello: (): HelloInfo => ({
-          model: { name: classifier.name, architecture: classifier.architecture },
-          classes: classifier.classes,
-          features: classifier.features,
-          confidenceThreshold: classifier.threshold,
-          streams,
-        }),
+        hello: () => helloFor(classifier, streams),
         ...more(classifier, events),
       });
   } catch (e) {
