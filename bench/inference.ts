@@ -15,7 +15,7 @@ import * as tf from '@tensorflow/tfjs';
 import { type Architecture, buildModel } from '../src/model/architectures.ts';
 import { type BackendChoice, initBackend } from '../src/model/backend.ts';
 import { foldForInference } from '../src/model/fold.ts';
-import { type Stat, fmt, stat, table } from './lib.ts';
+import { type Stat, fmt, nextReply, stat, table } from './lib.ts';
 
 /** One engine: a tfjs backend (with its XNNPACK thread count) or PyTorch. */
 export interface InferenceVariant {
@@ -105,17 +105,7 @@ async function startTfjs(variant: InferenceVariant): Promise<Engine> {
   });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const next = () =>
-    new Promise<Reply>((resolve, reject) => {
-      const onExit = (code: number | null) => reject(new Error(`${variantName(variant)} exited (code ${code}) ${stderr.trim().split('\n').pop() ?? ''}`));
-      child.once('exit', onExit);
-      child.once('message', (m) => {
-        child.off('exit', onExit);
-        const reply = m as Reply;
-        if ('error' in reply) reject(new Error(reply.error));
-        else resolve(reply);
-      });
-    });
+  const next = () => nextReply<Reply>(child, (code) => `${variantName(variant)} exited (code ${code}) ${stderr.trim().split('\n').pop() ?? ''}`);
   try {
     await next();
   } catch (e) {

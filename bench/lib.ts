@@ -1,5 +1,5 @@
 /** Benchmark helpers: repeated timing with median/min/max, machine load, tables. */
-import { execFileSync } from 'node:child_process';
+import { type ChildProcess, execFileSync } from 'node:child_process';
 import { loadavg, cpus } from 'node:os';
 
 export interface Stat {
@@ -70,3 +70,20 @@ export function uptime(): string {
 export const wallMs = (): number => performance.timeOrigin + performance.now();
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * The next IPC message of a benchmark child: rejects with `{ error }` replies, and when the child
+ * exits first (with the message `exitMessage(code)` gives).
+ */
+export function nextReply<T extends object>(child: ChildProcess, exitMessage: (code: number | null) => string): Promise<Exclude<T, { error: string }>> {
+  return new Promise((resolve, reject) => {
+    const onExit = (code: number | null) => reject(new Error(exitMessage(code)));
+    child.once('exit', onExit);
+    child.once('message', (m) => {
+      child.off('exit', onExit);
+      const reply = m as T;
+      if ('error' in reply) reject(new Error(String(reply.error)));
+      else resolve(reply as Exclude<T, { error: string }>);
+    });
+  });
+}

@@ -22,7 +22,7 @@ import { type Architecture, buildModel } from '../src/model/architectures.ts';
 import { DataParallelTrainer } from '../src/model/wasm/data-parallel.ts';
 import { registerWasmTrainingKernels } from '../src/model/wasm/kernels.ts';
 import { initWasmBackend } from '../src/model/wasm/threads.ts';
-import { type Stat, stat, table } from './lib.ts';
+import { type Stat, nextReply, stat, table } from './lib.ts';
 
 export const TRAINING_VARIANTS = ['wasm', 'wasm-data-parallel', 'wasm-xnnpack-threads', 'cpu'] as const;
 export type TrainingVariant = (typeof TRAINING_VARIANTS)[number];
@@ -155,17 +155,7 @@ async function xnnpackThreadsRunner(arch: Architecture, batchSize: number, threa
     execArgv: ['--import', import.meta.resolve('tsx')],
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   });
-  const next = () =>
-    new Promise<ChildReply>((resolve, reject) => {
-      const onExit = (code: number | null) => reject(new Error(`xnnpack-threads child exited (code ${code})`));
-      child.once('exit', onExit);
-      child.once('message', (m) => {
-        child.off('exit', onExit);
-        const reply = m as ChildReply;
-        if ('error' in reply) reject(new Error(reply.error));
-        else resolve(reply);
-      });
-    });
+  const next = () => nextReply<ChildReply>(child, (code) => `xnnpack-threads child exited (code ${code})`);
   await next();
   return {
     variant: 'wasm-xnnpack-threads',
