@@ -38,14 +38,15 @@ export function encodePcm(samples: Float32Array, format: PcmFormat): Uint8Array 
 }
 
 /**
- * Decodes a byte stream chunk by chunk, carrying a split sample over to the next chunk, so that any
- * chunking of the same bytes yields the same samples.
+ * Cuts a byte stream into whole samples: each chunk gives back the complete samples so far, and a
+ * sample split across chunks is carried over to the next.
  */
-export class PcmDecoder {
+export class SampleAligner {
   private carry = new Uint8Array(0);
   constructor(readonly format: PcmFormat) {}
 
-  push(chunk: Uint8Array): Float32Array {
+  /** The whole samples of what came so far (bytes), holding back an incomplete one. */
+  push(chunk: Uint8Array): Uint8Array {
     const bps = bytesPerSample(this.format);
     let bytes = chunk;
     if (this.carry.length) {
@@ -55,11 +56,31 @@ export class PcmDecoder {
     }
     const whole = bytes.length - (bytes.length % bps);
     this.carry = bytes.slice(whole);
-    return decodePcm(bytes.subarray(0, whole), this.format);
+    return bytes.subarray(0, whole);
   }
 
   /** Bytes of an incomplete sample held back. */
   get pendingBytes(): number {
     return this.carry.length;
+  }
+}
+
+/**
+ * Decodes a byte stream chunk by chunk, carrying a split sample over to the next chunk, so that any
+ * chunking of the same bytes yields the same samples.
+ */
+export class PcmDecoder {
+  private readonly aligner: SampleAligner;
+  constructor(readonly format: PcmFormat) {
+    this.aligner = new SampleAligner(format);
+  }
+
+  push(chunk: Uint8Array): Float32Array {
+    return decodePcm(this.aligner.push(chunk), this.format);
+  }
+
+  /** Bytes of an incomplete sample held back. */
+  get pendingBytes(): number {
+    return this.aligner.pendingBytes;
   }
 }

@@ -6,7 +6,7 @@
 import { Buffer } from 'node:buffer';
 import { basename } from 'node:path';
 import type WebSocket from 'ws';
-import { type PcmFormat, bytesPerSample, encodePcm } from '../audio/pcm.ts';
+import { type PcmFormat, SampleAligner, bytesPerSample, encodePcm } from '../audio/pcm.ts';
 import { resample } from '../audio/resample.ts';
 import { readWav } from '../audio/wav.ts';
 import {
@@ -57,7 +57,8 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 export class IngestConnection {
   private failure: SoundeeClientError | undefined;
   private closed: Promise<{ code: number; reason: string }>;
-  private carry = new Uint8Array(0);
+  /** Whole samples only: a sample split across write() calls is carried over. */
+  private readonly aligner: SampleAligner;
   private windows = 0;
   private predictions = 0;
   private events = 0;
@@ -73,6 +74,7 @@ export class IngestConnection {
     onMessage: (handler: (m: ServerMessage) => void) => void,
     closed: Promise<{ code: number; reason: string }>,
   ) {
+    this.aligner = new SampleAligner(o.format);
     const bps = bytesPerSample(o.format);
     this.frameBytes = Math.max(bps, hello.ingest.maxFrameBytes - (hello.ingest.maxFrameBytes % bps));
     const rate = hello.ingest.maxFramesPerSecond;
@@ -151,15 +153,8 @@ export class IngestConnection {
    */
   async write(pcm: Uint8Array): Promise<void> {
     this.check();
-    const bps = bytesPerSample(this.o.format);
-    let bytes = pcm;
-    if (this.carry.length) {
-      bytes = new Uint8Array(this.carry.length + pcm.length);
-      bytes.set(this.carry);
-      bytes.set(pcm, this.carry.length);
-    }
-    const whole = bytes.length - (bytes.length % bps);
-    this.carry = bytes.slice(whole);
+    const bytes = this.aligner.push(pcm);
+    const whole = bytes.length;
     const high = this.o.highWaterBytes ?? 1 << 20;
     for (let off = 0; off < whole; off += this.frameBytes) {
       while (this.ws.bufferedAmount > high || !this.frames.take()) {
