@@ -63,7 +63,9 @@ process.on('message', async (req: FanoutRequest) => {
   } else if (req.cmd === 'close') {
     closing = true;
     const all = clients.splice(0);
-    await Promise.all(all.map((ws) => new Promise<void>((r) => (ws.readyState === WebSocket.CLOSED ? r() : (ws.once('close', () => r()), ws.terminate())))));
+    await Promise.all(
+      all.map((ws) => new Promise<void>((r) => (ws.readyState === WebSocket.CLOSED ? r() : (ws.once('close', () => r()), ws.terminate())))),
+    );
     closing = false;
     closedEarly = 0;
     process.send?.({ closed: all.length });

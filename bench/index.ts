@@ -65,7 +65,9 @@ const result: {
   quick: boolean;
   features?: FeatureFigures;
   inference?: InferenceFigures;
-  pipeline?: { backend: string; threads: number; latency: LatencyFigure; streams: StreamsFigure; fanout: FanoutFigure; memory: MemoryFigure } | { error: string };
+  pipeline?:
+    | { backend: string; threads: number; latency: LatencyFigure; streams: StreamsFigure; fanout: FanoutFigure; memory: MemoryFigure }
+    | { error: string };
   replay?: ReplayFigure | { error: string };
   /** Replay on the node and cpu backends (the main figure above is the default, wasm). */
   replayOtherBackends?: Record<string, ReplayFigure | { error: string }>;
@@ -116,9 +118,18 @@ if (only.has('pipeline')) {
       progress('pipeline: end-to-end latency of one real-time stream');
       const latency = await benchLatency(server, audio, quick ? 10 : 30);
       progress('pipeline: real-time streams held (searching upward)');
-      const streams = await benchStreams(server, audio, { seconds: quick ? 5 : 10, start: quick ? 16 : 8, limit: quick ? 256 : 1024, log: progress });
+      const streams = await benchStreams(server, audio, {
+        seconds: quick ? 5 : 10,
+        start: quick ? 16 : 8,
+        limit: quick ? 256 : 1024,
+        log: progress,
+      });
       progress('pipeline: WebSocket fan-out');
-      const fanout = await benchFanout(server, { levels: quick ? [250, 500, 1000, 2000, 5000] : [250, 500, 1000, 2000, 3000, 4000, 5000, 6000, 8000, 10000], events: quick ? 10 : 20, log: progress });
+      const fanout = await benchFanout(server, {
+        levels: quick ? [250, 500, 1000, 2000, 5000] : [250, 500, 1000, 2000, 3000, 4000, 5000, 6000, 8000, 10000],
+        events: quick ? 10 : 20,
+        log: progress,
+      });
       progress('pipeline: memory after an hour-equivalent of fast streaming');
       const memory = await benchMemory(server, audio, { audioSeconds: quick ? 600 : 3600, log: progress });
       result.pipeline = { backend: server.backend, threads: server.threads, latency, streams, fanout, memory };
@@ -133,7 +144,9 @@ if (only.has('pipeline')) {
   else {
     const ms = (x: number) => `${x.toFixed(1)} ms`;
     const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
-    log(`\nPipeline through the real server (bundled model, ${p.backend}${p.threads > 1 ? ` ×${p.threads} threads` : ''}; load generator in this process, server in a child):`);
+    log(
+      `\nPipeline through the real server (bundled model, ${p.backend}${p.threads > 1 ? ` ×${p.threads} threads` : ''}; load generator in this process, server in a child):`,
+    );
     const lat = p.latency;
     // levels may have been tried twice: report the passing run of the level held, the last run of the one not held
     const failS = p.streams.levels.filter((l) => l.streams === p.streams.failedAt).pop();
@@ -143,7 +156,10 @@ if (only.has('pipeline')) {
     log(
       table([
         ['figure', 'value'],
-        ['end-to-end latency, one real-time stream: last sample sent → prediction at a /v1/stream subscriber', `p50 ${ms(lat.subscriber.p50)}, p99 ${ms(lat.subscriber.p99)} (${lat.subscriber.n} windows)`],
+        [
+          'end-to-end latency, one real-time stream: last sample sent → prediction at a /v1/stream subscriber',
+          `p50 ${ms(lat.subscriber.p50)}, p99 ${ms(lat.subscriber.p99)} (${lat.subscriber.n} windows)`,
+        ],
         ['… → prediction back on the ingest connection', `p50 ${ms(lat.ingest.p50)}, p99 ${ms(lat.ingest.p99)}`],
         [
           'real-time ingest streams held (p99 < 100 ms, no window lost)',
@@ -160,13 +176,18 @@ if (only.has('pipeline')) {
         ['… RSS after each tenth', p.memory.trace.map((t) => (t.rssBytes / 2 ** 20).toFixed(0)).join(', ') + ' MiB'],
         ['… heap used', `${mib(p.memory.before.heapUsedBytes)} → ${mib(p.memory.after.heapUsedBytes)}`],
         ['… tensors (tf.memory().numTensors)', `${p.memory.before.numTensors} → ${p.memory.after.numTensors}`],
-        ['… process listeners; active handles', `${p.memory.before.processListeners} → ${p.memory.after.processListeners}; ${JSON.stringify(p.memory.before.resources)} → ${JSON.stringify(p.memory.after.resources)}`],
+        [
+          '… process listeners; active handles',
+          `${p.memory.before.processListeners} → ${p.memory.after.processListeners}; ${JSON.stringify(p.memory.before.resources)} → ${JSON.stringify(p.memory.after.resources)}`,
+        ],
       ]),
     );
     log(
       `streams levels: ${p.streams.levels.map((l) => `${l.streams}: p99 ${l.latency.p99.toFixed(0)} ms, ${l.serverCpuMsPerWindow.toFixed(2)} ms CPU/window, batch ${l.meanBatch.toFixed(1)}${l.lostWindows ? `, lost ${l.lostWindows}` : ''}${l.pass ? '' : ' ✗'}`).join(' | ')}`,
     );
-    log(`fan-out levels: ${p.fanout.levels.map((l) => `${l.subscribers}: p99 ${l.latency.p99.toFixed(0)} ms${l.missing ? `, missed ${l.missing}` : ''}${l.pass ? '' : ' ✗'}`).join(' | ')}`);
+    log(
+      `fan-out levels: ${p.fanout.levels.map((l) => `${l.subscribers}: p99 ${l.latency.p99.toFixed(0)} ms${l.missing ? `, missed ${l.missing}` : ''}${l.pass ? '' : ' ✗'}`).join(' | ')}`,
+    );
   }
 }
 
@@ -180,10 +201,15 @@ if (only.has('replay')) {
     result.replay = errorOf(e);
   }
   const r = result.replay;
-  log(`\nReplay: ${'error' in r ? `could not run: ${r.error}` : `soundee replay --json, bundled model, ${r.audioSeconds} s file: ${fmt(r.realtimeFactor, '× real time', 1)}`}`);
+  log(
+    `\nReplay: ${'error' in r ? `could not run: ${r.error}` : `soundee replay --json, bundled model, ${r.audioSeconds} s file: ${fmt(r.realtimeFactor, '× real time', 1)}`}`,
+  );
   // the other backends, where they load (shorter files: the cpu backend takes ≈ 0.1 s per window)
   result.replayOtherBackends = {};
-  for (const [backend, seconds] of [['node', 60], ['cpu', 20]] as const) {
+  for (const [backend, seconds] of [
+    ['node', 60],
+    ['cpu', 20],
+  ] as const) {
     progress(`replay on the ${backend} backend`);
     try {
       result.replayOtherBackends[backend] = await benchReplay(await benchAudio(seconds), { repeats: 1, env: { SOUNDEE_BACKEND: backend } });
@@ -191,19 +217,37 @@ if (only.has('replay')) {
       result.replayOtherBackends[backend] = errorOf(e);
     }
     const o = result.replayOtherBackends[backend]!;
-    log(`Replay on the ${backend} backend: ${'error' in o ? `not measured: ${o.error}` : `${o.audioSeconds} s file: ${fmt(o.realtimeFactor, '× real time', 1)}`}`);
+    log(
+      `Replay on the ${backend} backend: ${'error' in o ? `not measured: ${o.error}` : `${o.audioSeconds} s file: ${fmt(o.realtimeFactor, '× real time', 1)}`}`,
+    );
   }
 }
 
 // ------------------------------------------------------------------ training
 if (only.has('training')) {
   progress('training (bench/training.ts in a child process)');
-  const args = quick ? ['--rounds', '1', '--steps', '1', '--warmup', '1', '--variants', 'wasm-data-parallel'] : ['--rounds', '2', '--steps', '2'];
+  const args = quick
+    ? ['--rounds', '1', '--steps', '1', '--warmup', '1', '--variants', 'wasm-data-parallel']
+    : ['--rounds', '2', '--steps', '2'];
   try {
     result.training = await new Promise<TrainingFigures>((resolve, reject) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./training.ts', import.meta.url)), '--json', '--arch', 'seed-cnn,resnet', '--batch', '64', ...args], {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
+      const child = spawn(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          fileURLToPath(new URL('./training.ts', import.meta.url)),
+          '--json',
+          '--arch',
+          'seed-cnn,resnet',
+          '--batch',
+          '64',
+          ...args,
+        ],
+        {
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
       let out = '';
       let err = '';
       child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -226,7 +270,12 @@ if (only.has('training')) {
   if ('error' in t) log(`\nTraining: could not run: ${t.error}`);
   else {
     log('\nTraining images/s (bench/training.ts, batch 64):');
-    log(table([['architecture', 'variant', 'threads', 'images/s'], ...t.figures.map((f) => [f.arch, f.variant, String(f.threads), fmt(f.imagesPerSec, 'img/s', 1)])]));
+    log(
+      table([
+        ['architecture', 'variant', 'threads', 'images/s'],
+        ...t.figures.map((f) => [f.arch, f.variant, String(f.threads), fmt(f.imagesPerSec, 'img/s', 1)]),
+      ]),
+    );
   }
 }
 
@@ -235,14 +284,21 @@ result.uptimeAfter = uptime();
 const goals: string[][] = [['goal', 'target', 'reached here']];
 if (result.features) {
   const f = result.features;
-  goals.push(['feature path per window', '≤ 500 µs', `${f.totalBatchedUs.median.toFixed(0)} µs batched (CPU ${f.totalBatchedCpuUs.median.toFixed(0)}), ${f.totalUs.median.toFixed(0)} µs lone (CPU ${f.totalCpuUs.median.toFixed(0)})`]);
+  goals.push([
+    'feature path per window',
+    '≤ 500 µs',
+    `${f.totalBatchedUs.median.toFixed(0)} µs batched (CPU ${f.totalBatchedCpuUs.median.toFixed(0)}), ${f.totalUs.median.toFixed(0)} µs lone (CPU ${f.totalCpuUs.median.toFixed(0)})`,
+  ]);
 }
 if (result.inference) {
   const fig = (variant: string) => result.inference!.figures.find((f) => f.arch === 'seed-cnn' && f.variant === variant);
   // the stronger PyTorch figure of the run (on a busy machine one thread often beats two)
   const torchFigs = result.inference.figures.filter((f) => f.arch === 'seed-cnn' && f.variant.startsWith('PyTorch'));
   const torch = torchFigs.length
-    ? { best: torchFigs.reduce((a, f) => (f.best.imagesPerSec.median > a.best.imagesPerSec.median ? f : a)).best, batch1Ms: torchFigs.reduce((a, f) => (f.batch1Ms.median < a.batch1Ms.median ? f : a)).batch1Ms }
+    ? {
+        best: torchFigs.reduce((a, f) => (f.best.imagesPerSec.median > a.best.imagesPerSec.median ? f : a)).best,
+        batch1Ms: torchFigs.reduce((a, f) => (f.batch1Ms.median < a.batch1Ms.median ? f : a)).batch1Ms,
+      }
     : undefined;
   const tf = ['tfjs wasm ×1', `tfjs wasm ×${Math.min(8, m.cores)}`, 'tfjs node'].map(fig).filter((f) => f !== undefined);
   if (tf.length) {
@@ -269,7 +325,8 @@ if (result.pipeline && !('error' in result.pipeline)) {
   goals.push(['WebSocket subscribers held', '≥ 5000', String(p.fanout.held)]);
   goals.push(['tensors after an hour of audio', 'no growth', `${p.memory.before.numTensors} → ${p.memory.after.numTensors}`]);
 }
-if (result.replay && !('error' in result.replay)) goals.push(['replay speed', '≥ 100× real time', `${result.replay.realtimeFactor.median.toFixed(1)}×`]);
+if (result.replay && !('error' in result.replay))
+  goals.push(['replay speed', '≥ 100× real time', `${result.replay.realtimeFactor.median.toFixed(1)}×`]);
 log('\nGoals:');
 log(table(goals));
 log(`\nafter: ${result.uptimeAfter}`);

@@ -25,7 +25,12 @@ export interface InferenceVariant {
   threads: number;
 }
 
-export const variantName = (v: InferenceVariant): string => (v.engine === 'cpu' || v.engine === 'node' ? `tfjs ${v.engine}` : v.engine === 'wasm' ? `tfjs wasm ×${v.threads}` : `PyTorch ×${v.threads}`);
+export const variantName = (v: InferenceVariant): string =>
+  v.engine === 'cpu' || v.engine === 'node'
+    ? `tfjs ${v.engine}`
+    : v.engine === 'wasm'
+      ? `tfjs wasm ×${v.threads}`
+      : `PyTorch ×${v.threads}`;
 
 /** What one variant achieved on one architecture. */
 export interface ArchFigure {
@@ -76,7 +81,9 @@ export function findTorchPython(): { python: string; version: string } | { reaso
 
 /** Starts PyTorch: one JSON request per line on stdin, one reply per line on stdout. */
 async function startTorch(python: string, threads: number): Promise<Engine> {
-  const child = spawn(python, [fileURLToPath(new URL('./torch_inference.py', import.meta.url)), '--threads', String(threads)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(python, [fileURLToPath(new URL('./torch_inference.py', import.meta.url)), '--threads', String(threads)], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
   const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
   const next = async (): Promise<Reply> => {
     const { value, done } = await lines.next();
@@ -105,7 +112,8 @@ async function startTfjs(variant: InferenceVariant): Promise<Engine> {
   });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const next = () => nextReply<Reply>(child, (code) => `${variantName(variant)} exited (code ${code}) ${stderr.trim().split('\n').pop() ?? ''}`);
+  const next = () =>
+    nextReply<Reply>(child, (code) => `${variantName(variant)} exited (code ${code}) ${stderr.trim().split('\n').pop() ?? ''}`);
   try {
     await next();
   } catch (e) {
@@ -130,7 +138,8 @@ async function childMain(engine: BackendChoice, threads: number): Promise<void> 
   const send = (m: Reply) => process.send?.(m);
   try {
     const active = await initBackend(engine, null, engine === 'wasm' ? { wasmThreads: threads } : {});
-    if (engine !== 'auto' && active !== ({ node: 'tensorflow', wasm: 'wasm', cpu: 'cpu' } as Record<string, string>)[engine]) throw new Error(`got ${active}`);
+    if (engine !== 'auto' && active !== ({ node: 'tensorflow', wasm: 'wasm', cpu: 'cpu' } as Record<string, string>)[engine])
+      throw new Error(`got ${active}`);
     const models = new Map<BenchArch, tf.LayersModel>();
     for (const a of ARCHS) {
       const built = buildModel(a === 'resnet-unfolded' ? 'resnet' : (a as Architecture), { numClasses: 8, seed: 1 });
@@ -246,7 +255,13 @@ export function inferenceTable(r: InferenceFigures): string {
   const rows = [['architecture', 'engine', 'batch 1 latency', 'batch 64', 'best batch']];
   for (const f of r.figures) {
     const b64 = f.batched.find((b) => b.batch === 64);
-    rows.push([f.arch, f.variant, fmt(f.batch1Ms, 'ms'), b64 ? fmt(b64.imagesPerSec, 'img/s', 0) : '', `${f.best.batch}: ${fmt(f.best.imagesPerSec, 'img/s', 0)}`]);
+    rows.push([
+      f.arch,
+      f.variant,
+      fmt(f.batch1Ms, 'ms'),
+      b64 ? fmt(b64.imagesPerSec, 'img/s', 0) : '',
+      `${f.best.batch}: ${fmt(f.best.imagesPerSec, 'img/s', 0)}`,
+    ]);
   }
   return [table(rows), ...r.unavailable.map((u) => `${u.variant}: not measured: ${u.reason}`)].join('\n');
 }

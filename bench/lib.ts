@@ -75,7 +75,10 @@ export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeou
  * The next IPC message of a benchmark child: rejects with `{ error }` replies, and when the child
  * exits first (with the message `exitMessage(code)` gives).
  */
-export function nextReply<T extends object>(child: ChildProcess, exitMessage: (code: number | null) => string): Promise<Exclude<T, { error: string }>> {
+export function nextReply<T extends object>(
+  child: ChildProcess,
+  exitMessage: (code: number | null) => string,
+): Promise<Exclude<T, { error: string }>> {
   return new Promise((resolve, reject) => {
     const onExit = (code: number | null) => reject(new Error(exitMessage(code)));
     child.once('exit', onExit);

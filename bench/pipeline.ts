@@ -61,7 +61,8 @@ export async function startServerChild(threads = 1, execArgv: string[] = [], arg
   child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
   const next = <T>() =>
     new Promise<T>((resolve, reject) => {
-      const onExit = (code: number | null) => reject(new Error(`server child exited (code ${code}): ${stderr.trim().split('\n').pop() ?? ''}`));
+      const onExit = (code: number | null) =>
+        reject(new Error(`server child exited (code ${code}): ${stderr.trim().split('\n').pop() ?? ''}`));
       child.once('exit', onExit);
       child.once('message', (m) => {
         child.off('exit', onExit);
@@ -143,7 +144,17 @@ export async function runIngest(url: string, n: number, audio: Float32Array, o: 
 
   // the frame that carries window i's last sample
   const lastFrame = (i: number) => Math.floor((WINDOW + i * HOP - 1) / frameSamples);
-  type S = { ws: WebSocket; bytes: Uint8Array; sentAt: Float64Array; next: number; start: number; got: Set<number>; dropped: number; ended: number | null; closed: Promise<number> };
+  type S = {
+    ws: WebSocket;
+    bytes: Uint8Array;
+    sentAt: Float64Array;
+    next: number;
+    start: number;
+    got: Set<number>;
+    dropped: number;
+    ended: number | null;
+    closed: Promise<number>;
+  };
   const streams: S[] = [];
   let sub: WebSocket | undefined;
   const subSentAt = (i: number) => streams[0]?.sentAt[lastFrame(i)] ?? NaN;
@@ -176,7 +187,16 @@ export async function runIngest(url: string, n: number, audio: Float32Array, o: 
         };
         const started = new Promise<void>((resolve, reject) => {
           ws.on('message', (d) => {
-            const m = JSON.parse(d.toString()) as { type: string; index?: number; kind?: string; state?: string; windows?: number; total?: number; code?: string; message?: string };
+            const m = JSON.parse(d.toString()) as {
+              type: string;
+              index?: number;
+              kind?: string;
+              state?: string;
+              windows?: number;
+              total?: number;
+              code?: string;
+              message?: string;
+            };
             if (m.type === 'prediction') {
               const i = m.index!;
               if (!s.got.has(i)) {
@@ -215,7 +235,9 @@ export async function runIngest(url: string, n: number, audio: Float32Array, o: 
   };
   const begin = performance.now();
   const stagger = o.stagger ?? o.realtime;
-  live.forEach((s, k) => (s.start = begin + (stagger ? ((k * 7) % Math.max(1, live.length)) * ((HOP / RATE) * 1000) / Math.max(1, live.length) : 0)));
+  live.forEach((s, k) => {
+    s.start = begin + (stagger ? (((k * 7) % Math.max(1, live.length)) * ((HOP / RATE) * 1000)) / Math.max(1, live.length) : 0);
+  });
   if (o.realtime) {
     await new Promise<void>((resolve) => {
       const tick = () => {
@@ -285,7 +307,12 @@ export interface Percentiles {
   max: number;
   n: number;
 }
-export const percentiles = (xs: readonly number[]): Percentiles => ({ p50: quantile(xs, 0.5), p99: quantile(xs, 0.99), max: xs.length ? Math.max(...xs) : NaN, n: xs.length });
+export const percentiles = (xs: readonly number[]): Percentiles => ({
+  p50: quantile(xs, 0.5),
+  p99: quantile(xs, 0.99),
+  max: xs.length ? Math.max(...xs) : NaN,
+  n: xs.length,
+});
 
 // ------------------------------------------------------------------ figures
 
@@ -340,7 +367,16 @@ export async function benchStreams(
     const pass = latency.p99 < p99Ms && r.lostWindows === 0 && r.failedStreams === 0;
     const serverCpuMsPerWindow = (s1.cpuMs - s0.cpuMs) / Math.max(1, r.windowsReceived);
     const meanBatch = (s1.inference.items - s0.inference.items) / Math.max(1, s1.inference.batches - s0.inference.batches);
-    levels.push({ streams: n, latency, lostWindows: r.lostWindows, failedStreams: r.failedStreams, pass, errors: r.errors, serverCpuMsPerWindow, meanBatch });
+    levels.push({
+      streams: n,
+      latency,
+      lostWindows: r.lostWindows,
+      failedStreams: r.failedStreams,
+      pass,
+      errors: r.errors,
+      serverCpuMsPerWindow,
+      meanBatch,
+    });
     log(
       `streams: ${n} real-time streams: p99 ${latency.p99.toFixed(1)} ms, lost ${r.lostWindows}, failed ${r.failedStreams}, server CPU ${serverCpuMsPerWindow.toFixed(2)} ms/window, mean batch ${meanBatch.toFixed(1)} → ${pass ? 'held' : 'not held'}`,
     );
@@ -374,17 +410,27 @@ export interface FanoutFigure {
 /** Opens ever more subscribers (in a child process) and times event delivery to all of them. */
 export async function benchFanout(
   server: ServerHandle,
-  { levels: counts = [250, 500, 1000, 2000, 4000, 5000, 6000, 8000, 10000], events = 20, rate = 5, p99Ms = 50, log = (_: string) => {} } = {},
+  {
+    levels: counts = [250, 500, 1000, 2000, 4000, 5000, 6000, 8000, 10000],
+    events = 20,
+    rate = 5,
+    p99Ms = 50,
+    log = (_: string) => {},
+  } = {},
 ): Promise<FanoutFigure> {
-  const child = fork(fileURLToPath(new URL('./fanout-client.ts', import.meta.url)), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
-  const next = <T>() => new Promise<T>((resolve, reject) => {
-    const onExit = (code: number | null) => reject(new Error(`fan-out client exited (code ${code})`));
-    child.once('exit', onExit);
-    child.once('message', (m) => {
-      child.off('exit', onExit);
-      resolve(m as T);
-    });
+  const child = fork(fileURLToPath(new URL('./fanout-client.ts', import.meta.url)), [], {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   });
+  const next = <T>() =>
+    new Promise<T>((resolve, reject) => {
+      const onExit = (code: number | null) => reject(new Error(`fan-out client exited (code ${code})`));
+      child.once('exit', onExit);
+      child.once('message', (m) => {
+        child.off('exit', onExit);
+        resolve(m as T);
+      });
+    });
   const ask = <T>(req: FanoutRequest) => {
     const p = next<T>();
     child.send(req);
@@ -409,7 +455,9 @@ export async function benchFanout(
         const missing = n * events - c.received;
         pass = r.failed === 0 && missing === 0 && latency.p99 < p99Ms;
         out.levels.push({ subscribers: n, latency, missing, failedToOpen: r.failed, pass });
-        log(`fan-out: ${open} subscribers: event p99 ${latency.p99.toFixed(1)} ms, missing ${missing}, failed to open ${r.failed} → ${pass ? 'held' : 'not held'}`);
+        log(
+          `fan-out: ${open} subscribers: event p99 ${latency.p99.toFixed(1)} ms, missing ${missing}, failed to open ${r.failed} → ${pass ? 'held' : 'not held'}`,
+        );
       }
       if (!pass) {
         out.failedAt = n;
@@ -437,7 +485,11 @@ export interface MemoryFigure {
 }
 
 /** Streams `audioSeconds` through the server as fast as it takes it, over `streams` streams; compares memory after a warm-up and at the end. */
-export async function benchMemory(server: ServerHandle, audio: Float32Array, { audioSeconds = 3600, streams = 4, log = (_: string) => {} } = {}): Promise<MemoryFigure> {
+export async function benchMemory(
+  server: ServerHandle,
+  audio: Float32Array,
+  { audioSeconds = 3600, streams = 4, log = (_: string) => {} } = {},
+): Promise<MemoryFigure> {
   const t0 = performance.now();
   const per = audioSeconds / streams;
   let windows = 0;
@@ -445,7 +497,9 @@ export async function benchMemory(server: ServerHandle, audio: Float32Array, { a
   windows += warm.windowsReceived;
   await sleep(200);
   const before = await server.stats(true);
-  log(`memory: warm-up done (${warm.windowsReceived} windows), RSS ${(before.rssBytes / 2 ** 20).toFixed(1)} MiB, ${before.numTensors} tensors`);
+  log(
+    `memory: warm-up done (${warm.windowsReceived} windows), RSS ${(before.rssBytes / 2 ** 20).toFixed(1)} MiB, ${before.numTensors} tensors`,
+  );
   const point = (st: ServerStats) => ({ windows, rssBytes: st.rssBytes, heapUsedBytes: st.heapUsedBytes, numTensors: st.numTensors });
   const trace = [point(before)];
   const rounds = 9;
@@ -478,11 +532,16 @@ export async function benchReplay(audio: Float32Array, { repeats = 3, env = {} a
     const factors: number[] = [];
     for (let i = 0; i < repeats; i++) {
       const stderr = await new Promise<string>((resolve, reject) => {
-        const p = spawn(process.execPath, [bin, 'replay', file, '--json'], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
+        const p = spawn(process.execPath, [bin, 'replay', file, '--json'], {
+          stdio: ['ignore', 'ignore', 'pipe'],
+          env: { ...process.env, ...env },
+        });
         let err = '';
         p.stderr.on('data', (d: Buffer) => (err += d.toString()));
         p.on('error', reject);
-        p.on('close', (code) => (code === 0 ? resolve(err) : reject(new Error(`soundee replay exited ${code}: ${err.trim().split('\n').pop()}`))));
+        p.on('close', (code) =>
+          code === 0 ? resolve(err) : reject(new Error(`soundee replay exited ${code}: ${err.trim().split('\n').pop()}`)),
+        );
       });
       const m = /\(([\d.]+)× real time\)/.exec(stderr);
       if (!m) throw new Error(`no speed in soundee replay's output: ${stderr.trim().split('\n').pop()}`);

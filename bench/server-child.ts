@@ -58,7 +58,11 @@ async function main(): Promise<void> {
   const server = await startServer({
     port: 0,
     hello: () => helloFor(classifier),
-    ingest: { queue, postprocess: () => gateQuietWindows(), events: () => detectEvents(classifier.classes, { backgroundClasses: classifier.backgroundClasses }) },
+    ingest: {
+      queue,
+      postprocess: () => gateQuietWindows(),
+      events: () => detectEvents(classifier.classes, { backgroundClasses: classifier.backgroundClasses }),
+    },
     maxConnections: 20_000,
     maxStreams: 4096,
     maxStreamsPerClient: 4096,
@@ -96,7 +100,14 @@ async function main(): Promise<void> {
     } else if (req.cmd === 'events') {
       let published = 0;
       const t = setInterval(() => {
-        server.publishEvent({ streamId: 'bench', label: classifier.classes[published % classifier.classes.length]!, phase: 'start', startMs: wallMs(), peakConfidence: 0.9, meanConfidence: 0.8 });
+        server.publishEvent({
+          streamId: 'bench',
+          label: classifier.classes[published % classifier.classes.length]!,
+          phase: 'start',
+          startMs: wallMs(),
+          peakConfidence: 0.9,
+          meanConfidence: 0.8,
+        });
         if (++published >= req.count) {
           clearInterval(t);
           send({ published });

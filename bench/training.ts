@@ -245,7 +245,14 @@ export async function benchTraining(options: BenchTrainingOptions = {}): Promise
 
   const figures: TrainingFigure[] = [];
   const record = (arch: Architecture, r: Runner, times: number[]) => {
-    const f = { arch, variant: r.variant, batchSize, threads: r.threads, stepMs: stat(times), imagesPerSec: stat(times.map((t) => (1000 * batchSize) / t)) };
+    const f = {
+      arch,
+      variant: r.variant,
+      batchSize,
+      threads: r.threads,
+      stepMs: stat(times),
+      imagesPerSec: stat(times.map((t) => (1000 * batchSize) / t)),
+    };
     figures.push(f);
     log(`${arch} ${r.variant} (${r.threads} thread${r.threads > 1 ? 's' : ''}): ${f.imagesPerSec.median.toFixed(1)} img/s`);
   };
@@ -263,7 +270,9 @@ export async function benchTraining(options: BenchTrainingOptions = {}): Promise
         for (const [i, r] of runners.entries()) times[i]!.push(...(await r.steps(perRound)));
         log(`${arch}: round ${round + 1}/${rounds} done`);
       }
-      runners.forEach((r, i) => record(arch, r, times[i]!));
+      runners.forEach((r, i) => {
+        record(arch, r, times[i]!);
+      });
     } finally {
       for (const r of runners) await r.close();
     }
@@ -326,7 +335,9 @@ async function main(argv: string[]): Promise<void> {
     },
   });
   const variants = values.variants.split(',').filter(Boolean) as TrainingVariant[];
-  for (const v of variants) if (!(TRAINING_VARIANTS as readonly string[]).includes(v)) throw new RangeError(`unknown variant ${v}; expected ${TRAINING_VARIANTS.join(', ')}`);
+  for (const v of variants)
+    if (!(TRAINING_VARIANTS as readonly string[]).includes(v))
+      throw new RangeError(`unknown variant ${v}; expected ${TRAINING_VARIANTS.join(', ')}`);
   if (values.cpu && !variants.includes('cpu')) variants.push('cpu');
   const result = await benchTraining({
     archs: values.arch.split(',') as Architecture[],

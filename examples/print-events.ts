@@ -29,10 +29,15 @@ const client = connect({
 });
 
 client.on('open', (hello) => {
-  console.log(`${time()}  connected to ${url}: model ${hello.model.name}, ${hello.classes.length} classes, streams: ${hello.streams.join(', ') || '(none yet)'}`);
+  console.log(
+    `${time()}  connected to ${url}: model ${hello.model.name}, ${hello.classes.length} classes, streams: ${hello.streams.join(', ') || '(none yet)'}`,
+  );
 });
 client.on('event', (e) => {
-  const what = e.phase === 'start' ? `▶ ${e.label} started at ${sec(e.startMs)}` : `■ ${e.label} ended: ${sec(e.startMs)}–${sec(e.endMs ?? e.startMs)}`;
+  const what =
+    e.phase === 'start'
+      ? `▶ ${e.label} started at ${sec(e.startMs)}`
+      : `■ ${e.label} ended: ${sec(e.startMs)}–${sec(e.endMs ?? e.startMs)}`;
   console.log(`${time()}  [${e.streamId}] #${e.id} ${what} (peak ${e.peakConfidence.toFixed(2)}, mean ${e.meanConfidence.toFixed(2)})`);
 });
 client.on('prediction', (p) => {
@@ -46,7 +51,9 @@ client.on('status', (s) => {
 });
 client.on('error', (e) => console.error(`${time()}  server: ${e.code}: ${e.message}`));
 client.on('reconnecting', ({ delayMs, error }) => {
-  console.error(`${time()}  no connection to ${url}${error ? ` (${error.message})` : ''}; retrying in ${(delayMs / 1000).toFixed(1)} s. Start a server with: npx soundee serve`);
+  console.error(
+    `${time()}  no connection to ${url}${error ? ` (${error.message})` : ''}; retrying in ${(delayMs / 1000).toFixed(1)} s. Start a server with: npx soundee serve`,
+  );
 });
 client.ready.catch((e: Error) => {
   console.error(`cannot connect: ${e.message}`);

@@ -112,7 +112,8 @@ function oneOf<T extends string>(name: string, value: unknown, allowed: readonly
 }
 
 function num(name: string, value: unknown, ok: (v: number) => boolean, what: string): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || !ok(value)) configError(`${name} must be ${what}, got ${JSON.stringify(value)}`);
+  if (typeof value !== 'number' || !Number.isFinite(value) || !ok(value))
+    configError(`${name} must be ${what}, got ${JSON.stringify(value)}`);
   return value;
 }
 
@@ -167,9 +168,7 @@ export const framesPerHop = (c: FeatureConfig): number => hopSamples(c) / c.stft
 /** Field-by-field differences between two configs, as human-readable lines (empty when equal). */
 export function diffFeatureConfig(expected: FeatureConfig, actual: FeatureConfig): string[] {
   const keys = Object.keys(DEFAULT_FEATURE_CONFIG) as (keyof FeatureConfig)[];
-  return keys
-    .filter((k) => expected[k] !== actual[k])
-    .map((k) => `${k}: ${JSON.stringify(expected[k])} ≠ ${JSON.stringify(actual[k])}`);
+  return keys.filter((k) => expected[k] !== actual[k]).map((k) => `${k}: ${JSON.stringify(expected[k])} ≠ ${JSON.stringify(actual[k])}`);
 }
 
 /** Settings of the classifier that are not features (they do not change what the model sees). */

@@ -13,7 +13,16 @@ export { loadModel, saveModel, readMetadata, type ModelMetadata, type LoadedMode
 export { BatchQueue, Classifier, type Classification } from './model/classifier.ts';
 export { buildModel, ARCHITECTURES, type Architecture } from './model/architectures.ts';
 export { fromSamples, fromWavFile, fromPcmBytes, type Pace } from './stream/sources.ts';
-export { Backlog, classifyStream, classifyWindows, mapOrdered, toModelInputs, toWindows, type Prediction, type RenderedWindow } from './stream/operators.ts';
+export {
+  Backlog,
+  classifyStream,
+  classifyWindows,
+  mapOrdered,
+  toModelInputs,
+  toWindows,
+  type Prediction,
+  type RenderedWindow,
+} from './stream/operators.ts';
 export {
   DEFAULT_EVENT_OPTIONS,
   EventTracker,
@@ -39,7 +48,14 @@ export {
   type RecorderName,
   type RecorderOptions,
 } from './audio/recorder.ts';
-export { startServer, PROTOCOL_VERSION, type HelloInfo, type IngestOptions, type ServerOptions, type SoundeeServer } from './server/server.ts';
+export {
+  startServer,
+  PROTOCOL_VERSION,
+  type HelloInfo,
+  type IngestOptions,
+  type ServerOptions,
+  type SoundeeServer,
+} from './server/server.ts';
 export {
   ERROR_CODES,
   INGEST_PATH,

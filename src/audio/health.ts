@@ -77,7 +77,8 @@ export class HealthMonitor {
     if (!(o.silenceMs > 0)) optionError(`silenceMs must be > 0, got ${o.silenceMs}`);
     if (!(o.clipLevel > 0 && o.clipLevel <= 1)) optionError(`clipLevel must be in (0, 1], got ${o.clipLevel}`);
     if (!(o.clipFraction > 0 && o.clipFraction <= 1)) optionError(`clipFraction must be in (0, 1], got ${o.clipFraction}`);
-    if (!(Number.isInteger(o.clipClearBlocks) && o.clipClearBlocks >= 1)) optionError(`clipClearBlocks must be an integer ≥ 1, got ${o.clipClearBlocks}`);
+    if (!(Number.isInteger(o.clipClearBlocks) && o.clipClearBlocks >= 1))
+      optionError(`clipClearBlocks must be an integer ≥ 1, got ${o.clipClearBlocks}`);
     this.options = Object.freeze(o);
     this.blockLen = sampleRateHz;
   }
@@ -96,7 +97,9 @@ export class HealthMonitor {
   check(nowMs: number): HealthChange[] {
     if (this.noData || !this.stalled(nowMs)) return [];
     this.noData = true;
-    return [{ condition: 'no-data', active: true, message: `no audio from the recorder for ${((nowMs - this.lastDataMs) / 1000).toFixed(1)} s` }];
+    return [
+      { condition: 'no-data', active: true, message: `no audio from the recorder for ${((nowMs - this.lastDataMs) / 1000).toFixed(1)} s` },
+    ];
   }
 
   /** Takes the samples that arrived at `nowMs`; returns the conditions that started or cleared. */
@@ -127,7 +130,12 @@ export class HealthMonitor {
         });
       }
     } else {
-      if (this.silence) out.push({ condition: 'silence', active: false, message: `sound again after ${(this.silentSamples / this.sampleRateHz).toFixed(1)} s of digital silence` });
+      if (this.silence)
+        out.push({
+          condition: 'silence',
+          active: false,
+          message: `sound again after ${(this.silentSamples / this.sampleRateHz).toFixed(1)} s of digital silence`,
+        });
       this.silence = false;
       this.silentSamples = 0;
     }
@@ -142,7 +150,11 @@ export class HealthMonitor {
       this.cleanBlocks = 0;
       if (!this.clipping) {
         this.clipping = true;
-        out.push({ condition: 'clipping', active: true, message: `clipping: ${(100 * fraction).toFixed(2)} % of the samples of the last second at full scale; lower the input gain` });
+        out.push({
+          condition: 'clipping',
+          active: true,
+          message: `clipping: ${(100 * fraction).toFixed(2)} % of the samples of the last second at full scale; lower the input gain`,
+        });
       }
     } else if (this.clipping && ++this.cleanBlocks >= this.options.clipClearBlocks) {
       this.clipping = false;
@@ -152,7 +164,9 @@ export class HealthMonitor {
 
   /** Conditions active now. */
   get active(): HealthCondition[] {
-    return (['no-data', 'silence', 'clipping'] as const).filter((c) => (c === 'no-data' ? this.noData : c === 'silence' ? this.silence : this.clipping));
+    return (['no-data', 'silence', 'clipping'] as const).filter((c) =>
+      c === 'no-data' ? this.noData : c === 'silence' ? this.silence : this.clipping,
+    );
   }
 }
 
@@ -168,7 +182,12 @@ export interface RestartOptions {
   resetAfterMs: number;
 }
 
-export const DEFAULT_RESTART_OPTIONS: Readonly<RestartOptions> = Object.freeze({ initialDelayMs: 500, factor: 2, maxDelayMs: 30_000, resetAfterMs: 30_000 });
+export const DEFAULT_RESTART_OPTIONS: Readonly<RestartOptions> = Object.freeze({
+  initialDelayMs: 500,
+  factor: 2,
+  maxDelayMs: 30_000,
+  resetAfterMs: 30_000,
+});
 
 /** Capped exponential back-off: delay of the `attempt`-th consecutive restart (1-based). */
 export function restartDelayMs(attempt: number, o: Readonly<RestartOptions> = DEFAULT_RESTART_OPTIONS): number {

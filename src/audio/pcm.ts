@@ -13,7 +13,8 @@ export const bytesPerSample = (f: PcmFormat): number => (f === 's16le' ? 2 : 4);
 /** Converts whole samples; `bytes.length` must be a multiple of the sample size. */
 export function decodePcm(bytes: Uint8Array, format: PcmFormat): Float32Array {
   const bps = bytesPerSample(format);
-  if (bytes.length % bps !== 0) throw new SoundeeError('ERR_PCM_ALIGNMENT', `${bytes.length} bytes is not a whole number of ${format} samples (${bps} bytes each)`);
+  if (bytes.length % bps !== 0)
+    throw new SoundeeError('ERR_PCM_ALIGNMENT', `${bytes.length} bytes is not a whole number of ${format} samples (${bps} bytes each)`);
   const n = bytes.length / bps;
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const out = new Float32Array(n);

@@ -8,7 +8,7 @@
  * little-endian PCM, `audioType: 'raw'`), and it does not listen for the child's `error` event (a
  * missing binary would crash the process; here it is checked up front and caught).
  */
-import { type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { accessSync, constants, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { delimiter, join } from 'node:path';
@@ -78,7 +78,9 @@ INSTALL.rec = INSTALL.sox;
  */
 export function findRecorder(recorder: string, env: NodeJS.ProcessEnv = process.env, platform: NodeJS.Platform = process.platform): string {
   if (!(RECORDERS as readonly string[]).includes(recorder))
-    throw new RecorderError('ERR_RECORDER_OPTIONS', `unknown recorder "${recorder}"; expected one of ${RECORDERS.join(', ')}`, { recorder });
+    throw new RecorderError('ERR_RECORDER_OPTIONS', `unknown recorder "${recorder}"; expected one of ${RECORDERS.join(', ')}`, {
+      recorder,
+    });
   const exts = platform === 'win32' ? ['', ...(env.PATHEXT ?? '.EXE;.CMD;.BAT').split(';').filter(Boolean)] : [''];
   for (const dir of (env.PATH ?? env.Path ?? '').split(platform === 'win32' ? ';' : delimiter)) {
     if (!dir) continue;
@@ -93,7 +95,11 @@ export function findRecorder(recorder: string, env: NodeJS.ProcessEnv = process.
       }
     }
   }
-  throw new RecorderError('ERR_RECORDER_MISSING', `cannot record: "${recorder}" is not installed (not found on PATH). Install it:\n${INSTALL[recorder as RecorderName]}`, { recorder });
+  throw new RecorderError(
+    'ERR_RECORDER_MISSING',
+    `cannot record: "${recorder}" is not installed (not found on PATH). Install it:\n${INSTALL[recorder as RecorderName]}`,
+    { recorder },
+  );
 }
 
 /**
@@ -107,15 +113,33 @@ export function toRecorderError(value: unknown, recorder: string, stderr = ''): 
     const m = /has exited with error code (-?\d+|null)/.exec(value);
     if (m) {
       const exitCode = m[1] === 'null' ? null : Number(m[1]);
-      return new RecorderError('ERR_RECORDER_EXIT', `${recorder} exited with ${exitCode === null ? 'a signal' : `code ${exitCode}`}${tail}`, { recorder, exitCode, stderr }, { cause: value });
+      return new RecorderError(
+        'ERR_RECORDER_EXIT',
+        `${recorder} exited with ${exitCode === null ? 'a signal' : `code ${exitCode}`}${tail}`,
+        { recorder, exitCode, stderr },
+        { cause: value },
+      );
     }
     return new RecorderError('ERR_RECORDER', `${recorder}: ${value.trim()}${tail}`, { recorder, stderr }, { cause: value });
   }
   const err = value as NodeJS.ErrnoException;
-  if (err?.code === 'ENOENT') return new RecorderError('ERR_RECORDER_MISSING', `cannot record: "${recorder}" is not installed. Install it:\n${INSTALL[recorder as RecorderName] ?? INSTALL.sox}`, { recorder }, { cause: value });
-  if (err?.code === 'EACCES' || err?.code === 'EPERM') return new RecorderError('ERR_RECORDER_SPAWN', `cannot start ${recorder}: ${err.message}`, { recorder }, { cause: value });
-  if (err instanceof Error && /No such recorder/.test(err.message)) return new RecorderError('ERR_RECORDER_OPTIONS', err.message, { recorder }, { cause: value });
-  return new RecorderError('ERR_RECORDER', `${recorder}: ${err instanceof Error ? err.message : String(value)}${tail}`, { recorder, stderr }, { cause: value });
+  if (err?.code === 'ENOENT')
+    return new RecorderError(
+      'ERR_RECORDER_MISSING',
+      `cannot record: "${recorder}" is not installed. Install it:\n${INSTALL[recorder as RecorderName] ?? INSTALL.sox}`,
+      { recorder },
+      { cause: value },
+    );
+  if (err?.code === 'EACCES' || err?.code === 'EPERM')
+    return new RecorderError('ERR_RECORDER_SPAWN', `cannot start ${recorder}: ${err.message}`, { recorder }, { cause: value });
+  if (err instanceof Error && /No such recorder/.test(err.message))
+    return new RecorderError('ERR_RECORDER_OPTIONS', err.message, { recorder }, { cause: value });
+  return new RecorderError(
+    'ERR_RECORDER',
+    `${recorder}: ${err instanceof Error ? err.message : String(value)}${tail}`,
+    { recorder, stderr },
+    { cause: value },
+  );
 }
 
 /** Options of one recorder run. */
@@ -172,7 +196,11 @@ export function recordPcm(options: RecorderOptions): Observable<Uint8Array> {
   return new Observable<Uint8Array>((sub) => {
     findRecorder(recorder); // throws into sub.error
     if (device !== undefined && recorder === 'rec')
-      throw new RecorderError('ERR_RECORDER_OPTIONS', 'node-record-lpcm16 runs rec without a device option; to name a device use --recorder sox (the same program) with --device', { recorder });
+      throw new RecorderError(
+        'ERR_RECORDER_OPTIONS',
+        'node-record-lpcm16 runs rec without a device option; to name a device use --recorder sox (the same program) with --device',
+        { recorder },
+      );
     let rec: Lpcm16Recording;
     try {
       rec = lpcm16.record({ sampleRate: sampleRateHz, channels: 1, audioType: 'raw', recorder, device, endOnSilence: false });
@@ -209,7 +237,14 @@ export function recordPcm(options: RecorderOptions): Observable<Uint8Array> {
       else {
         const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
         const tail = stderr.trim() ? `: ${stderr.trim().split('\n').slice(-3).join(' / ')}` : '';
-        sub.error(new RecorderError('ERR_RECORDER_EXIT', `${recorder} ${how}${tail}`, { recorder, exitCode: code, signal, stderr }, { cause: reported }));
+        sub.error(
+          new RecorderError(
+            'ERR_RECORDER_EXIT',
+            `${recorder} ${how}${tail}`,
+            { recorder, exitCode: code, signal, stderr },
+            { cause: reported },
+          ),
+        );
       }
     });
     if (child.pid !== undefined) onSpawn?.(child);
@@ -276,7 +311,12 @@ export interface MicrophoneOptions extends RecorderOptions {
  */
 export function liveMicrophone(options: MicrophoneOptions): Observable<Float32Array> {
   const { sampleRateHz, recorder = 'sox', device, scheduler = asyncScheduler, source = recordPcm, onStatus, checkEveryMs = 250 } = options;
-  const recorderOptions: RecorderOptions = { sampleRateHz, recorder, ...(device === undefined ? {} : { device }), ...(options.killTimeoutMs === undefined ? {} : { killTimeoutMs: options.killTimeoutMs }) };
+  const recorderOptions: RecorderOptions = {
+    sampleRateHz,
+    recorder,
+    ...(device === undefined ? {} : { device }),
+    ...(options.killTimeoutMs === undefined ? {} : { killTimeoutMs: options.killTimeoutMs }),
+  };
   return new Observable<Float32Array>((sub) => {
     const now = () => scheduler.now();
     const health = new HealthMonitor(sampleRateHz, options.health);
@@ -291,7 +331,8 @@ export function liveMicrophone(options: MicrophoneOptions): Observable<Float32Ar
       }
     };
     const reportHealth = (changes: HealthChange[], run: number) => {
-      for (const c of changes) report({ state: c.condition, level: c.active ? 'warning' : 'info', message: c.message, active: c.active, run });
+      for (const c of changes)
+        report({ state: c.condition, level: c.active ? 'warning' : 'info', message: c.message, active: c.active, run });
     };
     let run = 0;
     let current: { run: number; sub?: Subscription; firstDataMs?: number; over: boolean } | undefined;
@@ -319,7 +360,14 @@ export function liveMicrophone(options: MicrophoneOptions): Observable<Float32Ar
         ...(e ? { error: { code: e.code, message: e.message } } : {}),
       });
       const { attempt, delayMs } = backoff.next(r.firstDataMs === undefined ? 0 : now() - r.firstDataMs);
-      report({ state: 'restarting', level: 'info', message: `restarting ${recorder} in ${(delayMs / 1000).toFixed(1)} s (attempt ${attempt})`, attempt, delayMs, run: r.run });
+      report({
+        state: 'restarting',
+        level: 'info',
+        message: `restarting ${recorder} in ${(delayMs / 1000).toFixed(1)} s (attempt ${attempt})`,
+        attempt,
+        delayMs,
+        run: r.run,
+      });
       restartTimer = scheduler.schedule(() => {
         restartTimer = undefined;
         if (!stopped) start();
@@ -335,7 +383,13 @@ export function liveMicrophone(options: MicrophoneOptions): Observable<Float32Ar
         ...recorderOptions,
         onSpawn: (child) => {
           options.onSpawn?.(child);
-          report({ state: 'recorder-started', level: 'info', message: `recording with ${what}, pid ${child.pid}`, pid: child.pid, run: r.run });
+          report({
+            state: 'recorder-started',
+            level: 'info',
+            message: `recording with ${what}, pid ${child.pid}`,
+            pid: child.pid,
+            run: r.run,
+          });
         },
       }).subscribe({
         next: (bytes) => {
@@ -348,7 +402,14 @@ export function liveMicrophone(options: MicrophoneOptions): Observable<Float32Ar
           const fill = clock.arrive(samples.length, t, first);
           if (first) {
             const gapMs = Math.round((fill / sampleRateHz) * 1000);
-            report({ state: 'listening', level: 'info', message: `listening${gapMs ? ` (${(gapMs / 1000).toFixed(1)} s without input filled with silence)` : ''}`, run: r.run, gapMs, ...(clock.originMs === undefined ? {} : { originMs: clock.originMs }) });
+            report({
+              state: 'listening',
+              level: 'info',
+              message: `listening${gapMs ? ` (${(gapMs / 1000).toFixed(1)} s without input filled with silence)` : ''}`,
+              run: r.run,
+              gapMs,
+              ...(clock.originMs === undefined ? {} : { originMs: clock.originMs }),
+            });
           }
           reportHealth(health.push(samples, t), r.run);
           if (fill) sub.next(new Float32Array(fill));
@@ -367,7 +428,14 @@ export function liveMicrophone(options: MicrophoneOptions): Observable<Float32Ar
       const t = now();
       reportHealth(health.check(t), r.run);
       if (health.stalled(t))
-        ended(r, new RecorderError('ERR_RECORDER_STALLED', `${recorder} delivered no audio for ${(health.options.noDataMs / 1000).toFixed(1)} s; stopping it`, { recorder }));
+        ended(
+          r,
+          new RecorderError(
+            'ERR_RECORDER_STALLED',
+            `${recorder} delivered no audio for ${(health.options.noDataMs / 1000).toFixed(1)} s; stopping it`,
+            { recorder },
+          ),
+        );
     });
 
     start();

@@ -44,7 +44,8 @@ function inspect(buf: Uint8Array, file: string): FmtInfo {
   const tag = (o: number) => String.fromCharCode(buf[o]!, buf[o + 1]!, buf[o + 2]!, buf[o + 3]!);
   if (buf.length < 12) wavError(file, `not a WAV file (only ${buf.length} bytes)`);
   const riff = tag(0);
-  if (riff === 'RF64' || riff === 'RIFX') wavError(file, `${riff} WAV files are not supported; convert with: sox "${file}" -b 16 out.wav`, 'ERR_WAV_UNSUPPORTED');
+  if (riff === 'RF64' || riff === 'RIFX')
+    wavError(file, `${riff} WAV files are not supported; convert with: sox "${file}" -b 16 out.wav`, 'ERR_WAV_UNSUPPORTED');
   if (riff !== 'RIFF' || tag(8) !== 'WAVE') wavError(file, 'not a WAV file (no RIFF/WAVE header)');
   let fmt: Omit<FmtInfo, 'dataBytes' | 'dataOffset'> | undefined;
   let off = 12;
@@ -88,14 +89,23 @@ export function decodeWav(buf: Uint8Array, name = 'WAV'): DecodedWav {
   const info = inspect(buf, name);
   const { format, channels, sampleRateHz, bitsPerSample } = info;
   if (format !== FORMAT_PCM && format !== FORMAT_FLOAT)
-    wavError(name, `unsupported encoding (format tag ${format}); only integer and float PCM are read. Convert with: sox "${name}" -b 16 -e signed-integer out.wav`, 'ERR_WAV_UNSUPPORTED');
+    wavError(
+      name,
+      `unsupported encoding (format tag ${format}); only integer and float PCM are read. Convert with: sox "${name}" -b 16 -e signed-integer out.wav`,
+      'ERR_WAV_UNSUPPORTED',
+    );
   const intOk = format === FORMAT_PCM && [8, 16, 24, 32].includes(bitsPerSample);
   const floatOk = format === FORMAT_FLOAT && (bitsPerSample === 32 || bitsPerSample === 64);
   if (!intOk && !floatOk)
-    wavError(name, `unsupported sample format: ${bitsPerSample}-bit ${format === FORMAT_FLOAT ? 'float' : 'integer'}`, 'ERR_WAV_UNSUPPORTED');
+    wavError(
+      name,
+      `unsupported sample format: ${bitsPerSample}-bit ${format === FORMAT_FLOAT ? 'float' : 'integer'}`,
+      'ERR_WAV_UNSUPPORTED',
+    );
   if (channels < 1) wavError(name, 'the fmt chunk declares 0 channels');
   if (sampleRateHz < 1000 || sampleRateHz > 768000) wavError(name, `implausible sample rate ${sampleRateHz} Hz`);
-  if (info.blockAlign !== channels * (bitsPerSample / 8)) wavError(name, `inconsistent fmt chunk (block align ${info.blockAlign} for ${channels}×${bitsPerSample}-bit)`);
+  if (info.blockAlign !== channels * (bitsPerSample / 8))
+    wavError(name, `inconsistent fmt chunk (block align ${info.blockAlign} for ${channels}×${bitsPerSample}-bit)`);
   const frames = Math.floor(info.dataBytes / info.blockAlign);
   if (frames === 0) wavError(name, 'contains no audio samples', 'ERR_WAV_EMPTY');
 
@@ -138,7 +148,8 @@ function readCommonPcm(buf: Uint8Array, info: FmtInfo, frames: number): Float32A
   const mono = new Float32Array(frames);
   const scale = int16 ? 1 / 2 ** 15 : 1;
   for (let c = 0; c < channels; c++) {
-    for (let i = 0, o = c * (bitsPerSample / 8); i < frames; i++, o += blockAlign) mono[i]! += (int16 ? dv.getInt16(o, true) : dv.getFloat32(o, true)) * scale;
+    for (let i = 0, o = c * (bitsPerSample / 8); i < frames; i++, o += blockAlign)
+      mono[i]! += (int16 ? dv.getInt16(o, true) : dv.getFloat32(o, true)) * scale;
   }
   if (channels > 1) for (let i = 0; i < frames; i++) mono[i]! /= channels;
   return mono;
@@ -151,7 +162,10 @@ export async function readWav(path: string): Promise<DecodedWav> {
     buf = await readFile(path);
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
-    throw new SoundeeError(err.code === 'ENOENT' ? 'ERR_FILE_NOT_FOUND' : 'ERR_FILE_READ', `${path}: ${err.code === 'ENOENT' ? 'no such file' : err.message}`);
+    throw new SoundeeError(
+      err.code === 'ENOENT' ? 'ERR_FILE_NOT_FOUND' : 'ERR_FILE_READ',
+      `${path}: ${err.code === 'ENOENT' ? 'no such file' : err.message}`,
+    );
   }
   return decodeWav(buf, path);
 }
@@ -166,7 +180,11 @@ export async function loadAudio(path: string, sampleRateHz: number): Promise<Flo
 export function encodeWav(
   samples: Float32Array,
   sampleRateHz: number,
-  { channels = 1, bitsPerSample = 16, encoding = 'int' }: { channels?: number; bitsPerSample?: 8 | 16 | 24 | 32; encoding?: 'int' | 'float' } = {},
+  {
+    channels = 1,
+    bitsPerSample = 16,
+    encoding = 'int',
+  }: { channels?: number; bitsPerSample?: 8 | 16 | 24 | 32; encoding?: 'int' | 'float' } = {},
 ): Uint8Array {
   const wav = new wavefile.WaveFile();
   if (encoding === 'float') {
@@ -183,6 +201,11 @@ export function encodeWav(
 }
 
 /** Writes samples as a WAV file (16-bit integer by default). */
-export async function writeWav(path: string, samples: Float32Array, sampleRateHz: number, opts?: Parameters<typeof encodeWav>[2]): Promise<void> {
+export async function writeWav(
+  path: string,
+  samples: Float32Array,
+  sampleRateHz: number,
+  opts?: Parameters<typeof encodeWav>[2],
+): Promise<void> {
   await writeFile(path, encodeWav(samples, sampleRateHz, opts));
 }

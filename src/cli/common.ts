@@ -29,7 +29,10 @@ export function parseNumber(name: string, { min = -Infinity, max = Infinity, int
   return (value: string): number => {
     const n = Number(value);
     if (value.trim() === '' || !Number.isFinite(n) || n < min || n > max || (integer && !Number.isInteger(n)))
-      fail(`${name} must be ${integer ? 'an integer' : 'a number'}${min > -Infinity ? ` ≥ ${min}` : ''}${max < Infinity ? ` and ≤ ${max}` : ''}, got "${value}"`, 2);
+      fail(
+        `${name} must be ${integer ? 'an integer' : 'a number'}${min > -Infinity ? ` ≥ ${min}` : ''}${max < Infinity ? ` and ≤ ${max}` : ''}, got "${value}"`,
+        2,
+      );
     return n;
   };
 }
@@ -37,7 +40,9 @@ export function parseNumber(name: string, { min = -Infinity, max = Infinity, int
 /** Adds --backend. */
 export function backendOption(cmd: Command): Command {
   return cmd.addOption(
-    new Option('--backend <name>', 'tensor backend: auto = tfjs-node if it loads, else wasm (env SOUNDEE_BACKEND)').choices([...BACKEND_CHOICES]).default(undefined, 'auto'),
+    new Option('--backend <name>', 'tensor backend: auto = tfjs-node if it loads, else wasm (env SOUNDEE_BACKEND)')
+      .choices([...BACKEND_CHOICES])
+      .default(undefined, 'auto'),
   );
 }
 
@@ -46,8 +51,15 @@ export function modelOptions(cmd: Command): Command {
   return backendOption(
     cmd
       .option('--model <dir>', 'model directory (model.json, weights.bin, metadata.json)', DEFAULT_MODEL_DIR)
-      .option('--threshold <p>', "report 'unknown' under this confidence (default: the model's, 0.4)", parseNumber('--threshold', { min: 0, max: 1 }))
-      .option('--features <file>', "JSON file of feature settings; refused unless it matches the model's (guards against train/serve skew)"),
+      .option(
+        '--threshold <p>',
+        "report 'unknown' under this confidence (default: the model's, 0.4)",
+        parseNumber('--threshold', { min: 0, max: 1 }),
+      )
+      .option(
+        '--features <file>',
+        "JSON file of feature settings; refused unless it matches the model's (guards against train/serve skew)",
+      ),
   );
 }
 
@@ -88,6 +100,7 @@ export const info = (line: string): void => void process.stderr.write(`${line}\n
 /** Turns an error into the CLI's one-line message. */
 export function describeError(e: unknown): string {
   if (e instanceof CliError || e instanceof SoundeeError) return e.message;
-  if (e instanceof Error) return process.env.SOUNDEE_DEBUG ? (e.stack ?? e.message) : `${e.message} (set SOUNDEE_DEBUG=1 for the stack trace)`;
+  if (e instanceof Error)
+    return process.env.SOUNDEE_DEBUG ? (e.stack ?? e.message) : `${e.message} (set SOUNDEE_DEBUG=1 for the stack trace)`;
   return String(e);
 }

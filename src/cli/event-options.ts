@@ -3,7 +3,7 @@
  * events (`listen`, `replay`, `serve`): --smooth, --event-threshold, --min-duration, --cooldown,
  * --background and --silence-db. Unset options keep the event layer's defaults (`DEFAULT_EVENT_OPTIONS`).
  */
-import { type Command } from 'commander';
+import type { Command } from 'commander';
 import { SoundeeError } from '../config.ts';
 import { type ClassEventSettings, DEFAULT_EVENT_OPTIONS, type EventOptions, resolveEventOptions } from '../events/tracker.ts';
 import { fail, parseNumber } from './common.ts';
@@ -42,16 +42,32 @@ export function parseEventThreshold(value: string, previous: EventThresholds | u
 export function eventOptions(cmd: Command): Command {
   const d = DEFAULT_EVENT_OPTIONS;
   return cmd
-    .option('--smooth <n>', `events: moving average over this many windows (default ${d.smoothWindows})`, parseNumber('--smooth', { min: 1, max: 1000, integer: true }))
+    .option(
+      '--smooth <n>',
+      `events: moving average over this many windows (default ${d.smoothWindows})`,
+      parseNumber('--smooth', { min: 1, max: 1000, integer: true }),
+    )
     .option(
       '--event-threshold <p|class=p...>',
       `events: smoothed probability that starts an event, for all classes or one (default ${d.threshold}; ends under ¾ of it)`,
       parseEventThreshold,
     )
-    .option('--min-duration <ms>', `events: shortest sound reported (default ${d.minDurationMs}; one window is 1000)`, parseNumber('--min-duration', { min: 0 }))
-    .option('--cooldown <ms>', `events: quiet time after an event before the same class may start another (default ${d.cooldownMs})`, parseNumber('--cooldown', { min: 0 }))
+    .option(
+      '--min-duration <ms>',
+      `events: shortest sound reported (default ${d.minDurationMs}; one window is 1000)`,
+      parseNumber('--min-duration', { min: 0 }),
+    )
+    .option(
+      '--cooldown <ms>',
+      `events: quiet time after an event before the same class may start another (default ${d.cooldownMs})`,
+      parseNumber('--cooldown', { min: 0 }),
+    )
     .option('--background <class...>', "classes that never become events (added to the model's own background classes)")
-    .option('--silence-db <dBFS>', `windows quieter than this are "nothing heard": labelled unknown, never an event (default ${d.silenceDb})`, parseNumber('--silence-db', { max: 0 }));
+    .option(
+      '--silence-db <dBFS>',
+      `windows quieter than this are "nothing heard": labelled unknown, never an event (default ${d.silenceDb})`,
+      parseNumber('--silence-db', { max: 0 }),
+    );
 }
 
 /**
@@ -84,7 +100,10 @@ export interface EventSettings {
  * @param model the model's classes and background classes (a `Classifier` fits).
  * @throws CliError (exit 2) for a class name the model does not have or a value out of range.
  */
-export function eventSettingsFor(o: EventCliOptions, model: { classes: readonly string[]; backgroundClasses: readonly string[] }): EventSettings {
+export function eventSettingsFor(
+  o: EventCliOptions,
+  model: { classes: readonly string[]; backgroundClasses: readonly string[] },
+): EventSettings {
   const options = eventOptionsOf(o, model.backgroundClasses);
   try {
     return { options, silenceDb: resolveEventOptions(model.classes, options).silenceDb };

@@ -1,7 +1,7 @@
 /** Output of predictions and events: table rows for people, rounded messages for JSON and the wire. */
 import { UNKNOWN_LABEL } from '../config.ts';
-import { type SoundEvent } from '../events/tracker.ts';
-import { type Prediction } from '../stream/operators.ts';
+import type { SoundEvent } from '../events/tracker.ts';
+import type { Prediction } from '../stream/operators.ts';
 
 const BAR = ' ▏▎▍▌▋▊▉█';
 

@@ -13,7 +13,14 @@ import {
   type SubscribableType,
   validateServerMessage,
 } from '../server/protocol.ts';
-import { PERMANENT_CLOSE_CODES, PERMANENT_STATUSES, SoundeeClientError, type SocketOptions, endpointUrl, openSocket } from './connection.ts';
+import {
+  PERMANENT_CLOSE_CODES,
+  PERMANENT_STATUSES,
+  SoundeeClientError,
+  type SocketOptions,
+  endpointUrl,
+  openSocket,
+} from './connection.ts';
 
 /** What to receive. Absent fields match everything; `types` defaults to prediction, event, status. */
 export interface SubscriptionFilter {
@@ -58,10 +65,18 @@ export interface LifecycleMap {
   reconnecting: { attempt: number; delayMs: number; error?: SoundeeClientError };
 }
 
-type Handlers = { [K in keyof ServerMessageMap]: Set<(m: ServerMessageMap[K]) => void> } & { [K in keyof LifecycleMap]: Set<(e: LifecycleMap[K]) => void> };
+type Handlers = { [K in keyof ServerMessageMap]: Set<(m: ServerMessageMap[K]) => void> } & {
+  [K in keyof LifecycleMap]: Set<(e: LifecycleMap[K]) => void>;
+};
 type AnyHandler = (m: unknown) => void;
 
-const DEFAULT_RECONNECT: Required<ReconnectOptions> = { initialDelayMs: 250, maxDelayMs: 10_000, factor: 2, jitter: 0.2, maxAttempts: Infinity };
+const DEFAULT_RECONNECT: Required<ReconnectOptions> = {
+  initialDelayMs: 250,
+  maxDelayMs: 10_000,
+  factor: 2,
+  jitter: 0.2,
+  maxAttempts: Infinity,
+};
 
 /**
  * A subscriber. Create it with `connect()`; it connects at once and keeps connected until `close()`.
@@ -75,8 +90,16 @@ export class SoundeeClient {
   private ws: WebSocket | undefined;
   private filter: SubscriptionFilter;
   private readonly handlers: Handlers = {
-    hello: new Set(), prediction: new Set(), event: new Set(), status: new Set(), spectrogram: new Set(), error: new Set(), pong: new Set(),
-    open: new Set(), close: new Set(), reconnecting: new Set(),
+    hello: new Set(),
+    prediction: new Set(),
+    event: new Set(),
+    status: new Set(),
+    spectrogram: new Set(),
+    error: new Set(),
+    pong: new Set(),
+    open: new Set(),
+    close: new Set(),
+    reconnecting: new Set(),
   };
   private readonly reconnect: Required<ReconnectOptions> | undefined;
   private attempt = 0;
@@ -94,10 +117,16 @@ export class SoundeeClient {
     this.filter = options.filter ?? {};
     this.lastId = options.since ?? 0;
     this.sid = options.serverId;
-    this.reconnect = options.reconnect === false ? undefined : { ...DEFAULT_RECONNECT, ...(options.reconnect === true || options.reconnect === undefined ? {} : options.reconnect) };
+    this.reconnect =
+      options.reconnect === false
+        ? undefined
+        : { ...DEFAULT_RECONNECT, ...(options.reconnect === true || options.reconnect === undefined ? {} : options.reconnect) };
     let resolve!: (h: HelloMessage) => void;
     let reject!: (e: Error) => void;
-    const promise = new Promise<HelloMessage>((a, b) => ((resolve = a), (reject = b)));
+    const promise = new Promise<HelloMessage>((a, b) => {
+      resolve = a;
+      reject = b;
+    });
     promise.catch(() => {}); // observed through `ready`
     this.firstHello = { resolve, reject, promise };
     void this.open();
@@ -210,7 +239,10 @@ export class SoundeeClient {
   private lost(code: number, reason: string, error: SoundeeClientError | undefined, permanent: boolean): void {
     const r = this.reconnect;
     const willReconnect = !this.closed && !permanent && r !== undefined && this.attempt < r.maxAttempts;
-    if (!this.helloMsg && !willReconnect) this.firstHello.reject(error ?? new SoundeeClientError('ERR_CLOSED', `connection closed (${code}${reason ? ` ${reason}` : ''})`, { closeCode: code }));
+    if (!this.helloMsg && !willReconnect)
+      this.firstHello.reject(
+        error ?? new SoundeeClientError('ERR_CLOSED', `connection closed (${code}${reason ? ` ${reason}` : ''})`, { closeCode: code }),
+      );
     this.emit('close', { code, reason, willReconnect, ...(error ? { error } : {}) });
     if (!willReconnect || !r) return;
     const base = Math.min(r.maxDelayMs, r.initialDelayMs * r.factor ** this.attempt);

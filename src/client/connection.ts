@@ -3,7 +3,7 @@
  * server's JSON error on refusal), and the client-side error type.
  */
 import WebSocket from 'ws';
-import { type ErrorCode } from '../server/protocol.ts';
+import type { ErrorCode } from '../server/protocol.ts';
 
 /**
  * An error from the server or the connection. `code` is a protocol error code (ERR_UNAUTHORIZED,
@@ -60,7 +60,10 @@ export interface SocketOptions {
  */
 export function openSocket(url: URL, { token, headers = {} }: SocketOptions = {}, prepare?: (ws: WebSocket) => void): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, { headers: { ...headers, ...(token ? { authorization: `Bearer ${token}` } : {}) }, perMessageDeflate: false });
+    const ws = new WebSocket(url, {
+      headers: { ...headers, ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      perMessageDeflate: false,
+    });
     prepare?.(ws);
     const onError = (e: Error) => reject(new SoundeeClientError('ERR_CONNECTION', `cannot connect to ${url.origin}: ${e.message}`));
     ws.on('error', onError);

@@ -82,7 +82,10 @@ export class IngestConnection {
     for (const m of early) this.onMessage(m);
     onMessage((m) => this.onMessage(m));
     this.closed = closed.then((c) => {
-      if (c.code !== 1000 && !this.failure) this.failure = new SoundeeClientError('ERR_CLOSED', `the server closed the stream (${c.code}${c.reason ? ` ${c.reason}` : ''})`, { closeCode: c.code });
+      if (c.code !== 1000 && !this.failure)
+        this.failure = new SoundeeClientError('ERR_CLOSED', `the server closed the stream (${c.code}${c.reason ? ` ${c.reason}` : ''})`, {
+          closeCode: c.code,
+        });
       else if (this.failure) this.failure.details.closeCode ??= c.code;
       return c;
     });
@@ -112,7 +115,8 @@ export class IngestConnection {
       ws.once('message', () => resolve({ m: buffered[0]! }));
       ws.once('close', (code) => resolve({ closedWith: code }));
     });
-    if ('m' in first && first.m.type === 'hello') return new IngestConnection(ws, first.m, o, buffered.slice(1), (h) => (handler = h), closed);
+    if ('m' in first && first.m.type === 'hello')
+      return new IngestConnection(ws, first.m, o, buffered.slice(1), (h) => (handler = h), closed);
     const err = 'm' in first && first.m.type === 'error' ? (first.m as ErrorMessage) : undefined;
     const closeCode = (await closed).code;
     throw new SoundeeClientError(err?.code ?? 'ERR_CLOSED', err?.message ?? `the server closed the stream (${closeCode})`, { closeCode });
@@ -178,7 +182,8 @@ export class IngestConnection {
     this.check();
     this.ws.send(JSON.stringify({ type: 'end' }));
     const { code } = await this.closed;
-    if (code !== 1000 || this.failure) throw this.failure ?? new SoundeeClientError('ERR_CLOSED', `the server closed the stream (${code})`, { closeCode: code });
+    if (code !== 1000 || this.failure)
+      throw this.failure ?? new SoundeeClientError('ERR_CLOSED', `the server closed the stream (${code})`, { closeCode: code });
     return { streamId: this.o.streamId, windows: this.windows, predictions: this.predictions, events: this.events };
   }
 
@@ -228,7 +233,10 @@ export async function ingestSamples(samples: Float32Array, sampleRateHz: number,
  * s16le, others as f32le; a rate the server does not resample is converted to 16 kHz here.
  * The stream id defaults to the file's name.
  */
-export async function ingestWav(file: string, o: Omit<IngestSamplesOptions, 'streamId' | 'format'> & { streamId?: string }): Promise<IngestSummary> {
+export async function ingestWav(
+  file: string,
+  o: Omit<IngestSamplesOptions, 'streamId' | 'format'> & { streamId?: string },
+): Promise<IngestSummary> {
   const wav = await readWav(file);
   let { samples, sampleRateHz } = wav;
   if (!(RESAMPLED_RATES_HZ as readonly number[]).includes(sampleRateHz)) {

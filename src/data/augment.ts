@@ -3,10 +3,10 @@
  * digital-silence gaps) happen before the feature path; spectral ones (random EQ, frequency and time
  * masks) on the dB frames before colouring. Rendering itself is the one feature path, unchanged.
  */
-import { type FeatureConfig } from '../config.ts';
+import type { FeatureConfig } from '../config.ts';
 import { frameSignal, type WindowFrames } from '../features/framer.ts';
 import { renderWindowImages } from '../features/render.ts';
-import { Random } from '../util/random.ts';
+import type { Random } from '../util/random.ts';
 
 /** Probabilities and ranges of each augmentation; 0 probability turns one off. */
 export interface AugmentOptions {
@@ -69,7 +69,9 @@ function coloredNoise(n: number, rng: Random): Float32Array {
   if (kind === 0) for (let i = 0; i < n; i++) out[i] = rng.normal();
   else if (kind === 1) {
     // pink: Paul Kellet's economy filter
-    let b0 = 0, b1 = 0, b2 = 0;
+    let b0 = 0,
+      b1 = 0,
+      b2 = 0;
     for (let i = 0; i < n; i++) {
       const w = rng.normal();
       b0 = 0.99765 * b0 + w * 0.099046;
@@ -132,8 +134,15 @@ export function augmentFrames(w: WindowFrames, rng: Random, o: AugmentOptions): 
   if (rng.next() < o.eqProbability) {
     // tilt plus two smooth bumps across the bands
     const tilt = rng.uniform(-o.eqDb, o.eqDb);
-    const bumps = [0, 1].map(() => ({ c: rng.uniform(0, bands), w: rng.uniform(bands / 16, bands / 3), g: rng.uniform(-o.eqDb, o.eqDb) / 2 }));
-    const curve = Float32Array.from({ length: bands }, (_, b) => tilt * (b / (bands - 1) - 0.5) + bumps.reduce((a, k) => a + k.g * Math.exp(-(((b - k.c) / k.w) ** 2)), 0));
+    const bumps = [0, 1].map(() => ({
+      c: rng.uniform(0, bands),
+      w: rng.uniform(bands / 16, bands / 3),
+      g: rng.uniform(-o.eqDb, o.eqDb) / 2,
+    }));
+    const curve = Float32Array.from(
+      { length: bands },
+      (_, b) => tilt * (b / (bands - 1) - 0.5) + bumps.reduce((a, k) => a + k.g * Math.exp(-(((b - k.c) / k.w) ** 2)), 0),
+    );
     for (let f = 0; f < frames; f++) for (let b = 0; b < bands; b++) data[f * bands + b]! += curve[b]!;
   }
   if (rng.next() < o.maskProbability) {
@@ -154,7 +163,13 @@ export function augmentFrames(w: WindowFrames, rng: Random, o: AugmentOptions): 
  * The spectrogram of an augmented copy of one window of audio: waveform augmentation, then the feature
  * path's framing, then spectral augmentation. Render it with the feature path (renderWindowImages).
  */
-export function augmentedWindow(x: Float32Array, c: FeatureConfig, rng: Random, o: AugmentOptions, background?: () => Float32Array): WindowFrames {
+export function augmentedWindow(
+  x: Float32Array,
+  c: FeatureConfig,
+  rng: Random,
+  o: AugmentOptions,
+  background?: () => Float32Array,
+): WindowFrames {
   const y = augmentWaveform(x, rng, o, background);
   const [w] = frameSignal(y, c);
   if (!w) throw new Error(`augmented clip of ${y.length} samples is shorter than a window`);
@@ -163,7 +178,13 @@ export function augmentedWindow(x: Float32Array, c: FeatureConfig, rng: Random, 
 }
 
 /** Model-input images of augmented copies of many windows of audio, rendered in one batch. */
-export async function renderAugmented(xs: readonly Float32Array[], c: FeatureConfig, rng: Random, o: AugmentOptions, background?: () => Float32Array): Promise<Uint8Array[]> {
+export async function renderAugmented(
+  xs: readonly Float32Array[],
+  c: FeatureConfig,
+  rng: Random,
+  o: AugmentOptions,
+  background?: () => Float32Array,
+): Promise<Uint8Array[]> {
   return renderWindowImages(
     xs.map((x) => augmentedWindow(x, c, rng, o, background)),
     c,

@@ -61,16 +61,23 @@ export async function buildAudioDataset(dir: string, o: BuildOptions): Promise<D
   const winLen = windowSamples(c);
   const px = c.imageSize * c.imageSize * 3;
   const classes = [...new Set(clips.map((x) => x.label))].sort();
-  if (classes.length < 2) throw new SoundeeError('ERR_DATASET', `${dir}: need at least two classes, found ${classes.length} (${classes.join(', ')})`);
+  if (classes.length < 2)
+    throw new SoundeeError('ERR_DATASET', `${dir}: need at least two classes, found ${classes.length} (${classes.join(', ')})`);
   const splits: Split[] = splitByGroup(clips, { ratios: o.ratios ?? DEFAULT_RATIOS, seed: o.seed ?? 42 });
-  const skipped: { clip: string; reason: string }[] = unlabelled.map((clip) => ({ clip, reason: 'no label (not in a class folder, no name-N pattern, not in the manifest)' }));
+  const skipped: { clip: string; reason: string }[] = unlabelled.map((clip) => ({
+    clip,
+    reason: 'no label (not in a class folder, no name-N pattern, not in the manifest)',
+  }));
   for (const [k, extraDir] of (o.extraTrain ?? []).entries()) {
     const extra = await scanClips(extraDir);
     const tag = `extra${k + 1}:`;
     for (const clip of extra.unlabelled) skipped.push({ clip: tag + clip, reason: 'no label' });
     const foreign = [...new Set(extra.clips.map((x) => x.label))].filter((l) => !classes.includes(l));
     if (foreign.length)
-      throw new SoundeeError('ERR_DATASET', `${extraDir}: classes ${foreign.join(', ')} are not in ${dir} (${classes.join(', ')}); extra training clips must use the primary classes`);
+      throw new SoundeeError(
+        'ERR_DATASET',
+        `${extraDir}: classes ${foreign.join(', ')} are not in ${dir} (${classes.join(', ')}); extra training clips must use the primary classes`,
+      );
     for (const ref of extra.clips) {
       clips.push({ ...ref, clip: tag + ref.clip, group: tag + ref.group });
       splits.push('train');
@@ -109,9 +116,13 @@ export async function buildAudioDataset(dir: string, o: BuildOptions): Promise<D
   });
   if (items.length === 0) throw new SoundeeError('ERR_DATASET', `${dir}: no clip could be read (${skipped.length} skipped)`);
   const imgBlock = new Uint8Array(items.length * px);
-  images.forEach((img, k) => imgBlock.set(img, k * px));
+  images.forEach((img, k) => {
+    imgBlock.set(img, k * px);
+  });
   const audioBlock = new Int16Array(items.length * winLen);
-  audio.forEach((a, k) => audioBlock.set(a, k * winLen));
+  audio.forEach((a, k) => {
+    audioBlock.set(a, k * winLen);
+  });
   const header: DatasetHeader = {
     format: DATASET_FORMAT,
     version: DATASET_VERSION,
@@ -122,7 +133,7 @@ export async function buildAudioDataset(dir: string, o: BuildOptions): Promise<D
     classes,
     imageSize: c.imageSize,
     audio: { sampleRateHz: c.sampleRateHz, samplesPerItem: winLen },
-    split: { seed: o.seed ?? 42, ratios: o.ratios ?? [...DEFAULT_RATIOS] as [number, number, number] },
+    split: { seed: o.seed ?? 42, ratios: o.ratios ?? ([...DEFAULT_RATIOS] as [number, number, number]) },
     items,
     skipped: skipped.sort((a, b) => a.clip.localeCompare(b.clip)),
   };
@@ -133,8 +144,14 @@ export async function buildAudioDataset(dir: string, o: BuildOptions): Promise<D
  * Imports a folder of spectrogram images (PNG/JPEG/WebP; class from sub-folder or name-N file name):
  * each is resized to imageSize² with sharp, keeping all three RGB channels (alpha dropped, grey expanded).
  */
-export async function importImageDataset(dir: string, o: Omit<BuildOptions, 'features'> & { imageSize: number; resizeKernel?: FeatureConfig['resizeKernel'] }): Promise<Dataset> {
-  const { clips, unlabelled } = await scanClips(dir, { extensions: ['.png', '.jpg', '.jpeg', '.webp'], ...(o.manifest ? { manifest: o.manifest } : {}) });
+export async function importImageDataset(
+  dir: string,
+  o: Omit<BuildOptions, 'features'> & { imageSize: number; resizeKernel?: FeatureConfig['resizeKernel'] },
+): Promise<Dataset> {
+  const { clips, unlabelled } = await scanClips(dir, {
+    extensions: ['.png', '.jpg', '.jpeg', '.webp'],
+    ...(o.manifest ? { manifest: o.manifest } : {}),
+  });
   const size = o.imageSize;
   const px = size * size * 3;
   const classes = [...new Set(clips.map((x) => x.label))].sort();
@@ -145,7 +162,12 @@ export async function importImageDataset(dir: string, o: Omit<BuildOptions, 'fea
   let done = 0;
   await pool(clips, o.concurrency ?? 4, async (ref, i) => {
     try {
-      const buf = await sharp(ref.path).removeAlpha().toColourspace('srgb').resize(size, size, { fit: 'fill', kernel: o.resizeKernel ?? 'lanczos3' }).raw().toBuffer({ resolveWithObject: true });
+      const buf = await sharp(ref.path)
+        .removeAlpha()
+        .toColourspace('srgb')
+        .resize(size, size, { fit: 'fill', kernel: o.resizeKernel ?? 'lanczos3' })
+        .raw()
+        .toBuffer({ resolveWithObject: true });
       if (buf.info.channels !== 3) throw new Error(`decoded to ${buf.info.channels} channels`);
       imgs[i] = new Uint8Array(buf.data);
     } catch (e) {
@@ -163,7 +185,9 @@ export async function importImageDataset(dir: string, o: Omit<BuildOptions, 'fea
   });
   if (items.length === 0) throw new SoundeeError('ERR_DATASET', `${dir}: no image could be read`);
   const block = new Uint8Array(items.length * px);
-  kept.forEach((img, k) => block.set(img, k * px));
+  kept.forEach((img, k) => {
+    block.set(img, k * px);
+  });
   return new Dataset(
     {
       format: DATASET_FORMAT,
@@ -175,7 +199,7 @@ export async function importImageDataset(dir: string, o: Omit<BuildOptions, 'fea
       classes,
       imageSize: size,
       audio: null,
-      split: { seed: o.seed ?? 42, ratios: o.ratios ?? [...DEFAULT_RATIOS] as [number, number, number] },
+      split: { seed: o.seed ?? 42, ratios: o.ratios ?? ([...DEFAULT_RATIOS] as [number, number, number]) },
       items,
       skipped: skipped.sort((a, b) => a.clip.localeCompare(b.clip)),
     },

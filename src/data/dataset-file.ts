@@ -6,7 +6,7 @@
  */
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { type FeatureConfig, SoundeeError, resolveFeatureConfig } from '../config.ts';
-import { type Split } from './split.ts';
+import type { Split } from './split.ts';
 
 export const DATASET_FORMAT = 'soundee-dataset';
 export const DATASET_VERSION = 1;
@@ -71,7 +71,9 @@ export class Dataset {
   /** Indices of the items in a split. */
   indices(split: Split): number[] {
     const out: number[] = [];
-    this.header.items.forEach((it, i) => it.split === split && out.push(i));
+    this.header.items.forEach((it, i) => {
+      it.split === split && out.push(i);
+    });
     return out;
   }
 
@@ -83,7 +85,8 @@ export class Dataset {
 
   /** The window of audio of item i as floats in [-1, 1). */
   samples(i: number): Float32Array {
-    if (!this.audio || !this.header.audio) throw new SoundeeError('ERR_DATASET', 'this dataset holds images only (no audio to augment or re-render)');
+    if (!this.audio || !this.header.audio)
+      throw new SoundeeError('ERR_DATASET', 'this dataset holds images only (no audio to augment or re-render)');
     const n = this.header.audio.samplesPerItem;
     const out = new Float32Array(n);
     const src = this.audio.subarray(i * n, (i + 1) * n);
@@ -127,10 +130,16 @@ export async function readDataset(path: string): Promise<Dataset> {
   try {
     buf = await readFile(path);
   } catch (e) {
-    throw new SoundeeError('ERR_DATASET', `${path}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+    throw new SoundeeError(
+      'ERR_DATASET',
+      `${path}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`,
+    );
   }
   if (buf.length < MAGIC.length + 4 || buf.subarray(0, MAGIC.length).toString('latin1') !== MAGIC)
-    throw new SoundeeError('ERR_DATASET', `${path}: not a Soundee dataset file (build one with: soundee dataset build <dir> --out ${path})`);
+    throw new SoundeeError(
+      'ERR_DATASET',
+      `${path}: not a Soundee dataset file (build one with: soundee dataset build <dir> --out ${path})`,
+    );
   const hlen = buf.readUInt32LE(MAGIC.length);
   let header: DatasetHeader;
   try {
@@ -139,14 +148,18 @@ export async function readDataset(path: string): Promise<Dataset> {
     throw new SoundeeError('ERR_DATASET', `${path}: corrupt header`);
   }
   if (header.format !== DATASET_FORMAT || header.version !== DATASET_VERSION)
-    throw new SoundeeError('ERR_DATASET', `${path}: dataset format ${header.format} v${header.version} is not supported (expects ${DATASET_FORMAT} v${DATASET_VERSION}); rebuild it`);
+    throw new SoundeeError(
+      'ERR_DATASET',
+      `${path}: dataset format ${header.format} v${header.version} is not supported (expects ${DATASET_FORMAT} v${DATASET_VERSION}); rebuild it`,
+    );
   if (header.features) header.features = resolveFeatureConfig(header.features);
   const headLen = MAGIC.length + 4 + hlen;
   const n = header.items.length;
   const imgLen = n * header.imageSize * header.imageSize * 3;
   const imgPad = (4 - (imgLen % 4)) % 4;
   const audioLen = header.audio ? n * header.audio.samplesPerItem * 2 : 0;
-  if (buf.length < headLen + imgLen + (header.audio ? imgPad + audioLen : 0)) throw new SoundeeError('ERR_DATASET', `${path}: truncated (${buf.length} bytes)`);
+  if (buf.length < headLen + imgLen + (header.audio ? imgPad + audioLen : 0))
+    throw new SoundeeError('ERR_DATASET', `${path}: truncated (${buf.length} bytes)`);
   const images = new Uint8Array(buf.buffer, buf.byteOffset + headLen, imgLen);
   let audio: Int16Array | null = null;
   if (header.audio) {

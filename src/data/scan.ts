@@ -49,7 +49,10 @@ export interface ScanOptions {
  * Classes come from the manifest's class column, else the first-level sub-folder, else the file name.
  * @throws SoundeeError ERR_DATASET when nothing usable is found or the manifest is malformed.
  */
-export async function scanClips(dir: string, { extensions = ['.wav'], manifest }: ScanOptions = {}): Promise<{ clips: ClipRef[]; manifestUsed?: string; unlabelled: string[] }> {
+export async function scanClips(
+  dir: string,
+  { extensions = ['.wav'], manifest }: ScanOptions = {},
+): Promise<{ clips: ClipRef[]; manifestUsed?: string; unlabelled: string[] }> {
   try {
     if (!(await stat(dir)).isDirectory()) throw new Error();
   } catch {
@@ -67,7 +70,8 @@ export async function scanClips(dir: string, { extensions = ['.wav'], manifest }
   }
   const byClip = new Map<string, Record<string, string>>();
   if (rows) {
-    if (rows.length && !('clip' in rows[0]!)) throw new SoundeeError('ERR_DATASET', `manifest ${manifestPath}: needs a "clip" column (path relative to ${dir})`);
+    if (rows.length && !('clip' in rows[0]!))
+      throw new SoundeeError('ERR_DATASET', `manifest ${manifestPath}: needs a "clip" column (path relative to ${dir})`);
     for (const r of rows) byClip.set(r.clip!.replaceAll('\\', '/'), r);
   }
   const clips: ClipRef[] = [];
@@ -83,6 +87,7 @@ export async function scanClips(dir: string, { extensions = ['.wav'], manifest }
     }
     clips.push({ path, clip, label, group: row?.group || clip });
   }
-  if (clips.length === 0) throw new SoundeeError('ERR_DATASET', `${dir}: found files but no labels (use class sub-folders or names like drop-4.wav)`);
+  if (clips.length === 0)
+    throw new SoundeeError('ERR_DATASET', `${dir}: found files but no labels (use class sub-folders or names like drop-4.wav)`);
   return { clips, ...(rows ? { manifestUsed: manifestPath } : {}), unlabelled };
 }

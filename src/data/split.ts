@@ -24,9 +24,13 @@ export interface Splittable {
  * with its most common label.
  * @returns split per item, in input order.
  */
-export function splitByGroup(items: readonly Splittable[], { ratios = DEFAULT_RATIOS, seed = 42 }: { ratios?: readonly [number, number, number]; seed?: number } = {}): Split[] {
+export function splitByGroup(
+  items: readonly Splittable[],
+  { ratios = DEFAULT_RATIOS, seed = 42 }: { ratios?: readonly [number, number, number]; seed?: number } = {},
+): Split[] {
   const sum = ratios[0] + ratios[1] + ratios[2];
-  if (!(ratios.every((r) => r >= 0) && sum > 0)) throw new SoundeeError('ERR_SPLIT', `split ratios must be non-negative with a positive sum, got ${ratios.join(':')}`);
+  if (!(ratios.every((r) => r >= 0) && sum > 0))
+    throw new SoundeeError('ERR_SPLIT', `split ratios must be non-negative with a positive sum, got ${ratios.join(':')}`);
   const r = ratios.map((x) => x / sum) as [number, number, number];
   const groups = new Map<string, { size: number; labels: Map<string, number> }>();
   for (const it of items) {

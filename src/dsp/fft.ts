@@ -21,7 +21,8 @@ export class RealFft {
   private readonly out: Float64Array;
 
   private constructor(size: number) {
-    if (!Number.isInteger(size) || size < 2 || (size & (size - 1)) !== 0) throw new RangeError(`FFT size must be a power of two ≥ 2, got ${size}`);
+    if (!Number.isInteger(size) || size < 2 || (size & (size - 1)) !== 0)
+      throw new RangeError(`FFT size must be a power of two ≥ 2, got ${size}`);
     this.size = size;
     this.fft = new (FFT as unknown as new (n: number) => FftJs)(size);
     this.out = new Float64Array(2 * size);
@@ -45,7 +46,8 @@ export class RealFft {
    */
   powerSpectrum(frame: Float64Array, power: Float64Array, bins = this.size / 2 + 1): void {
     if (frame.length !== this.size || power.length !== this.size / 2 + 1) throw new RangeError('powerSpectrum: wrong buffer length');
-    if (!(bins >= 1 && bins <= this.size / 2 + 1)) throw new RangeError(`powerSpectrum: bins must be in [1, ${this.size / 2 + 1}], got ${bins}`);
+    if (!(bins >= 1 && bins <= this.size / 2 + 1))
+      throw new RangeError(`powerSpectrum: bins must be in [1, ${this.size / 2 + 1}], got ${bins}`);
     this.fft.realTransform(this.out, frame);
     const o = this.out;
     for (let k = 0; k < bins; k++) {

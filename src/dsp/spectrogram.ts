@@ -1,7 +1,7 @@
 /**
  * STFT frames → band powers in dB. Pure functions over typed arrays plus the feature config.
  */
-import { type FeatureConfig } from '../config.ts';
+import type { FeatureConfig } from '../config.ts';
 import { RealFft } from './fft.ts';
 
 /** Window function of length n ("periodic" form, as used for STFT analysis). */
@@ -10,10 +10,13 @@ export function makeWindow(kind: FeatureConfig['windowFunction'], n: number): Fl
   for (let i = 0; i < n; i++) {
     const x = (2 * Math.PI * i) / n;
     w[i] =
-      kind === 'hann' ? 0.5 - 0.5 * Math.cos(x)
-      : kind === 'hamming' ? 0.54 - 0.46 * Math.cos(x)
-      : kind === 'blackman' ? 0.42 - 0.5 * Math.cos(x) + 0.08 * Math.cos(2 * x)
-      : 1;
+      kind === 'hann'
+        ? 0.5 - 0.5 * Math.cos(x)
+        : kind === 'hamming'
+          ? 0.54 - 0.46 * Math.cos(x)
+          : kind === 'blackman'
+            ? 0.42 - 0.5 * Math.cos(x) + 0.08 * Math.cos(2 * x)
+            : 1;
   }
   return w;
 }
@@ -63,7 +66,10 @@ export function makeFilterbank(c: FeatureConfig): Filterbank {
       for (let k = first; k < nBins && k * binHz < r; k++) w.push(1);
     }
     // trim zero weights at both ends
-    while (w.length && w[0] === 0) { w.shift(); first++; }
+    while (w.length && w[0] === 0) {
+      w.shift();
+      first++;
+    }
     while (w.length && w[w.length - 1] === 0) w.pop();
     if (w.length === 0) {
       const centre = c.frequencyScale === 'mel' ? edges[b + 1]! : c.fMinHz + ((c.fMaxHz - c.fMinHz) * (b + 0.5)) / c.bands;
@@ -110,9 +116,13 @@ export class FrameAnalyzer {
     const bank = makeFilterbank(config);
     this.start = bank.start;
     this.offset = new Int32Array(bank.bands + 1);
-    bank.weights.forEach((w, b) => (this.offset[b + 1] = this.offset[b]! + w.length));
+    bank.weights.forEach((w, b) => {
+      this.offset[b + 1] = this.offset[b]! + w.length;
+    });
     this.flat = new Float64Array(this.offset[bank.bands]!);
-    bank.weights.forEach((w, b) => this.flat.set(w, this.offset[b]!));
+    bank.weights.forEach((w, b) => {
+      this.flat.set(w, this.offset[b]!);
+    });
     this.bins = Math.max(...bank.weights.map((w, b) => bank.start[b]! + w.length));
     const wsum = this.window.reduce((a, x) => a + x, 0);
     // |X[k]| of a unit sine at a bin centre is wsum/2: scale power so it reads 1 (0 dB).

@@ -4,8 +4,16 @@
  */
 import { type OperatorFunction, concat, concatMap, defer, map } from 'rxjs';
 import { UNKNOWN_LABEL } from '../config.ts';
-import { type Prediction } from '../stream/operators.ts';
-import { DEFAULT_EVENT_OPTIONS, type EventOptions, EventTracker, type ScoredWindow, type SoundEvent, isQuiet, resolveEventOptions } from './tracker.ts';
+import type { Prediction } from '../stream/operators.ts';
+import {
+  DEFAULT_EVENT_OPTIONS,
+  type EventOptions,
+  EventTracker,
+  type ScoredWindow,
+  type SoundEvent,
+  isQuiet,
+  resolveEventOptions,
+} from './tracker.ts';
 
 /**
  * Level gate on a prediction's label: a window quieter than `silenceDb` dBFS is labelled `unknown`

@@ -121,7 +121,8 @@ export function resolveEventOptions(classes: readonly string[], options: EventOp
   const known = new Set(classes);
   const unknown = (names: Iterable<string>, what: string) => {
     const bad = [...names].filter((n) => !known.has(n));
-    if (bad.length) optionError(`${what} ${bad.map((b) => JSON.stringify(b)).join(', ')} not among the model's classes (${classes.join(', ')})`);
+    if (bad.length)
+      optionError(`${what} ${bad.map((b) => JSON.stringify(b)).join(', ')} not among the model's classes (${classes.join(', ')})`);
   };
   const background = [...new Set(options.backgroundClasses ?? [])];
   unknown(background, 'background class(es)');
@@ -231,7 +232,10 @@ export class EventTracker {
   push(w: ScoredWindow): SoundEvent[] {
     if (this.finished) throw new SoundeeError('ERR_EVENT_ORDER', `stream ${this.streamId}: a prediction arrived after the stream finished`);
     if (w.startMs < this.lastStartMs)
-      throw new SoundeeError('ERR_EVENT_ORDER', `stream ${this.streamId}: predictions out of order (window at ${w.startMs} ms after one at ${this.lastStartMs} ms)`);
+      throw new SoundeeError(
+        'ERR_EVENT_ORDER',
+        `stream ${this.streamId}: predictions out of order (window at ${w.startMs} ms after one at ${this.lastStartMs} ms)`,
+      );
     this.lastStartMs = w.startMs;
     const quiet = isQuiet(w, this.options.silenceDb);
     const ends: SoundEvent[] = [];

@@ -2,7 +2,7 @@
  * 256-entry RGB lookup tables for the colormaps (matplotlib's perceptually uniform maps, via d3-scale-chromatic).
  */
 import { interpolateInferno, interpolateMagma, interpolatePlasma, interpolateViridis } from 'd3-scale-chromatic';
-import { type Colormap } from '../config.ts';
+import type { Colormap } from '../config.ts';
 
 const luts = new Map<Colormap, Uint8Array>();
 
@@ -18,14 +18,20 @@ export function colormapLut(name: Colormap): Uint8Array {
   if (lut) return lut;
   lut = new Uint8Array(256 * 3);
   const f =
-    name === 'viridis' ? interpolateViridis
-    : name === 'magma' ? interpolateMagma
-    : name === 'inferno' ? interpolateInferno
-    : name === 'plasma' ? interpolatePlasma
-    : (t: number) => {
-        const v = Math.round(t * 255).toString(16).padStart(2, '0');
-        return `#${v}${v}${v}`;
-      };
+    name === 'viridis'
+      ? interpolateViridis
+      : name === 'magma'
+        ? interpolateMagma
+        : name === 'inferno'
+          ? interpolateInferno
+          : name === 'plasma'
+            ? interpolatePlasma
+            : (t: number) => {
+                const v = Math.round(t * 255)
+                  .toString(16)
+                  .padStart(2, '0');
+                return `#${v}${v}${v}`;
+              };
   for (let i = 0; i < 256; i++) lut.set(parseHex(f(i / 255)), 3 * i);
   luts.set(name, lut);
   return lut;

@@ -5,9 +5,9 @@
  * All three channels carry the colormap (the capstone kept only `pixel[0]`).
  */
 import sharp from 'sharp';
-import { type FeatureConfig } from '../config.ts';
+import type { FeatureConfig } from '../config.ts';
 import { colormapLut } from './colormap.ts';
-import { type WindowFrames } from './framer.ts';
+import type { WindowFrames } from './framer.ts';
 
 /** An RGB image, row-major, 3 bytes per pixel. */
 export interface RgbImage {
@@ -48,7 +48,7 @@ function colorizeInto(w: WindowFrames, c: FeatureConfig, out: Uint8Array, offset
   for (let b = bands - 1; b >= 0; b--) {
     for (let i = b; i < frames * bands; i += bands) {
       let level = Math.round((data[i]! - lo) * k);
-      level = level < 0 ? 0 : level > 255 ? 255 : level;
+      level = level < 0 ? 0 : Math.min(level, 255);
       const l3 = 3 * level;
       out[px] = lut[l3]!;
       out[px + 1] = lut[l3 + 1]!;
@@ -98,7 +98,9 @@ export async function renderWindowImages(ws: readonly WindowFrames[], c: Feature
     return Promise.all(ws.map((w) => resizeRgb(colorize(w, c), c.imageSize, c.resizeKernel)));
   const one = width * height * 3;
   const stacked = new Uint8Array(one * ws.length);
-  ws.forEach((w, k) => colorizeInto(w, c, stacked, k * one));
+  ws.forEach((w, k) => {
+    colorizeInto(w, c, stacked, k * one);
+  });
   const out = await sharp(stacked, { raw: { width, height: height * ws.length, channels: 3 } })
     .resize(c.imageSize, height * ws.length, { fit: 'fill', kernel: c.resizeKernel })
     .raw()
@@ -136,7 +138,8 @@ export class RenderQueue {
     private readonly maxInFlight = 1,
   ) {
     if (!(Number.isInteger(maxBatch) && maxBatch >= 1)) throw new RangeError(`maxBatch must be a positive integer, got ${maxBatch}`);
-    if (!(Number.isInteger(maxInFlight) && maxInFlight >= 1)) throw new RangeError(`maxInFlight must be a positive integer, got ${maxInFlight}`);
+    if (!(Number.isInteger(maxInFlight) && maxInFlight >= 1))
+      throw new RangeError(`maxInFlight must be a positive integer, got ${maxInFlight}`);
   }
 
   /** The model-input image of `w`, rendered with the next batch. */
@@ -177,8 +180,14 @@ export class RenderQueue {
         this.config,
       )
         .then(
-          (imgs) => batch.forEach((b, i) => b.resolve(imgs[i]!)),
-          (e: unknown) => batch.forEach((b) => b.reject(e)),
+          (imgs) =>
+            batch.forEach((b, i) => {
+              b.resolve(imgs[i]!);
+            }),
+          (e: unknown) =>
+            batch.forEach((b) => {
+              b.reject(e);
+            }),
         )
         .finally(() => {
           this.inFlight--;

@@ -94,11 +94,25 @@ export function seedCnn({ imageSize = 32, numClasses, seed }: ArchitectureOption
  * softmax. Image rows are frequency and columns time, so pooling over columns makes the network
  * indifferent to when in the window a sound happens but not to its pitch.
  */
-export function resnet({ imageSize = 32, numClasses, seed, widths = [16, 32, 64], dropout = 0.3, head = 'gap' }: ArchitectureOptions): tf.LayersModel {
+export function resnet({
+  imageSize = 32,
+  numClasses,
+  seed,
+  widths = [16, 32, 64],
+  dropout = 0.3,
+  head = 'gap',
+}: ArchitectureOptions): tf.LayersModel {
   let k = 100;
   const conv = (x: tf.SymbolicTensor, filters: number, kernelSize: number, strides: number) =>
     tf.layers
-      .conv2d({ filters, kernelSize, strides, padding: 'same', useBias: false, kernelInitializer: seed === undefined ? 'heNormal' : tf.initializers.heNormal({ seed: seed + k++ }) })
+      .conv2d({
+        filters,
+        kernelSize,
+        strides,
+        padding: 'same',
+        useBias: false,
+        kernelInitializer: seed === undefined ? 'heNormal' : tf.initializers.heNormal({ seed: seed + k++ }),
+      })
       .apply(x) as tf.SymbolicTensor;
   const bn = (x: tf.SymbolicTensor) => tf.layers.batchNormalization({ momentum: 0.9 }).apply(x) as tf.SymbolicTensor;
   const relu = (x: tf.SymbolicTensor) => tf.layers.reLU().apply(x) as tf.SymbolicTensor;

@@ -66,7 +66,8 @@ export function inferenceThreads(): number {
   const env = process.env.SOUNDEE_WASM_THREADS;
   if (env === undefined || env === '') return 1;
   const n = Number(env);
-  if (!(Number.isInteger(n) && n >= 1 && n <= 8)) throw new SoundeeError('ERR_BACKEND', `SOUNDEE_WASM_THREADS must be an integer in 1..8, got "${env}"`);
+  if (!(Number.isInteger(n) && n >= 1 && n <= 8))
+    throw new SoundeeError('ERR_BACKEND', `SOUNDEE_WASM_THREADS must be an integer in 1..8, got "${env}"`);
   return n;
 }
 
@@ -102,7 +103,10 @@ export function initBackend(
     let got: ActiveBackend;
     if (wanted === 'node') {
       if (!(await tryNode()))
-        throw new SoundeeError('ERR_BACKEND', 'backend "node" requested but @tensorflow/tfjs-node does not load here (it needs its native library, downloaded at install time). Use --backend wasm.');
+        throw new SoundeeError(
+          'ERR_BACKEND',
+          'backend "node" requested but @tensorflow/tfjs-node does not load here (it needs its native library, downloaded at install time). Use --backend wasm.',
+        );
       got = 'tensorflow';
     } else if (wanted === 'cpu') {
       await tf.setBackend('cpu');
@@ -122,7 +126,9 @@ export function initBackend(
       registerWasmTrainingKernels?.();
     }
     const wasmName = `wasm (WebAssembly, XNNPACK${threads > 1 ? `, ${threads} threads` : ''})`;
-    log?.(`soundee: using the ${got === 'tensorflow' ? 'node (tfjs-node, native TensorFlow)' : got === 'wasm' ? wasmName : 'cpu (pure JavaScript, slow)'} backend`);
+    log?.(
+      `soundee: using the ${got === 'tensorflow' ? 'node (tfjs-node, native TensorFlow)' : got === 'wasm' ? wasmName : 'cpu (pure JavaScript, slow)'} backend`,
+    );
     return got;
   })();
   return active;

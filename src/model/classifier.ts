@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { type FeatureConfig, UNKNOWN_LABEL } from '../config.ts';
 import { foldForInference } from './fold.ts';
-import { type LoadedModel } from './io.ts';
+import type { LoadedModel } from './io.ts';
 
 /** One classified input. */
 export interface Classification {
@@ -40,7 +40,8 @@ export class Classifier {
     this.name = loaded.metadata.name;
     this.architecture = loaded.metadata.architecture;
     this.threshold = threshold ?? loaded.metadata.confidenceThreshold;
-    if (!(this.threshold >= 0 && this.threshold <= 1)) throw new RangeError(`confidence threshold must be in [0, 1], got ${this.threshold}`);
+    if (!(this.threshold >= 0 && this.threshold <= 1))
+      throw new RangeError(`confidence threshold must be in [0, 1], got ${this.threshold}`);
     this.inputLen = this.features.imageSize * this.features.imageSize * 3;
     this.model = foldForInference(loaded.model);
     this.original = this.model === loaded.model ? undefined : loaded.model;
@@ -133,7 +134,9 @@ export class BatchQueue {
     const batch = this.queue.splice(0, this.maxBatch);
     try {
       const out = this.classifier.classify(batch.map((p) => p.input));
-      batch.forEach((p, i) => p.resolve(out[i]!));
+      batch.forEach((p, i) => {
+        p.resolve(out[i]!);
+      });
       this.stats.batches++;
       this.stats.items += batch.length;
       this.stats.maxBatchSeen = Math.max(this.stats.maxBatchSeen, batch.length);

@@ -4,12 +4,12 @@
  */
 import { type FeatureConfig, SoundeeError, diffFeatureConfig, windowSamples } from '../config.ts';
 import { loadAudio } from '../audio/wav.ts';
-import { type Dataset } from '../data/dataset-file.ts';
+import type { Dataset } from '../data/dataset-file.ts';
 import { scanClips } from '../data/scan.ts';
-import { type Split } from '../data/split.ts';
+import type { Split } from '../data/split.ts';
 import { frameSignal } from '../features/framer.ts';
 import { renderWindowImages, toUnitFloat } from '../features/render.ts';
-import { type Classifier } from './classifier.ts';
+import type { Classifier } from './classifier.ts';
 import { type EvaluationReport, evaluatePredictions } from './metrics.ts';
 
 export interface EvaluationRun {
@@ -22,13 +22,18 @@ export interface EvaluationRun {
 
 function mapClasses(model: readonly string[], data: readonly string[], where: string): number[] {
   const missing = data.filter((c) => !model.includes(c));
-  if (missing.length) throw new SoundeeError('ERR_MODEL_MISMATCH', `${where} has classes the model does not know: ${missing.join(', ')} (model classes: ${model.join(', ')})`);
+  if (missing.length)
+    throw new SoundeeError(
+      'ERR_MODEL_MISMATCH',
+      `${where} has classes the model does not know: ${missing.join(', ')} (model classes: ${model.join(', ')})`,
+    );
   return data.map((c) => model.indexOf(c));
 }
 
 async function classifyImages(cls: Classifier, images: readonly Uint8Array[], batch = 128): Promise<Float32Array[]> {
   const out: Float32Array[] = [];
-  for (let s = 0; s < images.length; s += batch) out.push(...cls.classify(images.slice(s, s + batch).map(toUnitFloat)).map((c) => c.probabilities));
+  for (let s = 0; s < images.length; s += batch)
+    out.push(...cls.classify(images.slice(s, s + batch).map(toUnitFloat)).map((c) => c.probabilities));
   return out;
 }
 
@@ -36,7 +41,12 @@ async function classifyImages(cls: Classifier, images: readonly Uint8Array[], ba
  * Evaluates on a split of a dataset file. Stored images are used when the dataset was rendered with
  * the model's feature config; otherwise the stored audio is re-rendered with the model's config.
  */
-export async function evaluateOnDataset(cls: Classifier, ds: Dataset, split: Split | 'all' = 'test', onProgress?: (d: number, t: number) => void): Promise<EvaluationRun> {
+export async function evaluateOnDataset(
+  cls: Classifier,
+  ds: Dataset,
+  split: Split | 'all' = 'test',
+  onProgress?: (d: number, t: number) => void,
+): Promise<EvaluationRun> {
   const idx = split === 'all' ? ds.header.items.map((_, i) => i) : ds.indices(split);
   if (!idx.length) throw new SoundeeError('ERR_DATASET', `the dataset has no ${split} items`);
   const map = mapClasses(cls.classes, ds.classes, 'the dataset');
@@ -47,11 +57,20 @@ export async function evaluateOnDataset(cls: Classifier, ds: Dataset, split: Spl
   if (same || (!ds.header.features && ds.header.imageSize === cls.features.imageSize)) {
     images = idx.map((i) => ds.image(i));
     source = `${split} split, stored images`;
-  } else if (ds.audio && ds.header.audio?.samplesPerItem === windowSamples(cls.features) && ds.header.audio.sampleRateHz === cls.features.sampleRateHz) {
+  } else if (
+    ds.audio &&
+    ds.header.audio?.samplesPerItem === windowSamples(cls.features) &&
+    ds.header.audio.sampleRateHz === cls.features.sampleRateHz
+  ) {
     images = [];
     for (let s = 0; s < idx.length; s += 64) {
       const part = idx.slice(s, s + 64);
-      images.push(...(await renderWindowImages(part.map((i) => frameSignal(ds.samples(i), cls.features)[0]!), cls.features)));
+      images.push(
+        ...(await renderWindowImages(
+          part.map((i) => frameSignal(ds.samples(i), cls.features)[0]!),
+          cls.features,
+        )),
+      );
       onProgress?.(Math.min(idx.length, s + 64), idx.length);
     }
     source = `${split} split, audio re-rendered with the model's features (${diffFeatureConfig(ds.header.features!, cls.features).join('; ')})`;
@@ -95,7 +114,11 @@ export async function evaluateOnFolder(cls: Classifier, dir: string, onProgress?
     onProgress?.(k + 1, clips.length);
   }
   if (!truth.length) throw new SoundeeError('ERR_DATASET', `${dir}: no clip could be evaluated`);
-  return { report: evaluatePredictions(cls.classes, truth, probs, cls.threshold), source: `${dir}: ${clips.length - skipped.length} clips, ${truth.length} windows`, skipped };
+  return {
+    report: evaluatePredictions(cls.classes, truth, probs, cls.threshold),
+    source: `${dir}: ${clips.length - skipped.length} clips, ${truth.length} windows`,
+    skipped,
+  };
 }
 
 /** Result of the digital-silence shortcut probe. */
@@ -117,7 +140,11 @@ export interface SilenceProbe {
  * item of a split and count how often the model then says `target`. A model that learned the sound,
  * not the padding, barely moves.
  */
-export async function probeSilenceShortcut(cls: Classifier, ds: Dataset, { split = 'test' as Split, target = 'speech', tailMillis = 250 } = {}): Promise<SilenceProbe> {
+export async function probeSilenceShortcut(
+  cls: Classifier,
+  ds: Dataset,
+  { split = 'test' as Split, target = 'speech', tailMillis = 250 } = {},
+): Promise<SilenceProbe> {
   const t = ds.classes.indexOf(target);
   const mt = cls.classes.indexOf(target);
   if (t < 0 || mt < 0) throw new SoundeeError('ERR_DATASET', `class ${target} is not in both the dataset and the model`);

@@ -53,7 +53,8 @@ export function foldForInference(model: tf.LayersModel): tf.LayersModel {
 
 function buildFolded(model: tf.LayersModel): tf.LayersModel | undefined {
   const config = structuredClone(model.getConfig()) as unknown as ModelConfig;
-  if (!Array.isArray(config.layers) || !config.layers.every((l) => Array.isArray(l.inboundNodes) && l.inboundNodes.length <= 1)) return undefined;
+  if (!Array.isArray(config.layers) || !config.layers.every((l) => Array.isArray(l.inboundNodes) && l.inboundNodes.length <= 1))
+    return undefined;
   const byName = new Map(config.layers.map((l) => [l.name, l]));
   const consumers = new Map<string, string[]>();
   for (const l of config.layers) for (const [src] of l.inboundNodes[0] ?? []) consumers.set(src, [...(consumers.get(src) ?? []), l.name]);
@@ -62,7 +63,7 @@ function buildFolded(model: tf.LayersModel): tf.LayersModel | undefined {
   /** A conv whose single consumer is `next`, with nothing fused yet, that `next` may merge into. */
   const foldableConv = (next: LayerConfig) => {
     const conv = onlyInput(next);
-    if (!conv || conv.className !== 'Conv2D' || conv.config.activation !== 'linear' || conv.config.dataFormat !== 'channelsLast') return undefined;
+    if (conv?.className !== 'Conv2D' || conv.config.activation !== 'linear' || conv.config.dataFormat !== 'channelsLast') return undefined;
     if ((consumers.get(conv.name) ?? []).length !== 1 || isOutput(conv.name)) return undefined;
     return conv;
   };
@@ -97,7 +98,8 @@ function buildFolded(model: tf.LayersModel): tf.LayersModel | undefined {
   if (removed.size === 0) return undefined;
   for (const relu of config.layers) {
     if (removed.has(relu.name)) continue;
-    const plainRelu = relu.className === 'ReLU' ? relu.config.maxValue == null : relu.className === 'Activation' && relu.config.activation === 'relu';
+    const plainRelu =
+      relu.className === 'ReLU' ? relu.config.maxValue == null : relu.className === 'Activation' && relu.config.activation === 'relu';
     if (!plainRelu) continue;
     const conv = foldableConv(relu);
     if (!conv) continue;

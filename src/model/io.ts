@@ -66,7 +66,7 @@ function float32ToFloat16(v: number): number {
   const f = new Float32Array([v]);
   const x = new Uint32Array(f.buffer)[0]!;
   const sign = (x >>> 16) & 0x8000;
-  let exp = ((x >>> 23) & 0xff) - 127 + 15;
+  const exp = ((x >>> 23) & 0xff) - 127 + 15;
   let mant = x & 0x7fffff;
   if (exp <= 0) {
     if (exp < -10) return sign;
@@ -79,7 +79,11 @@ function float32ToFloat16(v: number): number {
 }
 
 /** Re-encodes float32 weights per the chosen quantisation (tfjs decodes these specs natively on load). */
-function quantize(specs: tf.io.WeightsManifestEntry[], data: ArrayBuffer, q: WeightQuantization): { specs: tf.io.WeightsManifestEntry[]; data: ArrayBuffer } {
+function quantize(
+  specs: tf.io.WeightsManifestEntry[],
+  data: ArrayBuffer,
+  q: WeightQuantization,
+): { specs: tf.io.WeightsManifestEntry[]; data: ArrayBuffer } {
   if (q === 'none') return { specs, data };
   const outSpecs: tf.io.WeightsManifestEntry[] = [];
   const parts: Uint8Array[] = [];
@@ -137,7 +141,7 @@ export async function saveModel(
   await model.save(
     tf.io.withSaveHandler(async (artifacts) => {
       const raw = artifacts.weightData;
-      const weightData = Array.isArray(raw) ? tf.io.concatenateArrayBuffers(raw) : (raw as ArrayBuffer | undefined) ?? new ArrayBuffer(0);
+      const weightData = Array.isArray(raw) ? tf.io.concatenateArrayBuffers(raw) : ((raw as ArrayBuffer | undefined) ?? new ArrayBuffer(0));
       const { specs, data } = quantize(artifacts.weightSpecs ?? [], weightData, quantization);
       const modelJson = {
         format: 'layers-model',
@@ -168,11 +172,17 @@ export async function readMetadata(dir: string): Promise<ModelMetadata> {
   const where = join(dir, 'metadata.json');
   if (m.format !== MODEL_FORMAT) modelError('ERR_MODEL_INVALID', `${where}: not a Soundee model (format ${JSON.stringify(m.format)})`);
   if (m.formatVersion !== MODEL_FORMAT_VERSION)
-    modelError('ERR_MODEL_VERSION', `${where}: model format version ${m.formatVersion} is not supported by this Soundee (expects ${MODEL_FORMAT_VERSION})`);
+    modelError(
+      'ERR_MODEL_VERSION',
+      `${where}: model format version ${m.formatVersion} is not supported by this Soundee (expects ${MODEL_FORMAT_VERSION})`,
+    );
   if (!Array.isArray(m.classes) || m.classes.length < 2 || !m.classes.every((c) => typeof c === 'string'))
     modelError('ERR_MODEL_INVALID', `${where}: "classes" must list at least two class names`);
   if (new Set(m.classes).size !== m.classes.length) modelError('ERR_MODEL_INVALID', `${where}: duplicate class names`);
-  if (m.backgroundClasses !== undefined && !(Array.isArray(m.backgroundClasses) && m.backgroundClasses.every((c) => m.classes!.includes(c))))
+  if (
+    m.backgroundClasses !== undefined &&
+    !(Array.isArray(m.backgroundClasses) && m.backgroundClasses.every((c) => m.classes!.includes(c)))
+  )
     modelError('ERR_MODEL_INVALID', `${where}: "backgroundClasses" must list some of the model's classes (${m.classes.join(', ')})`);
   let features: FeatureConfig;
   try {
@@ -203,7 +213,10 @@ export interface LoadedModel {
  * with equal the ones in use.
  * @throws SoundeeError ERR_MODEL_NOT_FOUND | ERR_MODEL_INVALID | ERR_MODEL_VERSION | ERR_MODEL_MISMATCH.
  */
-export async function loadModel(dir: string, { expectFeatures, expectClasses }: { expectFeatures?: FeatureConfig; expectClasses?: readonly string[] } = {}): Promise<LoadedModel> {
+export async function loadModel(
+  dir: string,
+  { expectFeatures, expectClasses }: { expectFeatures?: FeatureConfig; expectClasses?: readonly string[] } = {},
+): Promise<LoadedModel> {
   const metadata = await readMetadata(dir);
   if (expectFeatures) {
     const diff = diffFeatureConfig(metadata.features, expectFeatures);
@@ -219,7 +232,8 @@ export async function loadModel(dir: string, { expectFeatures, expectClasses }: 
     modelTopology?: object;
     weightsManifest?: { paths: string[]; weights: tf.io.WeightsManifestEntry[] }[];
   };
-  if (!json.modelTopology || !Array.isArray(json.weightsManifest)) modelError('ERR_MODEL_INVALID', `${join(dir, 'model.json')}: not a tfjs layers model`);
+  if (!json.modelTopology || !Array.isArray(json.weightsManifest))
+    modelError('ERR_MODEL_INVALID', `${join(dir, 'model.json')}: not a tfjs layers model`);
   const specs = json.weightsManifest.flatMap((g) => g.weights);
   const buffers: ArrayBuffer[] = [];
   for (const group of json.weightsManifest)
@@ -242,14 +256,20 @@ export async function loadModel(dir: string, { expectFeatures, expectClasses }: 
   }
   const inShape = model.inputs[0]?.shape;
   const size = metadata.features.imageSize;
-  if (!inShape || inShape.length !== 4 || inShape[1] !== size || inShape[2] !== size || inShape[3] !== 3) {
+  if (inShape?.length !== 4 || inShape[1] !== size || inShape[2] !== size || inShape[3] !== 3) {
     model.dispose();
-    modelError('ERR_MODEL_MISMATCH', `${dir}: network input shape [${inShape?.join(', ')}] does not match the ${size}×${size}×3 images its metadata declares`);
+    modelError(
+      'ERR_MODEL_MISMATCH',
+      `${dir}: network input shape [${inShape?.join(', ')}] does not match the ${size}×${size}×3 images its metadata declares`,
+    );
   }
   const outShape = model.outputs[0]?.shape;
   if (!outShape || outShape[outShape.length - 1] !== metadata.classes.length) {
     model.dispose();
-    modelError('ERR_MODEL_MISMATCH', `${dir}: network has ${outShape?.[outShape.length - 1]} outputs but metadata lists ${metadata.classes.length} classes`);
+    modelError(
+      'ERR_MODEL_MISMATCH',
+      `${dir}: network has ${outShape?.[outShape.length - 1]} outputs but metadata lists ${metadata.classes.length} classes`,
+    );
   }
   return { model, metadata, dir };
 }

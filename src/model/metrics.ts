@@ -33,7 +33,12 @@ export interface EvaluationReport {
  * Computes the report from true labels and probability rows.
  * @param probs one row per item, in `classes` order.
  */
-export function evaluatePredictions(classes: readonly string[], truth: readonly number[], probs: readonly Float32Array[], threshold: number): EvaluationReport {
+export function evaluatePredictions(
+  classes: readonly string[],
+  truth: readonly number[],
+  probs: readonly Float32Array[],
+  threshold: number,
+): EvaluationReport {
   const k = classes.length;
   const confusion = Array.from({ length: k }, () => new Array<number>(k).fill(0));
   let correct = 0;

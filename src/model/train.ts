@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { SoundeeError } from '../config.ts';
 import { type AugmentOptions, renderAugmented } from '../data/augment.ts';
-import { type Dataset } from '../data/dataset-file.ts';
+import type { Dataset } from '../data/dataset-file.ts';
 import { availableParallelism } from 'node:os';
 import { Random } from '../util/random.ts';
 import { type Architecture, buildModel } from './architectures.ts';
@@ -84,7 +84,11 @@ export interface TrainResult {
 
 /** Item indices for one epoch. */
 function epochOrder(ds: Dataset, train: number[], rng: Random, sampling: TrainOptions['sampling'], n: number): number[] {
-  if (sampling === 'natural') return rng.shuffle([...train]).slice(0, n).concat(n > train.length ? Array.from({ length: n - train.length }, () => train[rng.int(train.length)]!) : []);
+  if (sampling === 'natural')
+    return rng
+      .shuffle([...train])
+      .slice(0, n)
+      .concat(n > train.length ? Array.from({ length: n - train.length }, () => train[rng.int(train.length)]!) : []);
   const byClass = ds.classes.map(() => new Map<string, number[]>());
   for (const i of train) {
     const it = ds.header.items[i]!;
@@ -132,7 +136,9 @@ export function imagesToTensor(images: readonly Uint8Array[], size: number): tf.
 
 function targets(labels: readonly number[], k: number, eps: number): tf.Tensor2D {
   const y = new Float32Array(labels.length * k).fill(eps / k);
-  labels.forEach((l, i) => (y[i * k + l] = 1 - eps + eps / k));
+  labels.forEach((l, i) => {
+    y[i * k + l] = 1 - eps + eps / k;
+  });
   return tf.tensor2d(y, [labels.length, k]);
 }
 
@@ -154,7 +160,8 @@ export function predictImages(model: tf.LayersModel, images: readonly Uint8Array
 export async function trainModel(ds: Dataset, o: TrainOptions): Promise<TrainResult> {
   const train = ds.indices('train');
   const valid = ds.indices('valid');
-  if (!train.length || !valid.length) throw new SoundeeError('ERR_TRAIN', `the dataset needs train and valid items (has ${train.length} / ${valid.length})`);
+  if (!train.length || !valid.length)
+    throw new SoundeeError('ERR_TRAIN', `the dataset needs train and valid items (has ${train.length} / ${valid.length})`);
   if (o.augment && (!ds.audio || !ds.header.features))
     throw new SoundeeError('ERR_TRAIN', 'augmentation needs an audio dataset (this one holds imported images); train with --no-augment');
   const k = ds.classes.length;
@@ -166,7 +173,10 @@ export async function trainModel(ds: Dataset, o: TrainOptions): Promise<TrainRes
   // The WASM backend computes on one thread: split each batch across the cores. The trainer applies
   // the same Adam and categorical cross-entropy as the compiled model (verified in its tests).
   const replicas = o.replicas ?? availableParallelism();
-  const parallel = tf.getBackend() === 'wasm' && replicas > 1 ? await DataParallelTrainer.create(model, { adam: { learningRate: o.lr }, replicas }) : undefined;
+  const parallel =
+    tf.getBackend() === 'wasm' && replicas > 1
+      ? await DataParallelTrainer.create(model, { adam: { learningRate: o.lr }, replicas })
+      : undefined;
 
   const validImages = valid.map((i) => ds.image(i));
   const validLabels = valid.map((i) => ds.header.items[i]!.label);
@@ -199,8 +209,16 @@ export async function trainModel(ds: Dataset, o: TrainOptions): Promise<TrainRes
         const chunk = 64;
         for (let s = 0; s < order.length; s += chunk) {
           const part = order.slice(s, s + chunk);
-          const r = await renderAugmented(part.map((i) => ds.samples(i)), c, rng, o.augment, background);
-          r.forEach((img, j) => (images[s + j] = img));
+          const r = await renderAugmented(
+            part.map((i) => ds.samples(i)),
+            c,
+            rng,
+            o.augment,
+            background,
+          );
+          r.forEach((img, j) => {
+            images[s + j] = img;
+          });
           o.onEpochStart?.({ epoch, phase: 'augment', done: Math.min(order.length, s + chunk), total: order.length });
           if (o.shouldStop?.()) break;
         }
@@ -218,11 +236,17 @@ export async function trainModel(ds: Dataset, o: TrainOptions): Promise<TrainRes
         const idx = order.slice(b * o.batchSize, (b + 1) * o.batchSize);
         if (!idx.length) break;
         let xs = imagesToTensor(images.slice(b * o.batchSize, b * o.batchSize + idx.length), size);
-        let ys = targets(idx.map((i) => ds.header.items[i]!.label), k, o.labelSmoothing);
+        let ys = targets(
+          idx.map((i) => ds.header.items[i]!.label),
+          k,
+          o.labelSmoothing,
+        );
         if (o.mixup && idx.length > 1) {
           const lam = rng.beta(o.mixup, o.mixup);
           const perm = tf.tensor1d(rng.shuffle(Array.from({ length: idx.length }, (_, j) => j)), 'int32');
-          const [mx, my] = tf.tidy(() => [xs.mul(lam).add(xs.gather(perm).mul(1 - lam)), ys.mul(lam).add(ys.gather(perm).mul(1 - lam))] as const);
+          const [mx, my] = tf.tidy(
+            () => [xs.mul(lam).add(xs.gather(perm).mul(1 - lam)), ys.mul(lam).add(ys.gather(perm).mul(1 - lam))] as const,
+          );
           tf.dispose([xs, ys, perm]);
           xs = mx as tf.Tensor4D;
           ys = my as tf.Tensor2D;
@@ -251,10 +275,24 @@ export async function trainModel(ds: Dataset, o: TrainOptions): Promise<TrainRes
       }
       const probs = predictImages(model, validImages, size);
       const valAcc = probs.filter((p, i) => p.indexOf(Math.max(...p)) === validLabels[i]).length / probs.length;
-      const valLoss = tf.tidy(() => tf.metrics.categoricalCrossentropy(yValid, tf.tensor2d(probs.flatMap((p) => [...p]), [probs.length, k])).mean().dataSync()[0]!);
+      const valLoss = tf.tidy(
+        () =>
+          tf.metrics
+            .categoricalCrossentropy(
+              yValid,
+              tf.tensor2d(
+                probs.flatMap((p) => [...p]),
+                [probs.length, k],
+              ),
+            )
+            .mean()
+            .dataSync()[0]!,
+      );
       const isBest = !best || valAcc > best.acc + 1e-9 || (Math.abs(valAcc - best.acc) <= 1e-9 && valLoss < best.loss);
       if (isBest) {
-        best?.weights.forEach((w) => w.dispose());
+        best?.weights.forEach((w) => {
+          w.dispose();
+        });
         best = { acc: valAcc, loss: valLoss, weights: model.getWeights().map((w) => w.clone()), epoch };
       }
       if (trained) {
@@ -286,7 +324,9 @@ export async function trainModel(ds: Dataset, o: TrainOptions): Promise<TrainRes
   } finally {
     await parallel?.close();
     if (ema) tf.dispose(ema);
-    best?.weights.forEach((w) => w.dispose());
+    best?.weights.forEach((w) => {
+      w.dispose();
+    });
     yValid.dispose();
     // the optimiser's moments are not owned by the model (it was passed in as an object)
     optimizer.dispose();

@@ -20,14 +20,26 @@ export interface Series {
   dashed?: boolean;
 }
 
-function panel(x0: number, y0: number, w: number, h: number, title: string, series: Series[], yMin?: number, yMax?: number, mark?: number): string {
+function panel(
+  x0: number,
+  y0: number,
+  w: number,
+  h: number,
+  title: string,
+  series: Series[],
+  yMin?: number,
+  yMax?: number,
+  mark?: number,
+): string {
   const all = series.flatMap((s) => s.values).filter(Number.isFinite);
   const lo = yMin ?? Math.min(...all, 0);
   const hi = yMax ?? Math.max(...all, 1e-9) * 1.05;
   const n = Math.max(2, ...series.map((s) => s.values.length));
   const px = (i: number) => x0 + (i / (n - 1)) * w;
   const py = (v: number) => y0 + h - ((v - lo) / (hi - lo || 1)) * h;
-  const out: string[] = [`<text x="${x0 + w / 2}" y="${y0 - 10}" text-anchor="middle" font-size="15" font-weight="bold">${esc(title)}</text>`];
+  const out: string[] = [
+    `<text x="${x0 + w / 2}" y="${y0 - 10}" text-anchor="middle" font-size="15" font-weight="bold">${esc(title)}</text>`,
+  ];
   out.push(`<rect x="${x0}" y="${y0}" width="${w}" height="${h}" fill="none" stroke="#888"/>`);
   for (let t = 0; t <= 4; t++) {
     const v = lo + ((hi - lo) * t) / 4;
@@ -37,31 +49,58 @@ function panel(x0: number, y0: number, w: number, h: number, title: string, seri
   const step = Math.max(1, Math.ceil(n / 10));
   for (let i = 0; i < n; i += step) out.push(`<text x="${px(i)}" y="${y0 + h + 16}" text-anchor="middle" font-size="11">${i + 1}</text>`);
   out.push(`<text x="${x0 + w / 2}" y="${y0 + h + 34}" text-anchor="middle" font-size="12">epoch</text>`);
-  if (mark !== undefined) out.push(`<line x1="${px(mark)}" x2="${px(mark)}" y1="${y0}" y2="${y0 + h}" stroke="#999" stroke-dasharray="3,3"/>`);
+  if (mark !== undefined)
+    out.push(`<line x1="${px(mark)}" x2="${px(mark)}" y1="${y0}" y2="${y0 + h}" stroke="#999" stroke-dasharray="3,3"/>`);
   series.forEach((s, k) => {
     const pts = s.values.map((v, i) => `${px(i).toFixed(1)},${py(v).toFixed(1)}`).join(' ');
     out.push(`<polyline points="${pts}" fill="none" stroke="${s.color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="6,4"' : ''}/>`);
-    out.push(`<line x1="${x0 + 10}" x2="${x0 + 30}" y1="${y0 + 14 + 16 * k}" y2="${y0 + 14 + 16 * k}" stroke="${s.color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="6,4"' : ''}/>`);
+    out.push(
+      `<line x1="${x0 + 10}" x2="${x0 + 30}" y1="${y0 + 14 + 16 * k}" y2="${y0 + 14 + 16 * k}" stroke="${s.color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="6,4"' : ''}/>`,
+    );
     out.push(`<text x="${x0 + 36}" y="${y0 + 18 + 16 * k}" font-size="12">${esc(s.name)}</text>`);
   });
   return out.join('\n');
 }
 
 /** Loss and accuracy per epoch, train vs validation, with the kept epoch marked. */
-export function trainingCurvesSvg(h: { loss: number[]; acc: number[]; valLoss: number[]; valAcc: number[] }, bestEpoch: number, title: string): string {
+export function trainingCurvesSvg(
+  h: { loss: number[]; acc: number[]; valLoss: number[]; valAcc: number[] },
+  bestEpoch: number,
+  title: string,
+): string {
   const W = 900;
   const H = 380;
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif">
 <rect width="100%" height="100%" fill="white"/>
 <text x="${W / 2}" y="22" text-anchor="middle" font-size="16">${esc(title)}</text>
-${panel(70, 60, 330, 260, 'loss', [
-  { name: 'train', values: h.loss, color: '#1f77b4' },
-  { name: 'validation', values: h.valLoss, color: '#d62728', dashed: true },
-], 0, undefined, bestEpoch)}
-${panel(520, 60, 330, 260, 'accuracy', [
-  { name: 'train', values: h.acc, color: '#1f77b4' },
-  { name: 'validation', values: h.valAcc, color: '#d62728', dashed: true },
-], 0, 1, bestEpoch)}
+${panel(
+  70,
+  60,
+  330,
+  260,
+  'loss',
+  [
+    { name: 'train', values: h.loss, color: '#1f77b4' },
+    { name: 'validation', values: h.valLoss, color: '#d62728', dashed: true },
+  ],
+  0,
+  undefined,
+  bestEpoch,
+)}
+${panel(
+  520,
+  60,
+  330,
+  260,
+  'accuracy',
+  [
+    { name: 'train', values: h.acc, color: '#1f77b4' },
+    { name: 'validation', values: h.valAcc, color: '#d62728', dashed: true },
+  ],
+  0,
+  1,
+  bestEpoch,
+)}
 </svg>`;
 }
 
@@ -87,13 +126,19 @@ export function confusionSvg(classes: readonly string[], m: readonly number[][],
     row.forEach((v, j) => {
       const level = Math.round((v / total) * 255);
       const [r, g, b] = [lut[3 * level], lut[3 * level + 1], lut[3 * level + 2]];
-      out.push(`<rect x="${left + j * cell}" y="${top + i * cell}" width="${cell}" height="${cell}" fill="rgb(${r},${g},${b})" stroke="white"/>`);
-      out.push(`<text x="${left + j * cell + cell / 2}" y="${top + i * cell + cell / 2 + 4}" text-anchor="middle" font-size="12" fill="${level > 140 ? 'black' : 'white'}">${v}</text>`);
+      out.push(
+        `<rect x="${left + j * cell}" y="${top + i * cell}" width="${cell}" height="${cell}" fill="rgb(${r},${g},${b})" stroke="white"/>`,
+      );
+      out.push(
+        `<text x="${left + j * cell + cell / 2}" y="${top + i * cell + cell / 2 + 4}" text-anchor="middle" font-size="12" fill="${level > 140 ? 'black' : 'white'}">${v}</text>`,
+      );
     });
   });
-  classes.forEach((c, j) =>
-    out.push(`<text x="${left + j * cell + cell / 2}" y="${top - 8}" text-anchor="start" font-size="12" transform="rotate(-40 ${left + j * cell + cell / 2} ${top - 8})">${esc(c)}</text>`),
-  );
+  classes.forEach((c, j) => {
+    out.push(
+      `<text x="${left + j * cell + cell / 2}" y="${top - 8}" text-anchor="start" font-size="12" transform="rotate(-40 ${left + j * cell + cell / 2} ${top - 8})">${esc(c)}</text>`,
+    );
+  });
   out.push('</svg>');
   return out.join('\n');
 }

@@ -4,8 +4,8 @@
  * Pure functions of the request's headers and URL.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { type IncomingHttpHeaders } from 'node:http';
-import { type ErrorCode } from './protocol.ts';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { ErrorCode } from './protocol.ts';
 
 /** Name of the cookie the dashboard page gets after it was opened with `?token=`. */
 export const TOKEN_COOKIE = 'soundee_token';
@@ -19,7 +19,9 @@ export interface AccessPolicy {
   loopback: boolean;
 }
 
-export type AccessVerdict = { ok: true; tokenFrom?: 'header' | 'query' | 'cookie' } | { ok: false; code: ErrorCode; status: number; message: string };
+export type AccessVerdict =
+  | { ok: true; tokenFrom?: 'header' | 'query' | 'cookie' }
+  | { ok: false; code: ErrorCode; status: number; message: string };
 
 /** Whether an interface address is loopback-only. */
 export function isLoopbackAddress(host: string): boolean {
@@ -64,12 +66,22 @@ function cookieValue(header: string | undefined, name: string): string | undefin
 export function checkAccess(headers: IncomingHttpHeaders, url: URL, policy: AccessPolicy): AccessVerdict {
   const host = headers.host ?? '';
   if (policy.loopback && !isLoopbackAddress(hostName(host)))
-    return { ok: false, code: 'ERR_FORBIDDEN_HOST', status: 403, message: `Host ${JSON.stringify(host)} is not a loopback name; this server is bound to loopback` };
+    return {
+      ok: false,
+      code: 'ERR_FORBIDDEN_HOST',
+      status: 403,
+      message: `Host ${JSON.stringify(host)} is not a loopback name; this server is bound to loopback`,
+    };
   const origin = headers.origin;
   if (origin !== undefined) {
     const same = origin === `http://${host}` || origin === `https://${host}`;
     if (!same && !policy.origins.includes('*') && !policy.origins.includes(origin))
-      return { ok: false, code: 'ERR_FORBIDDEN_ORIGIN', status: 403, message: `Origin ${JSON.stringify(origin)} is not allowed (start the server with --origin ${origin} to allow it)` };
+      return {
+        ok: false,
+        code: 'ERR_FORBIDDEN_ORIGIN',
+        status: 403,
+        message: `Origin ${JSON.stringify(origin)} is not allowed (start the server with --origin ${origin} to allow it)`,
+      };
   }
   if (!policy.token) return { ok: true };
   const auth = headers.authorization;

@@ -2,7 +2,7 @@
  * The bounded event history: every event gets the next id (1, 2, …) and the newest `capacity`
  * events are held so that a reconnecting client can ask for what it missed (`since`).
  */
-import { type EventInput, type EventMessage } from './protocol.ts';
+import type { EventInput, EventMessage } from './protocol.ts';
 
 /** What a `since` request finds. */
 export interface HistoryReplay {
@@ -18,7 +18,8 @@ export class EventHistory {
 
   /** @param capacity events held (≥ 1). */
   constructor(readonly capacity: number) {
-    if (!(Number.isInteger(capacity) && capacity >= 1)) throw new RangeError(`history capacity must be a positive integer, got ${capacity}`);
+    if (!(Number.isInteger(capacity) && capacity >= 1))
+      throw new RangeError(`history capacity must be a positive integer, got ${capacity}`);
     this.ring = new Array<EventMessage | undefined>(capacity);
   }
 

@@ -8,13 +8,14 @@ import { type OperatorFunction, Subject, type Subscription, identity, ignoreElem
 import { SoundeeError } from '../config.ts';
 import { PCM_FORMATS, type PcmFormat, bytesPerSample, decodePcm } from '../audio/pcm.ts';
 import { StreamResampler } from '../audio/resample.ts';
-import { type BatchQueue } from '../model/classifier.ts';
+import type { BatchQueue } from '../model/classifier.ts';
 import { Backlog, type Prediction, type RenderedWindow, classifyStream } from '../stream/operators.ts';
 import { type ErrorCode, type EventInput, RESAMPLED_RATES_HZ } from './protocol.ts';
 
 export { RESAMPLED_RATES_HZ } from './protocol.ts';
 
 /** A stream id as given in the ingest URL: 1–128 printable characters. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what a stream id may not hold
 const STREAM_ID = /^[^\u0000-\u001f\u007f]{1,128}$/;
 
 export interface IngestParams {
@@ -37,15 +38,18 @@ export function acceptedRates(modelRateHz: number): number[] {
 /** Reads and checks `streamId`, `sampleRateHz` and `format` from an ingest URL. */
 export function parseIngestParams(url: URL, modelRateHz: number): IngestParams | ParamError {
   const streamId = url.searchParams.get('streamId');
-  if (streamId === null || !STREAM_ID.test(streamId)) return { code: 'ERR_BAD_PARAMS', message: 'streamId is required: 1–128 printable characters' };
+  if (streamId === null || !STREAM_ID.test(streamId))
+    return { code: 'ERR_BAD_PARAMS', message: 'streamId is required: 1–128 printable characters' };
   const format = url.searchParams.get('format') ?? '';
   if (!(PCM_FORMATS as readonly string[]).includes(format))
     return { code: 'ERR_UNKNOWN_FORMAT', message: `format must be one of ${PCM_FORMATS.join(', ')}, got ${JSON.stringify(format)}` };
   const rateText = url.searchParams.get('sampleRateHz') ?? '';
   const rate = Number(rateText);
-  if (!/^\d+$/.test(rateText)) return { code: 'ERR_BAD_PARAMS', message: `sampleRateHz must be an integer, got ${JSON.stringify(rateText)}` };
+  if (!/^\d+$/.test(rateText))
+    return { code: 'ERR_BAD_PARAMS', message: `sampleRateHz must be an integer, got ${JSON.stringify(rateText)}` };
   const rates = acceptedRates(modelRateHz);
-  if (!rates.includes(rate)) return { code: 'ERR_UNSUPPORTED_RATE', message: `sampleRateHz ${rate} is not supported; send one of ${rates.join(', ')} Hz` };
+  if (!rates.includes(rate))
+    return { code: 'ERR_UNSUPPORTED_RATE', message: `sampleRateHz ${rate} is not supported; send one of ${rates.join(', ')} Hz` };
   return { streamId, sampleRateHz: rate, format: format as PcmFormat };
 }
 
@@ -83,7 +87,12 @@ export class IngestStream {
   ) {
     this.backlog = new Backlog(o.maxBacklogWindows ?? 64);
     const { streamId } = params;
-    this.sub = classifyStream(this.pcm$, { streamId, queue: o.queue, backlog: this.backlog, ...(o.onRendered ? { onRendered: o.onRendered } : {}) })
+    this.sub = classifyStream(this.pcm$, {
+      streamId,
+      queue: o.queue,
+      backlog: this.backlog,
+      ...(o.onRendered ? { onRendered: o.onRendered } : {}),
+    })
       .pipe(
         o.postprocess ? o.postprocess(streamId) : identity,
         tap((p) => {
@@ -121,7 +130,10 @@ export class IngestStream {
     if (this.finished) return;
     const bps = bytesPerSample(this.params.format);
     if (frame.length % bps !== 0)
-      throw new SoundeeError('ERR_PCM_ALIGNMENT', `a binary frame of ${frame.length} bytes is not a whole number of ${this.params.format} samples (${bps} bytes each); every frame must hold whole samples`);
+      throw new SoundeeError(
+        'ERR_PCM_ALIGNMENT',
+        `a binary frame of ${frame.length} bytes is not a whole number of ${this.params.format} samples (${bps} bytes each); every frame must hold whole samples`,
+      );
     if (frame.length === 0) return;
     const samples = decodePcm(frame, this.params.format);
     this.pcm$.next(this.resampler ? this.resampler.push(samples) : samples);

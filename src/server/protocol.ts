@@ -5,17 +5,17 @@
  * This module has no Node-only dependencies beyond ajv, so the client library imports it too.
  */
 import ajvModule, { type ErrorObject, type ValidateFunction } from 'ajv';
-import { type FeatureConfig } from '../config.ts';
+import type { FeatureConfig } from '../config.ts';
 import type { SoundEvent } from '../events/tracker.ts';
 import type { Prediction } from '../stream/operators.ts';
-import { type PcmFormat } from '../audio/pcm.ts';
+import type { PcmFormat } from '../audio/pcm.ts';
 import {
   ALL_SCHEMAS,
   CLIENT_MESSAGE_SCHEMAS,
   ERROR_CODES,
   type ErrorCode,
   SERVER_MESSAGE_SCHEMAS,
-  SUBSCRIBABLE_TYPES,
+  type SUBSCRIBABLE_TYPES,
 } from './schemas.ts';
 
 export { ERROR_CODES, type ErrorCode, SUBSCRIBABLE_TYPES } from './schemas.ts';
@@ -158,7 +158,14 @@ export interface PongMessage {
   serverTime: number;
 }
 
-export type ServerMessage = HelloMessage | PredictionMessage | EventMessage | StatusMessage | SpectrogramMessage | ErrorMessage | PongMessage;
+export type ServerMessage =
+  | HelloMessage
+  | PredictionMessage
+  | EventMessage
+  | StatusMessage
+  | SpectrogramMessage
+  | ErrorMessage
+  | PongMessage;
 
 export interface SubscribeMessage {
   type: 'subscribe';
@@ -207,7 +214,12 @@ function describe(errors: ErrorObject[] | null | undefined): string {
   const e = errors?.[0];
   if (!e) return 'invalid';
   const where = e.instancePath ? e.instancePath.slice(1).replaceAll('/', '.') : 'message';
-  const extra = e.keyword === 'additionalProperties' ? ` (${(e.params as { additionalProperty: string }).additionalProperty})` : e.keyword === 'enum' ? ` (${(e.params as { allowedValues: unknown[] }).allowedValues.join(', ')})` : '';
+  const extra =
+    e.keyword === 'additionalProperties'
+      ? ` (${(e.params as { additionalProperty: string }).additionalProperty})`
+      : e.keyword === 'enum'
+        ? ` (${(e.params as { allowedValues: unknown[] }).allowedValues.join(', ')})`
+        : '';
   return `${where} ${e.message ?? 'is invalid'}${extra}`;
 }
 
@@ -215,7 +227,11 @@ function validateBy(table: Record<string, { $id: string }>, value: unknown, dire
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return { ok: false, reason: 'a message must be a JSON object' };
   const type = (value as { type?: unknown }).type;
   const schema = typeof type === 'string' && Object.hasOwn(table, type) ? table[type] : undefined;
-  if (!schema) return { ok: false, reason: `unknown ${direction} message type ${JSON.stringify(type)}; expected one of ${Object.keys(table).join(', ')}` };
+  if (!schema)
+    return {
+      ok: false,
+      reason: `unknown ${direction} message type ${JSON.stringify(type)}; expected one of ${Object.keys(table).join(', ')}`,
+    };
   const v = validators.get(schema.$id)!;
   return v(value) ? { ok: true } : { ok: false, reason: `${type}: ${describe(v.errors)}` };
 }

@@ -36,8 +36,22 @@ const featureConfig = {
   type: 'object',
   additionalProperties: false,
   required: [
-    'sampleRateHz', 'windowMillis', 'hopMillis', 'fftSize', 'stftHopSamples', 'windowFunction', 'frequencyScale', 'bands',
-    'fMinHz', 'fMaxHz', 'dbReference', 'dbRangeDb', 'noiseFloorDb', 'colormap', 'imageSize', 'resizeKernel',
+    'sampleRateHz',
+    'windowMillis',
+    'hopMillis',
+    'fftSize',
+    'stftHopSamples',
+    'windowFunction',
+    'frequencyScale',
+    'bands',
+    'fMinHz',
+    'fMaxHz',
+    'dbReference',
+    'dbRangeDb',
+    'noiseFloorDb',
+    'colormap',
+    'imageSize',
+    'resizeKernel',
   ],
   properties: {
     sampleRateHz: { type: 'integer' },
@@ -67,7 +81,18 @@ export const helloSchema = {
   title: 'hello (server → client, first message on every connection)',
   type: 'object',
   additionalProperties: false,
-  required: ['type', 'protocolVersion', 'serverId', 'model', 'classes', 'features', 'confidenceThreshold', 'streams', 'lastEventId', 'ingest'],
+  required: [
+    'type',
+    'protocolVersion',
+    'serverId',
+    'model',
+    'classes',
+    'features',
+    'confidenceThreshold',
+    'streams',
+    'lastEventId',
+    'ingest',
+  ],
   properties: {
     type: { const: 'hello' },
     protocolVersion: { const: 1 },
@@ -92,7 +117,11 @@ export const helloSchema = {
         formats: { type: 'array', items: { enum: [...PCM_FORMATS] } },
         sampleRatesHz: { type: 'array', items: { type: 'integer' } },
         maxFrameBytes: { type: 'integer', minimum: 1, description: 'largest binary message' },
-        maxFramesPerSecond: { type: 'number', exclusiveMinimum: 0, description: 'sustained binary messages per second (bursts of twice that)' },
+        maxFramesPerSecond: {
+          type: 'number',
+          exclusiveMinimum: 0,
+          description: 'sustained binary messages per second (bursts of twice that)',
+        },
       },
     },
   },
@@ -160,7 +189,8 @@ export const statusSchema = {
     {
       if: { properties: { kind: { const: 'drops' } } },
       then: {
-        description: 'messages this client was too slow to take and that were dropped (predictions and spectrograms only; counts since connecting)',
+        description:
+          'messages this client was too slow to take and that were dropped (predictions and spectrograms only; counts since connecting)',
         additionalProperties: false,
         required: ['dropped', 'total'],
         properties: {
@@ -217,7 +247,8 @@ export const statusSchema = {
     {
       if: { properties: { kind: { const: 'recorder' } } },
       then: {
-        description: "the live microphone's health (soundee listen): recorder started/stopped/restarting, silence, clipping, dead input; further fields depend on state",
+        description:
+          "the live microphone's health (soundee listen): recorder started/stopped/restarting, silence, clipping, dead input; further fields depend on state",
         required: ['streamId', 'state', 'level', 'message'],
         properties: {
           streamId,
@@ -266,7 +297,11 @@ export const ERROR_CODES = {
   ERR_RATE_LIMIT: { close: 1008, http: null, what: 'more messages per second than allowed' },
   ERR_TOO_MANY_STREAMS: { close: 1013, http: null, what: 'the server or this client has as many ingest streams open as allowed' },
   ERR_TOO_MANY_CONNECTIONS: { close: 1013, http: null, what: 'the server has as many connections as allowed' },
-  ERR_SLOW_CONSUMER: { close: 1013, http: null, what: 'the client fell so far behind that its event queue overflowed; reconnect with since' },
+  ERR_SLOW_CONSUMER: {
+    close: 1013,
+    http: null,
+    what: 'the client fell so far behind that its event queue overflowed; reconnect with since',
+  },
   ERR_INGEST_DISABLED: { close: 1008, http: null, what: 'this server does not accept audio (it was started without a model)' },
   ERR_INTERNAL: { close: 1011, http: 500, what: 'an unexpected server-side failure (details are logged on the server only)' },
   ERR_SHUTDOWN: { close: 1001, http: null, what: 'the server is shutting down' },
@@ -325,10 +360,14 @@ export const subscribeSchema = {
       type: 'array',
       items: { enum: [...SUBSCRIBABLE_TYPES] },
       uniqueItems: true,
-      description: "message types to receive (absent: prediction, event, status; spectrogram is opt-in). hello, error and pong always come",
+      description: 'message types to receive (absent: prediction, event, status; spectrogram is opt-in). hello, error and pong always come',
     },
     since: { ...count, description: 'replay held events with a larger id (the last event id the client saw)' },
-    serverId: { type: 'string', maxLength: 64, description: 'serverId the since refers to (from hello); a different one means the server restarted' },
+    serverId: {
+      type: 'string',
+      maxLength: 64,
+      description: 'serverId the since refers to (from hello); a different one means the server restarted',
+    },
   },
 } as const;
 

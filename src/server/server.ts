@@ -13,14 +13,14 @@
  */
 import { randomBytes } from 'node:crypto';
 import { type IncomingMessage, type ServerResponse, STATUS_CODES, createServer, type Server as HttpServer } from 'node:http';
-import { type AddressInfo, type Socket } from 'node:net';
-import { type Duplex } from 'node:stream';
-import { type OperatorFunction } from 'rxjs';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { OperatorFunction } from 'rxjs';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { type FeatureConfig, SoundeeError } from '../config.ts';
 import { PCM_FORMATS } from '../audio/pcm.ts';
-import { type BatchQueue, type Classifier } from '../model/classifier.ts';
-import { type Prediction, type RenderedWindow } from '../stream/operators.ts';
+import type { BatchQueue, Classifier } from '../model/classifier.ts';
+import type { Prediction, RenderedWindow } from '../stream/operators.ts';
 import { type AccessPolicy, TOKEN_COOKIE, checkAccess, isLoopbackAddress } from './access.ts';
 import { EventHistory } from './history.ts';
 import { type EventOperatorFactory, IngestStream, acceptedRates, parseIngestParams } from './ingest.ts';
@@ -181,8 +181,14 @@ interface Conn {
 const MAX_HELD_STATUSES = 256;
 
 const JSON_TYPE = 'application/json; charset=utf-8';
-const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
-const COMMON_HEADERS = { 'x-content-type-options': 'nosniff', 'cache-control': 'no-store', 'referrer-policy': 'no-referrer', 'x-frame-options': 'DENY' };
+const CSP =
+  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+const COMMON_HEADERS = {
+  'x-content-type-options': 'nosniff',
+  'cache-control': 'no-store',
+  'referrer-policy': 'no-referrer',
+  'x-frame-options': 'DENY',
+};
 
 function errorBody(code: ErrorCode, message: string): string {
   return JSON.stringify({ type: 'error', code, message, fatal: true } satisfies ErrorMessage);
@@ -204,7 +210,10 @@ function filterFromQuery(url: URL): { filter: Filter; since?: number; serverId?:
   const q = url.searchParams;
   const filter: Filter = { types: DEFAULT_TYPES };
   if (q.has('types')) {
-    const types = q.getAll('types').flatMap((t) => t.split(',')).filter(Boolean);
+    const types = q
+      .getAll('types')
+      .flatMap((t) => t.split(','))
+      .filter(Boolean);
     const bad = types.find((t) => !(SUBSCRIBABLE_TYPES as readonly string[]).includes(t));
     if (bad !== undefined) return { error: `unknown type ${JSON.stringify(bad)} in types; expected ${SUBSCRIBABLE_TYPES.join(', ')}` };
     filter.types = [...new Set(types)] as SubscribableType[];
@@ -312,7 +321,8 @@ export async function startServer(options: ServerOptions): Promise<SoundeeServer
     if (conn.closing || conn.ws.readyState !== WebSocket.OPEN) return;
     if (m.type === 'event') {
       conn.sentEvents.add(m.id);
-      if (conn.sentEvents.size > 2 * history.capacity) for (const id of conn.sentEvents) if (id < history.oldestId) conn.sentEvents.delete(id);
+      if (conn.sentEvents.size > 2 * history.capacity)
+        for (const id of conn.sentEvents) if (id < history.oldestId) conn.sentEvents.delete(id);
     }
     conn.outbox.push(data, droppable);
   }
@@ -382,7 +392,10 @@ export async function startServer(options: ServerOptions): Promise<SoundeeServer
     switch (message.type) {
       case 'prediction': {
         const rms = message.rmsDb;
-        const m = check({ ...message, rmsDb: typeof rms === 'number' && !Number.isFinite(rms) ? null : rms } as unknown as PredictionMessage);
+        const m = check({
+          ...message,
+          rmsDb: typeof rms === 'number' && !Number.isFinite(rms) ? null : rms,
+        } as unknown as PredictionMessage);
         broadcast(m, 'prediction');
         return m;
       }
@@ -396,7 +409,10 @@ export async function startServer(options: ServerOptions): Promise<SoundeeServer
         return m;
       }
       default:
-        throw new SoundeeError('ERR_PROTOCOL', `cannot publish a message of type ${JSON.stringify(message.type)}; expected prediction, event, status or spectrogram`);
+        throw new SoundeeError(
+          'ERR_PROTOCOL',
+          `cannot publish a message of type ${JSON.stringify(message.type)}; expected prediction, event, status or spectrogram`,
+        );
     }
   }
 
@@ -410,7 +426,14 @@ export async function startServer(options: ServerOptions): Promise<SoundeeServer
       deliver(conn, e, JSON.stringify(e));
       replayed++;
     }
-    const status: ResumeStatus = { type: 'status', kind: 'resume', since, replayed, complete: !restarted && !lost, lastEventId: history.lastEventId };
+    const status: ResumeStatus = {
+      type: 'status',
+      kind: 'resume',
+      since,
+      replayed,
+      complete: !restarted && !lost,
+      lastEventId: history.lastEventId,
+    };
     if (restarted) status.reason = 'server-restarted';
     else if (lost) Object.assign(status, { reason: 'history-expired', lostFromId: lost.fromId, lostToId: lost.toId });
     // the answer to a request: sent whatever the filter says
@@ -419,7 +442,12 @@ export async function startServer(options: ServerOptions): Promise<SoundeeServer
 
   // ------------------------------------------------------------------ connections
 
-  const subscriberWss = new WebSocketServer({ noServer: true, maxPayload: 4 * maxMessageBytes, perMessageDeflate: false, clientTracking: false });
+  const subscriberWss = new WebSocketServer({
+    noServer: true,
+    maxPayload: 4 * maxMessageBytes,
+    perMessageDeflate: false,
+    clientTracking: false,
+  });
   const ingestWss = new WebSocketServer({ noServer: true, maxPayload: 4 * maxFrameBytes, perMessageDeflate: false, clientTracking: false });
 
   function addConn(ws: WebSocket, kind: Conn['kind'], address: string, filter: Filter): Conn {
@@ -435,10 +463,21 @@ export async function startServer(options: ServerOptions): Promise<SoundeeServer
       frameBucket: new TokenBucket(maxFramesPerSecond, 2 * maxFramesPerSecond),
       outbox: new Outbox(
         // Buffers must go out as text frames (ws sends a Buffer as binary by default)
-        { get bufferedAmount() { return ws.bufferedAmount; }, send: (data, cb) => ws.send(data, { binary: false }, cb) },
+        {
+          get bufferedAmount() {
+            return ws.bufferedAmount;
+          },
+          send: (data, cb) => ws.send(data, { binary: false }, cb),
+        },
         outboxOptions,
-        (dropped) => JSON.stringify({ type: 'status', kind: 'drops', dropped: { ...dropped }, total: dropped.prediction + dropped.spectrogram }),
-        () => sendError(conn, 'ERR_SLOW_CONSUMER', `this client fell too far behind (more than ${outboxOptions.maxQueued ?? 1000} events and statuses waiting); reconnect with since=<last event id> to get the missed events`),
+        (dropped) =>
+          JSON.stringify({ type: 'status', kind: 'drops', dropped: { ...dropped }, total: dropped.prediction + dropped.spectrogram }),
+        () =>
+          sendError(
+            conn,
+            'ERR_SLOW_CONSUMER',
+            `this client fell too far behind (more than ${outboxOptions.maxQueued ?? 1000} events and statuses waiting); reconnect with since=<last event id> to get the missed events`,
+          ),
       ),
     };
     conns.add(conn);
@@ -493,7 +532,8 @@ export async function startServer(options: ServerOptions): Promise<SoundeeServer
       const v = validateClientMessage(msg);
       if (!v.ok) return sendError(conn, 'ERR_BAD_MESSAGE', v.reason);
       const m = msg as SubscribeMessage | { type: 'ping'; id?: string | number } | { type: 'end' };
-      if (m.type === 'ping') return conn.outbox.push(JSON.stringify({ type: 'pong', ...(m.id !== undefined ? { id: m.id } : {}), serverTime: Date.now() }));
+      if (m.type === 'ping')
+        return conn.outbox.push(JSON.stringify({ type: 'pong', ...(m.id !== undefined ? { id: m.id } : {}), serverTime: Date.now() }));
       if (m.type === 'end') return sendError(conn, 'ERR_BAD_MESSAGE', `end is for ${INGEST_PATH} connections`);
       conn.filter = {
         types: m.types ?? DEFAULT_TYPES,
@@ -510,10 +550,18 @@ export async function startServer(options: ServerOptions): Promise<SoundeeServer
     const params = parseIngestParams(url, features.sampleRateHz);
     if ('code' in params) return sendError(ws, params.code, params.message);
     const address = req.socket.remoteAddress ?? '';
-    if (streams.has(params.streamId)) return sendError(ws, 'ERR_STREAM_EXISTS', `an ingest stream named ${JSON.stringify(params.streamId)} is already open`, params.streamId);
-    if (streams.size >= maxStreams) return sendError(ws, 'ERR_TOO_MANY_STREAMS', `the server has ${maxStreams} ingest streams open, its limit; try again later`);
+    if (streams.has(params.streamId))
+      return sendError(
+        ws,
+        'ERR_STREAM_EXISTS',
+        `an ingest stream named ${JSON.stringify(params.streamId)} is already open`,
+        params.streamId,
+      );
+    if (streams.size >= maxStreams)
+      return sendError(ws, 'ERR_TOO_MANY_STREAMS', `the server has ${maxStreams} ingest streams open, its limit; try again later`);
     const mine = [...streams.values()].filter((c) => c.address === address).length;
-    if (mine >= maxStreamsPerClient) return sendError(ws, 'ERR_TOO_MANY_STREAMS', `this client has ${maxStreamsPerClient} ingest streams open, the limit per client`);
+    if (mine >= maxStreamsPerClient)
+      return sendError(ws, 'ERR_TOO_MANY_STREAMS', `this client has ${maxStreamsPerClient} ingest streams open, the limit per client`);
 
     const { streamId } = params;
     ws.pause(); // nothing is read until the stream (and its resampler) exists
@@ -528,7 +576,14 @@ export async function startServer(options: ServerOptions): Promise<SoundeeServer
       release(conn);
       if (conn.stream && !conn.ended) {
         conn.stream.abort();
-        if (!closing) publishStatus({ kind: 'stream', ...base, state: 'ended', windows: conn.stream.windowCount, reason: 'the client disconnected before end' });
+        if (!closing)
+          publishStatus({
+            kind: 'stream',
+            ...base,
+            state: 'ended',
+            windows: conn.stream.windowCount,
+            reason: 'the client disconnected before end',
+          });
       }
     });
     // ws.pause() lets already-buffered messages through: keep those until the stream exists
@@ -556,12 +611,24 @@ export async function startServer(options: ServerOptions): Promise<SoundeeServer
           }
           return;
         }
-        return sendError(conn, 'ERR_EXPECTED_BINARY', 'an ingest connection takes binary PCM frames (and the text messages {"type":"end"} and {"type":"ping"})', streamId);
+        return sendError(
+          conn,
+          'ERR_EXPECTED_BINARY',
+          'an ingest connection takes binary PCM frames (and the text messages {"type":"end"} and {"type":"ping"})',
+          streamId,
+        );
       }
       if (conn.ended) return sendError(conn, 'ERR_BAD_MESSAGE', 'audio after end is ignored', streamId);
       const frame = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
-      if (frame.length > maxFrameBytes) return sendError(conn, 'ERR_FRAME_TOO_LARGE', `a frame of ${frame.length} bytes is over the limit of ${maxFrameBytes}; send smaller frames`, streamId);
-      if (!conn.frameBucket.take()) return sendError(conn, 'ERR_RATE_LIMIT', `more than ${maxFramesPerSecond} frames per second; send larger frames`, streamId);
+      if (frame.length > maxFrameBytes)
+        return sendError(
+          conn,
+          'ERR_FRAME_TOO_LARGE',
+          `a frame of ${frame.length} bytes is over the limit of ${maxFrameBytes}; send smaller frames`,
+          streamId,
+        );
+      if (!conn.frameBucket.take())
+        return sendError(conn, 'ERR_RATE_LIMIT', `more than ${maxFramesPerSecond} frames per second; send larger frames`, streamId);
       try {
         conn.stream.write(new Uint8Array(frame.buffer, frame.byteOffset, frame.length));
       } catch (e) {
@@ -639,10 +706,19 @@ export async function startServer(options: ServerOptions): Promise<SoundeeServer
       return send(res, 404, JSON_TYPE, errorBody('ERR_NOT_FOUND', 'not found'));
     }
     const access = checkAccess(req.headers, url, policy);
-    if (!access.ok) return send(res, access.status, JSON_TYPE, errorBody(access.code, access.message), access.status === 401 ? { 'www-authenticate': 'Bearer' } : {});
+    if (!access.ok)
+      return send(
+        res,
+        access.status,
+        JSON_TYPE,
+        errorBody(access.code, access.message),
+        access.status === 401 ? { 'www-authenticate': 'Bearer' } : {},
+      );
     // a page opened with ?token= keeps working for its own scripts and reloads: the token moves into a cookie
     const cookie: Record<string, string> =
-      access.tokenFrom === 'query' && token ? { 'set-cookie': `${TOKEN_COOKIE}=${encodeURIComponent(token)}; HttpOnly; SameSite=Strict; Path=/` } : {};
+      access.tokenFrom === 'query' && token
+        ? { 'set-cookie': `${TOKEN_COOKIE}=${encodeURIComponent(token)}; HttpOnly; SameSite=Strict; Path=/` }
+        : {};
     if (url.pathname === '/v1/info') return send(res, 200, JSON_TYPE, JSON.stringify(helloMessage()), cookie);
     const file = files.get(url.pathname);
     if (!file) return send(res, 404, JSON_TYPE, errorBody('ERR_NOT_FOUND', 'not found'));
@@ -664,7 +740,8 @@ export async function startServer(options: ServerOptions): Promise<SoundeeServer
     const access = checkAccess(req.headers, url, policy);
     if (!access.ok) return rejectUpgrade(socket, access.status, access.code, access.message);
     wss.handleUpgrade(req, socket, head, (ws) => {
-      if (conns.size >= maxConnections) return sendError(ws, 'ERR_TOO_MANY_CONNECTIONS', `the server has ${maxConnections} connections, its limit; try again later`);
+      if (conns.size >= maxConnections)
+        return sendError(ws, 'ERR_TOO_MANY_CONNECTIONS', `the server has ${maxConnections} connections, its limit; try again later`);
       try {
         if (wss === ingestWss) onIngest(ws, req, url);
         else onSubscriber(ws, req, url);
@@ -737,7 +814,9 @@ export async function startServer(options: ServerOptions): Promise<SoundeeServer
       closing ??= (async () => {
         clearInterval(heartbeat);
         const all = [...conns];
-        const closed = all.map((c) => new Promise<void>((r) => (c.ws.readyState === WebSocket.CLOSED ? r() : c.ws.once('close', () => r()))));
+        const closed = all.map(
+          (c) => new Promise<void>((r) => (c.ws.readyState === WebSocket.CLOSED ? r() : c.ws.once('close', () => r()))),
+        );
         for (const c of all) {
           c.stream?.abort();
           c.ended = true;

@@ -3,11 +3,11 @@
  * them: PCM chunks → windows → model inputs → batched inference → predictions.
  */
 import { type Observable, type OperatorFunction, concatMap, defer, finalize, from, map, mergeMap, tap } from 'rxjs';
-import { type FeatureConfig } from '../config.ts';
+import type { FeatureConfig } from '../config.ts';
 import { Framer, type WindowFrames } from '../features/framer.ts';
 import { RenderQueue } from '../features/render.ts';
-import { type BatchQueue, type Classification } from '../model/classifier.ts';
-import { type Gate } from './sources.ts';
+import type { BatchQueue, Classification } from '../model/classifier.ts';
+import type { Gate } from './sources.ts';
 
 /** A window with its model input. */
 export interface RenderedWindow {
@@ -81,16 +81,41 @@ export const toModelInputs = (c: FeatureConfig, concurrency = 64): OperatorFunct
   mapOrdered(async (window: WindowFrames) => ({ window, input: await renderQueueFor(c).features(window) }), concurrency);
 
 /** Builds the prediction message of a classified window. */
-export function toPrediction(streamId: string, w: WindowFrames, c: FeatureConfig, cls: Classification, classes: readonly string[]): Prediction {
+export function toPrediction(
+  streamId: string,
+  w: WindowFrames,
+  c: FeatureConfig,
+  cls: Classification,
+  classes: readonly string[],
+): Prediction {
   const scores: Record<string, number> = {};
-  classes.forEach((name, i) => (scores[name] = cls.probabilities[i]!));
+  classes.forEach((name, i) => {
+    scores[name] = cls.probabilities[i]!;
+  });
   const startMs = (w.startSample / c.sampleRateHz) * 1000;
-  return { streamId, index: w.index, startMs, endMs: startMs + c.windowMillis, label: cls.label, confidence: cls.confidence, scores, rmsDb: w.rmsDb };
+  return {
+    streamId,
+    index: w.index,
+    startMs,
+    endMs: startMs + c.windowMillis,
+    label: cls.label,
+    confidence: cls.confidence,
+    scores,
+    rmsDb: w.rmsDb,
+  };
 }
 
 /** Model inputs → predictions, through the shared batching queue (order kept). */
-export const classifyWindows = (queue: BatchQueue, streamId: string, c: FeatureConfig, concurrency = 256): OperatorFunction<RenderedWindow, Prediction> =>
-  mapOrdered(async (r: RenderedWindow) => toPrediction(streamId, r.window, c, await queue.classify(r.input), queue.classifier.classes), concurrency);
+export const classifyWindows = (
+  queue: BatchQueue,
+  streamId: string,
+  c: FeatureConfig,
+  concurrency = 256,
+): OperatorFunction<RenderedWindow, Prediction> =>
+  mapOrdered(
+    async (r: RenderedWindow) => toPrediction(streamId, r.window, c, await queue.classify(r.input), queue.classifier.classes),
+    concurrency,
+  );
 
 /** Counts windows between framing and prediction; a fast source waits while too many are in flight. */
 export class Backlog implements Gate {
@@ -125,7 +150,10 @@ export interface ClassifyStreamOptions {
  * The whole pipeline for one stream: PCM chunks (mono, model rate) → predictions, one per window hop.
  * Unsubscribing stops everything; no tensors outlive a batch.
  */
-export function classifyStream(pcm$: Observable<Float32Array>, { streamId, queue, backlog, onRendered }: ClassifyStreamOptions): Observable<Prediction> {
+export function classifyStream(
+  pcm$: Observable<Float32Array>,
+  { streamId, queue, backlog, onRendered }: ClassifyStreamOptions,
+): Observable<Prediction> {
   const c = queue.classifier.features;
   let pending = 0;
   return pcm$.pipe(

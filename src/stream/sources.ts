@@ -25,7 +25,11 @@ export interface SampleSourceOptions {
 }
 
 /** Emits `samples` in chunks, paced as asked. */
-export function fromSamples(samples: Float32Array, sampleRateHz: number, { chunkMillis, pace = 'fast', scheduler = asyncScheduler, gate }: SampleSourceOptions = {}): Observable<Float32Array> {
+export function fromSamples(
+  samples: Float32Array,
+  sampleRateHz: number,
+  { chunkMillis, pace = 'fast', scheduler = asyncScheduler, gate }: SampleSourceOptions = {},
+): Observable<Float32Array> {
   const ms = chunkMillis ?? (pace === 'realtime' ? 100 : 1000);
   const chunk = Math.max(1, Math.round((ms * sampleRateHz) / 1000));
   const n = Math.ceil(samples.length / chunk);

@@ -4,7 +4,7 @@
  * exit or a stall, status reports, one continuous stream, teardown.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { test } from 'node:test';
 import { type Observable, concat, finalize, interval, map, NEVER, take, throwError } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
@@ -41,7 +41,10 @@ test('digital silence: reported after silenceMs of audio at or under ±4 LSB, cl
   assert.equal(changes[0]!.active, true);
   assert.match(changes[0]!.message, /digital silence for 2\.0 s \(peak ≤ -78 dBFS\)/);
   const back = h.push(chunk(100, 5 * lsb), 2600);
-  assert.deepEqual(back.map((c) => [c.condition, c.active]), [['silence', false]]);
+  assert.deepEqual(
+    back.map((c) => [c.condition, c.active]),
+    [['silence', false]],
+  );
   assert.match(back[0]!.message, /after 2\.5 s of digital silence/);
   // quiet but not digital silence (an idle room through a real mic) is not reported
   const h2 = new HealthMonitor(RATE, { silenceMs: 1000 });
@@ -57,12 +60,18 @@ test('clipping: a second with ≥ 0.1 % of samples at full scale starts it; thre
   };
   assert.deepEqual(h.push(clipped(15), 1000), [], '15 of 16000 samples is under 0.1 %');
   const on = h.push(clipped(160), 2000);
-  assert.deepEqual(on.map((c) => [c.condition, c.active]), [['clipping', true]]);
+  assert.deepEqual(
+    on.map((c) => [c.condition, c.active]),
+    [['clipping', true]],
+  );
   assert.match(on[0]!.message, /clipping: 1\.00 % of the samples/);
   assert.deepEqual(h.push(clipped(160), 3000), [], 'reported once');
   assert.deepEqual(h.push(clipped(0), 4000), []);
   assert.deepEqual(h.push(clipped(0), 5000), []);
-  assert.deepEqual(h.push(clipped(0), 6000).map((c) => [c.condition, c.active]), [['clipping', false]]);
+  assert.deepEqual(
+    h.push(clipped(0), 6000).map((c) => [c.condition, c.active]),
+    [['clipping', false]],
+  );
   // int16 full scale: -32768 → -1, 32767 → 32767/32768 both count
   const h2 = new HealthMonitor(RATE);
   const x = chunk(1000, 0);
@@ -78,9 +87,19 @@ test('bad health and back-off options are refused', () => {
 });
 
 test('restart back-off: exponential from 500 ms, capped at 30 s, reset by a run that lasted', () => {
-  assert.deepEqual([1, 2, 3, 4, 5, 6, 7, 8, 20].map((a) => restartDelayMs(a)), [500, 1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000]);
+  assert.deepEqual(
+    [1, 2, 3, 4, 5, 6, 7, 8, 20].map((a) => restartDelayMs(a)),
+    [500, 1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000],
+  );
   const b = new Backoff({ resetAfterMs: 10_000 });
-  assert.deepEqual([b.next(0), b.next(200), b.next(9999)], [{ attempt: 1, delayMs: 500 }, { attempt: 2, delayMs: 1000 }, { attempt: 3, delayMs: 2000 }]);
+  assert.deepEqual(
+    [b.next(0), b.next(200), b.next(9999)],
+    [
+      { attempt: 1, delayMs: 500 },
+      { attempt: 2, delayMs: 1000 },
+      { attempt: 3, delayMs: 2000 },
+    ],
+  );
   assert.deepEqual(b.next(10_000), { attempt: 1, delayMs: 500 });
 });
 
@@ -121,7 +140,13 @@ function runMic(scripts: Array<(s: TestScheduler) => Observable<Uint8Array>>, un
   const fake = fakeRecorder(scripts.map((s) => () => s(ts)));
   fake.setClock(() => ts.now());
   ts.run(() => {
-    const sub = liveMicrophone({ sampleRateHz: RATE, scheduler: ts, source: fake.source, onStatus: (s) => statuses.push(s), ...options }).subscribe({
+    const sub = liveMicrophone({
+      sampleRateHz: RATE,
+      scheduler: ts,
+      source: fake.source,
+      onStatus: (s) => statuses.push(s),
+      ...options,
+    }).subscribe({
       next: (x) => samples.push({ at: ts.now(), n: x.length, zeros: x.every((v) => v === 0) }),
       error: (e) => (error = e),
     });
@@ -132,15 +157,29 @@ function runMic(scripts: Array<(s: TestScheduler) => Observable<Uint8Array>>, un
 
 /** 100 ms chunks every 100 ms, `n` of them (forever when undefined), then `end` (error or completion). */
 const chunks = (n?: number, end?: Error) => (s: TestScheduler) => {
-  const data = interval(100, s).pipe(n === undefined ? (x) => x : take(n), map(() => bytes));
-  return end ? concat(data, throwError(() => end)) : n === undefined ? data : concat(data, NEVER);
+  const data = interval(100, s).pipe(
+    n === undefined ? (x) => x : take(n),
+    map(() => bytes),
+  );
+  return end
+    ? concat(
+        data,
+        throwError(() => end),
+      )
+    : n === undefined
+      ? data
+      : concat(data, NEVER);
 };
 
 test('a recorder that dies is restarted after the back-off; statuses tell the story; the stream stays continuous', () => {
   const killed = new RecorderError('ERR_RECORDER_EXIT', 'sox was killed by SIGKILL', { signal: 'SIGKILL' });
   const { statuses, samples, calls, error } = runMic([chunks(10, killed), chunks()], 3000);
   assert.equal(error, undefined);
-  assert.deepEqual(calls.map((c) => c.at), [0, 1500], 'restarted 500 ms after it died at 1000 ms');
+  assert.deepEqual(
+    calls.map((c) => c.at),
+    [0, 1500],
+    'restarted 500 ms after it died at 1000 ms',
+  );
   assert.deepEqual(
     statuses.map((s) => [s.time, s.state, s.run, s.pid ?? s.delayMs ?? s.gapMs ?? s.error?.code]),
     [
@@ -165,7 +204,13 @@ test('a recorder that dies is restarted after the back-off; statuses tell the st
 test('a stalled recorder (no data for noDataMs) is stopped and restarted', () => {
   const { statuses, calls } = runMic([chunks(3), chunks()], 3000, { health: { noDataMs: 1000 } });
   // data until 300 ms; the watchdog (every 250 ms) sees 1200 ms without data at 1500 ms
-  assert.deepEqual(calls.map((c) => [c.at, c.unsubscribedAt]), [[0, 1500], [2000, 3000]]);
+  assert.deepEqual(
+    calls.map((c) => [c.at, c.unsubscribedAt]),
+    [
+      [0, 1500],
+      [2000, 3000],
+    ],
+  );
   assert.deepEqual(
     statuses.map((s) => [s.time, s.state, s.active ?? s.error?.code ?? s.delayMs ?? '']),
     [
@@ -186,13 +231,38 @@ test('consecutive failures back off exponentially up to the cap; a recorder that
   const { statuses, calls } = runMic([fail], 20_000, { restart: { maxDelayMs: 4000 } });
   assert.deepEqual(
     statuses.filter((s) => s.state === 'restarting').map((s) => [s.attempt, s.delayMs]),
-    [[1, 500], [2, 1000], [3, 2000], [4, 4000], [5, 4000], [6, 4000], [7, 4000], [8, 4000]],
+    [
+      [1, 500],
+      [2, 1000],
+      [3, 2000],
+      [4, 4000],
+      [5, 4000],
+      [6, 4000],
+      [7, 4000],
+      [8, 4000],
+    ],
   );
-  assert.deepEqual(calls.map((c) => c.at), [0, 500, 1500, 3500, 7500, 11500, 15500, 19500]);
+  assert.deepEqual(
+    calls.map((c) => c.at),
+    [0, 500, 1500, 3500, 7500, 11500, 15500, 19500],
+  );
   const ended = runMic([chunks(2, undefined), chunks()], 1000, {});
   assert.equal(ended.calls.length, 1, 'still running: NEVER after the data does not end');
-  const completes = runMic([(s) => interval(100, s).pipe(take(2), map(() => bytes)), chunks()], 1500);
-  assert.deepEqual(completes.calls.map((c) => c.at), [0, 700]);
+  const completes = runMic(
+    [
+      (s) =>
+        interval(100, s).pipe(
+          take(2),
+          map(() => bytes),
+        ),
+      chunks(),
+    ],
+    1500,
+  );
+  assert.deepEqual(
+    completes.calls.map((c) => c.at),
+    [0, 700],
+  );
   assert.equal(completes.statuses.find((s) => s.state === 'recorder-stopped')!.message, 'sox ended');
 });
 
@@ -201,10 +271,16 @@ test('a missing recorder is fatal: the error reaches the subscriber and nothing 
   const { error, calls, statuses } = runMic([() => throwError(() => missing)], 5000);
   assert.equal(error, missing);
   assert.equal(calls.length, 1);
-  assert.deepEqual(statuses.map((s) => s.state), ['recorder-started']);
+  assert.deepEqual(
+    statuses.map((s) => s.state),
+    ['recorder-started'],
+  );
 });
 
 test('unsubscribing during the back-off cancels the restart', () => {
   const { calls } = runMic([chunks(2, new RecorderError('ERR_RECORDER_EXIT', 'x')), chunks()], 400);
-  assert.deepEqual(calls.map((c) => c.at), [0]);
+  assert.deepEqual(
+    calls.map((c) => c.at),
+    [0],
+  );
 });

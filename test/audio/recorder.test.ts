@@ -4,7 +4,7 @@
  * (SIGKILL when SIGTERM is ignored) and leaves no zombie, a missing binary caught before spawning.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -39,8 +39,9 @@ before(async () => {
   process.env.PATH = `${bin}:${process.env.PATH}`; // the recorder is spawned with process.env
 });
 after(async () => {
-  for (const [k, v] of Object.entries(savedEnv)) if (v === undefined) delete process.env[k];
-  else process.env[k] = v;
+  for (const [k, v] of Object.entries(savedEnv))
+    if (v === undefined) delete process.env[k];
+    else process.env[k] = v;
   await tmp.cleanup();
 });
 
@@ -48,17 +49,23 @@ const mode = (m: string | undefined) => (m ? (process.env.FAKE_REC_MODE = m) : d
 const alive = (pid: number) => existsSync(`/proc/${pid}`) && !/^\d+ \(.*\) [ZX]/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
 
 test('a missing recorder is refused before spawning, with a code and what to install on each platform', async () => {
-  assert.throws(() => findRecorder('sox', { PATH: join(tmp.dir, 'nowhere') }), (e: unknown) => {
-    assert.ok(e instanceof RecorderError && e instanceof Error);
-    assert.equal(e.code, 'ERR_RECORDER_MISSING');
-    assert.match(e.message, /"sox" is not installed/);
-    assert.match(e.message, /apt-get install sox libsox-fmt-all/);
-    assert.match(e.message, /brew install sox/);
-    assert.match(e.message, /Windows: install SoX .* add its folder to PATH/);
-    return true;
-  });
+  assert.throws(
+    () => findRecorder('sox', { PATH: join(tmp.dir, 'nowhere') }),
+    (e: unknown) => {
+      assert.ok(e instanceof RecorderError && e instanceof Error);
+      assert.equal(e.code, 'ERR_RECORDER_MISSING');
+      assert.match(e.message, /"sox" is not installed/);
+      assert.match(e.message, /apt-get install sox libsox-fmt-all/);
+      assert.match(e.message, /brew install sox/);
+      assert.match(e.message, /Windows: install SoX .* add its folder to PATH/);
+      return true;
+    },
+  );
   assert.throws(() => findRecorder('arecord', { PATH: '' }), { code: 'ERR_RECORDER_MISSING', message: /apt-get install alsa-utils/ });
-  assert.throws(() => findRecorder('parec', { PATH: bin }), { code: 'ERR_RECORDER_OPTIONS', message: /unknown recorder "parec"; expected one of sox, rec, arecord/ });
+  assert.throws(() => findRecorder('parec', { PATH: bin }), {
+    code: 'ERR_RECORDER_OPTIONS',
+    message: /unknown recorder "parec"; expected one of sox, rec, arecord/,
+  });
   assert.equal(findRecorder('sox', { PATH: `/nonexistent:${bin}` }), join(bin, 'sox'));
   // Windows looks for PATHEXT extensions
   await writeFile(join(tmp.dir, 'sox.EXE'), '');
@@ -69,7 +76,9 @@ test('a missing recorder is refused before spawning, with a code and what to ins
   process.env.PATH = join(tmp.dir, 'nowhere');
   let spawned = false;
   try {
-    await assert.rejects(firstValueFrom(recordPcm({ sampleRateHz: 16000, onSpawn: () => (spawned = true) })), { code: 'ERR_RECORDER_MISSING' });
+    await assert.rejects(firstValueFrom(recordPcm({ sampleRateHz: 16000, onSpawn: () => (spawned = true) })), {
+      code: 'ERR_RECORDER_MISSING',
+    });
   } finally {
     process.env.PATH = saved;
   }
@@ -77,7 +86,11 @@ test('a missing recorder is refused before spawning, with a code and what to ins
 });
 
 test("node-record-lpcm16's string errors become RecorderErrors with stable codes", () => {
-  const e = toRecorderError('sox has exited with error code 2.\n\nEnable debugging with the environment variable DEBUG=record.', 'sox', "sox FAIL formats: can't open input `hw:9'");
+  const e = toRecorderError(
+    'sox has exited with error code 2.\n\nEnable debugging with the environment variable DEBUG=record.',
+    'sox',
+    "sox FAIL formats: can't open input `hw:9'",
+  );
   assert.ok(e instanceof Error);
   assert.equal(e.code, 'ERR_RECORDER_EXIT');
   assert.equal(e.details.exitCode, 2);
@@ -96,7 +109,9 @@ test('records raw PCM (no WAV header) with the raw-format command line; unsubscr
   process.env.FAKE_REC_ARGS = argsFile;
   let child: ChildProcess | undefined;
   try {
-    const chunks = await lastValueFrom(recordPcm({ sampleRateHz: 16000, device: 'mic-1', onSpawn: (c) => (child = c) }).pipe(take(3), toArray()));
+    const chunks = await lastValueFrom(
+      recordPcm({ sampleRateHz: 16000, device: 'mic-1', onSpawn: (c) => (child = c) }).pipe(take(3), toArray()),
+    );
     assert.ok(child?.pid);
     assert.equal(Buffer.concat(chunks).toString('latin1').slice(0, 12), 'ABCDABCDABCD', 'bytes passed through untouched');
     assert.ok(chunks.every((c) => c instanceof Uint8Array));
@@ -183,5 +198,8 @@ test('a recorder killed from outside errors with the signal', async () => {
 });
 
 test('rec cannot name a device (node-record-lpcm16 ignores it): refused with ERR_RECORDER_OPTIONS', async () => {
-  await assert.rejects(firstValueFrom(recordPcm({ sampleRateHz: 16000, recorder: 'rec', device: 'x' })), { code: 'ERR_RECORDER_OPTIONS', message: /--recorder sox/ });
+  await assert.rejects(firstValueFrom(recordPcm({ sampleRateHz: 16000, recorder: 'rec', device: 'x' })), {
+    code: 'ERR_RECORDER_OPTIONS',
+    message: /--recorder sox/,
+  });
 });

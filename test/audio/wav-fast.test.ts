@@ -23,18 +23,25 @@ function viaWavefile(buf: Uint8Array): Float32Array {
   return mono;
 }
 
-const same = (a: Float32Array, b: Float32Array) => a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+const same = (a: Float32Array, b: Float32Array) =>
+  a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 
 test('16-bit PCM, 1–3 channels, full-scale and random: identical to the general path', () => {
   const rng = new Random(8001);
   for (const channels of [1, 2, 3]) {
     const n = 4001 * channels;
-    const x = Float32Array.from({ length: n }, (_, i) => (i < 8 ? [-1, 1, 0, -0.5, 0.99997, -0.99997, 1e-9, -1e-9][i]! : rng.uniform(-1.2, 1.2)));
+    const x = Float32Array.from({ length: n }, (_, i) =>
+      i < 8 ? [-1, 1, 0, -0.5, 0.99997, -0.99997, 1e-9, -1e-9][i]! : rng.uniform(-1.2, 1.2),
+    );
     const buf = encodeWav(x, 16000, { channels });
     const got = decodeWav(buf).samples;
     assert.ok(same(got, viaWavefile(buf)), `${channels} channel(s)`);
   }
-  for (const name of ['sine1k-16k-s16-mono-0.5s.wav', 'sine1k-44k1-s16-mono-0.5s.wav', 'sine1k-left-silent-right-16k-s16-stereo-0.5s.wav']) {
+  for (const name of [
+    'sine1k-16k-s16-mono-0.5s.wav',
+    'sine1k-44k1-s16-mono-0.5s.wav',
+    'sine1k-left-silent-right-16k-s16-stereo-0.5s.wav',
+  ]) {
     const buf = new Uint8Array(readFileSync(fixture(name)));
     assert.ok(same(decodeWav(buf).samples, viaWavefile(buf)), name);
   }
@@ -49,7 +56,9 @@ test('32-bit float PCM with extreme values (NaN, ±Infinity, −0, subnormals, h
     const got = decodeWav(buf).samples;
     const want = viaWavefile(buf);
     assert.equal(got.length, want.length);
-    got.forEach((v, i) => assert.ok(Object.is(v, want[i]), `${channels} ch, sample ${i}: ${v} vs ${want[i]}`));
+    got.forEach((v, i) => {
+      assert.ok(Object.is(v, want[i]), `${channels} ch, sample ${i}: ${v} vs ${want[i]}`);
+    });
   }
   const buf = new Uint8Array(readFileSync(fixture('sine1k-16k-f32-mono-0.5s.wav')));
   assert.ok(same(decodeWav(buf).samples, viaWavefile(buf)));

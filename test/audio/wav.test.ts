@@ -45,8 +45,14 @@ test('resamples 44.1 kHz to the model rate without changing pitch or level', asy
 
 test('refuses files that are not WAV, truncated, unsupported or missing, naming the file', async () => {
   await assert.rejects(readWav(fixture('not-a-wav.wav')), { code: 'ERR_WAV_INVALID', message: /not-a-wav\.wav: not a WAV file/ });
-  await assert.rejects(readWav(fixture('truncated-sine1k.wav')), { code: 'ERR_WAV_TRUNCATED', message: /truncated-sine1k\.wav: truncated/ });
-  await assert.rejects(readWav(fixture('sine1k-8k-alaw-0.5s.wav')), { code: 'ERR_WAV_UNSUPPORTED', message: /alaw.*unsupported encoding \(format tag 6\)/ });
+  await assert.rejects(readWav(fixture('truncated-sine1k.wav')), {
+    code: 'ERR_WAV_TRUNCATED',
+    message: /truncated-sine1k\.wav: truncated/,
+  });
+  await assert.rejects(readWav(fixture('sine1k-8k-alaw-0.5s.wav')), {
+    code: 'ERR_WAV_UNSUPPORTED',
+    message: /alaw.*unsupported encoding \(format tag 6\)/,
+  });
   await assert.rejects(readWav(fixture('no-such-file.wav')), { code: 'ERR_FILE_NOT_FOUND', message: /no-such-file\.wav: no such file/ });
   const hdr = (await readFile(fixture('sine1k-16k-s16-mono-0.5s.wav'))).subarray(0, 30);
   assert.throws(() => decodeWav(hdr, 'cut.wav'), { code: 'ERR_WAV_TRUNCATED', message: /^cut\.wav: / });
@@ -58,7 +64,10 @@ test('encodeWav → decodeWav round-trips within quantisation error', () => {
   for (const bits of [8, 16, 24, 32] as const) {
     const y = decodeWav(encodeWav(x, 22050, { bitsPerSample: bits })).samples;
     const tol = 2 / 2 ** (bits - 1);
-    assert.ok(x.every((v, i) => Math.abs(v - y[i]!) <= tol), `${bits}-bit`);
+    assert.ok(
+      x.every((v, i) => Math.abs(v - y[i]!) <= tol),
+      `${bits}-bit`,
+    );
   }
   const f = decodeWav(encodeWav(x, 22050, { encoding: 'float' }));
   assert.equal(f.encoding, 'float');

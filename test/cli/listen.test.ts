@@ -50,12 +50,20 @@ class Inbox {
     const have = this.all.slice(from).find(pred);
     if (have) return Promise.resolve(have);
     return new Promise((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; got: ${this.summary()}`)), timeoutMs);
+      const t = setTimeout(
+        () => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; got: ${this.summary()}`)),
+        timeoutMs,
+      );
       this.waiters.push({ pred, resolve: (m) => (clearTimeout(t), resolve(m)) });
     });
   }
   summary(): string {
-    return this.all.filter((m) => m.type !== 'prediction').map((m) => JSON.stringify(m)).join('\n') + `\n(${this.all.filter((m) => m.type === 'prediction').length} predictions)`;
+    return (
+      this.all
+        .filter((m) => m.type !== 'prediction')
+        .map((m) => JSON.stringify(m))
+        .join('\n') + `\n(${this.all.filter((m) => m.type === 'prediction').length} predictions)`
+    );
   }
 }
 
@@ -71,7 +79,9 @@ interface Listener {
 
 /** Spawns the real `soundee listen --port 0 --json` on the virtual mic and connects a WebSocket client. */
 async function startListen(mic: VirtualMic, args: string[]): Promise<Listener> {
-  const proc = spawn(process.execPath, [join(REPO_ROOT, 'bin/soundee.js'), 'listen', '--port', '0', '--json', ...args], { env: { ...mic.childEnv(), SOUNDEE_BACKEND: 'wasm' } });
+  const proc = spawn(process.execPath, [join(REPO_ROOT, 'bin/soundee.js'), 'listen', '--port', '0', '--json', ...args], {
+    env: { ...mic.childEnv(), SOUNDEE_BACKEND: 'wasm' },
+  });
   const stdout = new Inbox();
   const ws = new Inbox();
   let err = '';
@@ -82,7 +92,9 @@ async function startListen(mic: VirtualMic, args: string[]): Promise<Listener> {
     buf = lines.pop()!;
     for (const l of lines) if (l.trim()) stdout.push(JSON.parse(l) as Msg);
   });
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => proc.on('close', (code, signal) => r({ code, signal })));
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
+    proc.on('close', (code, signal) => r({ code, signal })),
+  );
   const port = await new Promise<string>((resolve, reject) => {
     proc.stderr.setEncoding('utf8').on('data', (s: string) => {
       err += s;
@@ -135,13 +147,18 @@ describe('soundee listen on the virtual microphone', { skip, timeout: 90_000 }, 
   });
   after(() => mic?.stop());
 
-  test('a recording played into the mic gives a WebSocket client start and end events with the right labels; SIGINT exits 0', { timeout: 60_000 }, async (t) => {
+  test('a recording played into the mic gives a WebSocket client start and end events with the right labels; SIGINT exits 0', {
+    timeout: 60_000,
+  }, async (t) => {
     const l = await startListen(mic, ['--model', tiltModel]);
     try {
       // the recorder runs and the idle (dithered, ≈ -96 dBFS) mic is "nothing heard": labelled unknown by the level gate
       await l.ws.waitFor((m) => m.type === 'prediction', 20_000, 'a first prediction');
       const idle = l.ws.all.filter((m) => m.type === 'prediction');
-      assert.ok(idle.every((p) => p.label === 'unknown' && (p.rmsDb === null || (p.rmsDb as number) < -60)), JSON.stringify(idle));
+      assert.ok(
+        idle.every((p) => p.label === 'unknown' && (p.rmsDb === null || (p.rmsDb as number) < -60)),
+        JSON.stringify(idle),
+      );
       // the recorder started before the client connected: its pid is in the --json output
       const started = await l.stdout.waitFor(isRecorder('recorder-started'), 1000, 'recorder-started');
       const pid = started.pid as number;
@@ -157,7 +174,10 @@ describe('soundee listen on the virtual microphone', { skip, timeout: 90_000 }, 
       t.diagnostic(
         l.ws.all
           .filter((m) => m.type === 'prediction')
-          .map((p) => `${p.startMs}:${String(p.label).slice(0, 4)}${Math.round((p.confidence as number) * 9)}@${p.rmsDb === null ? '-inf' : Math.round(p.rmsDb as number)}`)
+          .map(
+            (p) =>
+              `${p.startMs}:${String(p.label).slice(0, 4)}${Math.round((p.confidence as number) * 9)}@${p.rmsDb === null ? '-inf' : Math.round(p.rmsDb as number)}`,
+          )
           .join(' '),
       );
       t.diagnostic(events.map((e) => JSON.stringify(e)).join('\n'));
@@ -195,7 +215,10 @@ describe('soundee listen on the virtual microphone', { skip, timeout: 90_000 }, 
       const { code } = await l.exit;
       assert.equal(code, 0, l.stderr());
       assert.match(l.stderr(), /SIGINT: stopping/);
-      assert.ok(l.stdout.all.some((m) => m.type === 'status' && m.kind === 'stream' && m.state === 'ended'), 'a final stream status');
+      assert.ok(
+        l.stdout.all.some((m) => m.type === 'status' && m.kind === 'stream' && m.state === 'ended'),
+        'a final stream status',
+      );
       await l.wsClosed; // the server closed, the client was told
       assert.equal(running(pid), false, `recorder ${pid} left behind`);
     } finally {
@@ -203,7 +226,9 @@ describe('soundee listen on the virtual microphone', { skip, timeout: 90_000 }, 
     }
   });
 
-  test('killing the recorder mid-stream: a restart is reported, listening resumes, the WebSocket client stays connected', { timeout: 60_000 }, async (t) => {
+  test('killing the recorder mid-stream: a restart is reported, listening resumes, the WebSocket client stays connected', {
+    timeout: 60_000,
+  }, async (t) => {
     const l = await startListen(mic, ['--model', tiltModel]);
     try {
       // the recorder starts before the client connects: its pid is in the --json output
@@ -225,7 +250,10 @@ describe('soundee listen on the virtual microphone', { skip, timeout: 90_000 }, 
       assert.notEqual(newPid, oldPid);
       const resumed = await l.ws.waitFor(isRecorder('listening'), 5000, 'listening again', before);
       t.diagnostic(`restart: ${JSON.stringify(resumed)}`);
-      assert.ok((resumed.gapMs as number) >= 300 && (resumed.gapMs as number) < 3000, `the outage was filled with silence: ${resumed.gapMs} ms`);
+      assert.ok(
+        (resumed.gapMs as number) >= 300 && (resumed.gapMs as number) < 3000,
+        `the outage was filled with silence: ${resumed.gapMs} ms`,
+      );
       assert.equal(running(oldPid), false, 'the killed recorder was reaped (no zombie)');
 
       // the new recorder hears the mic: play a sound and see it classified
@@ -234,7 +262,11 @@ describe('soundee listen on the virtual microphone', { skip, timeout: 90_000 }, 
       await l.ws.waitFor(isEvent('fire', 'start'), 5000, 'fire heard after the restart', afterRestart);
       const preds = l.ws.all.filter((m) => m.type === 'prediction');
       const indices = preds.map((p) => p.index as number);
-      assert.deepEqual(indices, indices.map((_, i) => i), 'one continuous stream: window numbers go on across the restart');
+      assert.deepEqual(
+        indices,
+        indices.map((_, i) => i),
+        'one continuous stream: window numbers go on across the restart',
+      );
       assert.equal(closedEarly, false, 'the client stayed connected');
       assert.equal(l.client.readyState, WebSocket.OPEN);
 
@@ -267,8 +299,24 @@ describe('soundee listen on the virtual microphone', { skip, timeout: 90_000 }, 
 });
 
 test('listen --help lists its options', () => {
-  const help = buildProgram().commands.find((c) => c.name() === 'listen')!.helpInformation();
-  for (const opt of ['--device', '--recorder', '--model', '--port', '--host', '--json', '--smooth', '--min-duration', '--cooldown', '--background', '--silence-db', '--event-threshold', '--backend'])
+  const help = buildProgram()
+    .commands.find((c) => c.name() === 'listen')!
+    .helpInformation();
+  for (const opt of [
+    '--device',
+    '--recorder',
+    '--model',
+    '--port',
+    '--host',
+    '--json',
+    '--smooth',
+    '--min-duration',
+    '--cooldown',
+    '--background',
+    '--silence-db',
+    '--event-threshold',
+    '--backend',
+  ])
     assert.ok(help.includes(opt), opt);
 });
 
@@ -321,7 +369,10 @@ test('device listings are parsed from pactl and arecord output', () => {
     ],
   );
   const arecord = `**** List of CAPTURE Hardware Devices ****\ncard 1: Device [USB PnP Sound Device], device 0: USB Audio [USB Audio]\n  Subdevices: 1/1\n  Subdevice #0: subdevice #0\n`;
-  assert.deepEqual(parseArecordList(arecord).map((d) => [d.name, d.description, d.listen]), [['plughw:1,0', 'USB PnP Sound Device: USB Audio', 'soundee listen --recorder arecord --device plughw:1,0']]);
+  assert.deepEqual(
+    parseArecordList(arecord).map((d) => [d.name, d.description, d.listen]),
+    [['plughw:1,0', 'USB PnP Sound Device: USB Audio', 'soundee listen --recorder arecord --device plughw:1,0']],
+  );
   assert.deepEqual(parseArecordList('arecord: device_list:274: no soundcards found...'), []);
 });
 

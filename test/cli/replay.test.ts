@@ -42,7 +42,20 @@ test('help lists the commands and the replay options truthfully', () => {
   const replay = program.commands.find((c) => c.name() === 'replay');
   assert.ok(replay);
   const help = replay.helpInformation();
-  for (const opt of ['--json', '--realtime', '--port', '--model', '--backend', '--threshold', '--smooth', '--event-threshold', '--min-duration', '--cooldown', '--background', '--silence-db'])
+  for (const opt of [
+    '--json',
+    '--realtime',
+    '--port',
+    '--model',
+    '--backend',
+    '--threshold',
+    '--smooth',
+    '--event-threshold',
+    '--min-duration',
+    '--cooldown',
+    '--background',
+    '--silence-db',
+  ])
     assert.ok(help.includes(opt), opt);
   assert.match(help, /event settings/, 'says that replay is how to try event settings');
 });
@@ -50,8 +63,14 @@ test('help lists the commands and the replay options truthfully', () => {
 test('replay --json prints one prediction line per 250 ms hop (a 2 s file at 44.1 kHz gives 5)', async () => {
   const r = await run(['replay', wav, '--json', '--model', model]);
   assert.equal(r.code, 0, r.stderr);
-  const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown> & { type: string });
-  assert.ok(lines.every((m) => m.type === 'prediction' || m.type === 'event'), 'every line says what it is');
+  const lines = r.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown> & { type: string });
+  assert.ok(
+    lines.every((m) => m.type === 'prediction' || m.type === 'event'),
+    'every line says what it is',
+  );
   const preds = lines.filter((m) => m.type === 'prediction');
   assert.equal(preds.length, 5);
   preds.forEach((p, i) => {
@@ -64,7 +83,9 @@ test('replay --json prints one prediction line per 250 ms hop (a 2 s file at 44.
   assert.match(r.stderr, /5 windows, 2\.00 s of audio/);
 });
 
-test('replay detects events as listen does: fire, silence, water gives fire start/end and water start/end', { timeout: 60_000 }, async () => {
+test('replay detects events as listen does: fire, silence, water gives fire start/end and water start/end', {
+  timeout: 60_000,
+}, async () => {
   const tilt = join(tmp.dir, 'tilt'); // calls windows of fire.wav 'fire' and of water.wav 'water' (see tilt-model.ts)
   await writeTiltModel(tilt);
   const scene = join(tmp.dir, 'fire-silence-water.wav');
@@ -72,7 +93,10 @@ test('replay detects events as listen does: fire, silence, water gives fire star
   await writeScene(scene, ['fire', 2, 'water']);
   const r = await run(['replay', scene, '--json', '--model', tilt]);
   assert.equal(r.code, 0, r.stderr);
-  const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown> & { type: string });
+  const lines = r.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown> & { type: string });
   const preds = lines.filter((m) => m.type === 'prediction');
   const events = lines.filter((m) => m.type === 'event');
   assert.equal(preds.length + events.length, lines.length);
@@ -91,7 +115,10 @@ test('replay detects events as listen does: fire, silence, water gives fire star
   assert.equal(we.endMs, preds.at(-1)!.endMs, 'the open water event ends with the file');
   // no server: no ids; the silent windows were labelled unknown by the level gate
   assert.ok(events.every((e) => e.id === undefined));
-  assert.ok(preds.some((p) => p.label === 'unknown' && p.rmsDb === null), 'digital silence is gated');
+  assert.ok(
+    preds.some((p) => p.label === 'unknown' && p.rmsDb === null),
+    'digital silence is gated',
+  );
   assert.match(r.stderr, /, 2 events$/m);
 
   // the table shows the same events, and quiet rows for the silence
@@ -109,7 +136,17 @@ test('replay --port serves hello, every prediction and the events to a WebSocket
   let stdout = '';
   let connected: Promise<void> | undefined;
   const r = await new Promise<{ code: number | null }>((resolve) => {
-    const p = spawn(process.execPath, [join(REPO_ROOT, 'bin/soundee.js'), 'replay', wav, '--json', '--realtime', '--port', '0', '--model', model]);
+    const p = spawn(process.execPath, [
+      join(REPO_ROOT, 'bin/soundee.js'),
+      'replay',
+      wav,
+      '--json',
+      '--realtime',
+      '--port',
+      '0',
+      '--model',
+      model,
+    ]);
     p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     p.stderr.on('data', (d: Buffer) => {
       // connect as soon as the server announces its port (the first window completes 1 s later)
@@ -134,11 +171,18 @@ test('replay --port serves hello, every prediction and the events to a WebSocket
     [0, 1, 2, 3, 4],
   );
   // the events (this untrained model hears 2 s of noise as a little of each class) go out with ids, as printed
-  const printed = stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>).filter((m) => m.type === 'event');
+  const printed = stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>)
+    .filter((m) => m.type === 'event');
   const served = got.filter((m) => m.type === 'event');
   assert.ok(served.length > 0, stdout);
   assert.deepEqual(served, printed);
-  assert.deepEqual(served.map((e) => e.id), served.map((_, i) => i + 1));
+  assert.deepEqual(
+    served.map((e) => e.id),
+    served.map((_, i) => i + 1),
+  );
 });
 
 test('bad input exits non-zero with one clear line', async () => {

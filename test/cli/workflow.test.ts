@@ -9,7 +9,11 @@ import { REPO_ROOT, fixture, noise, sine, tempDir } from '../helpers/fixtures.ts
 
 let tmp: Awaited<ReturnType<typeof tempDir>>;
 const soundee = (...args: string[]) =>
-  spawnSync(process.execPath, [join(REPO_ROOT, 'bin/soundee.js'), ...args], { encoding: 'utf8', env: { ...process.env, SOUNDEE_BACKEND: 'wasm' }, timeout: 120_000 });
+  spawnSync(process.execPath, [join(REPO_ROOT, 'bin/soundee.js'), ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, SOUNDEE_BACKEND: 'wasm' },
+    timeout: 120_000,
+  });
 
 before(async () => {
   tmp = await tempDir();
@@ -31,10 +35,25 @@ test('dataset build → train → evaluate --json → predict', async () => {
   assert.equal((await readFile(csv, 'utf8')).trim().split('\n').length, 11);
 
   const model = join(tmp.dir, 'model');
-  const t = soundee('train', '--data', data, '--arch', 'resnet', '--out', model, '--epochs', '2', '--batch-size', '4', '--quantize', 'float16');
+  const t = soundee(
+    'train',
+    '--data',
+    data,
+    '--arch',
+    'resnet',
+    '--out',
+    model,
+    '--epochs',
+    '2',
+    '--batch-size',
+    '4',
+    '--quantize',
+    'float16',
+  );
   assert.equal(t.status, 0, t.stderr);
   assert.match(t.stderr, /epoch 2\/2: loss [\d.]+ acc [\d.]+ \| val loss [\d.]+ val acc [\d.]+/);
-  for (const f of ['model.json', 'weights.bin', 'metadata.json', 'training-curves.png', 'history.json', 'evaluation.json', 'confusion.png']) await access(join(model, f));
+  for (const f of ['model.json', 'weights.bin', 'metadata.json', 'training-curves.png', 'history.json', 'evaluation.json', 'confusion.png'])
+    await access(join(model, f));
   const meta = JSON.parse(await readFile(join(model, 'metadata.json'), 'utf8'));
   assert.deepEqual(meta.classes, ['hiss', 'tone']);
   assert.equal(meta.weights.dtype, 'float16');
@@ -45,14 +64,20 @@ test('dataset build → train → evaluate --json → predict', async () => {
   const rep = JSON.parse(e.stdout);
   for (const k of ['accuracy', 'macroF1', 'perClass', 'confusion', 'classes', 'unknownShare']) assert.ok(k in rep, k);
   assert.equal(rep.n, 10);
-  assert.equal(rep.confusion.flat().reduce((a: number, b: number) => a + b, 0), 10);
+  assert.equal(
+    rep.confusion.flat().reduce((a: number, b: number) => a + b, 0),
+    10,
+  );
   const ef = soundee('evaluate', join(tmp.dir, 'clips'), '--model', model, '--json');
   assert.equal(ef.status, 0, ef.stderr);
   assert.equal(JSON.parse(ef.stdout).n, 10);
 
   const p = soundee('predict', join(tmp.dir, 'clips', 'tone', 'tone-0.wav'), fixture('not-a-wav.wav'), '--model', model, '--json');
   assert.equal(p.status, 1, 'a failed file makes the exit status 1');
-  const [ok, bad] = p.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  const [ok, bad] = p.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   assert.ok(['tone', 'hiss', 'unknown'].includes(ok.label));
   assert.match(bad.error, /not a WAV file/);
   const cannot = soundee('predict', join(tmp.dir, 'clips', 'tone', 'tone-0.wav'), '--model', model, '--threshold', '1');

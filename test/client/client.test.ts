@@ -23,7 +23,14 @@ let model: TestModel;
 before(async () => (model = await tinyModel()));
 after(() => model.dispose());
 
-const event = (i: number, label = 'hum', streamId = 's') => ({ streamId, label, phase: 'start' as const, startMs: i * 1000, peakConfidence: 0.9, meanConfidence: 0.8 });
+const event = (i: number, label = 'hum', streamId = 's') => ({
+  streamId,
+  label,
+  phase: 'start' as const,
+  startMs: i * 1000,
+  peakConfidence: 0.9,
+  meanConfidence: 0.8,
+});
 
 test('typed handlers, filters, and ping', async () => {
   const server = await testServer(model);
@@ -40,16 +47,52 @@ test('typed handlers, filters, and ping', async () => {
     client.on('prediction', (p) => predictions.push(p));
     server.publishEvent(event(1, 'hum'));
     server.publishEvent(event(2, 'hiss'));
-    server.publish({ type: 'prediction', streamId: 's', index: 0, startMs: 0, endMs: 1000, label: 'hum', confidence: 0.9, scores: { hum: 0.9 }, rmsDb: -10 });
+    server.publish({
+      type: 'prediction',
+      streamId: 's',
+      index: 0,
+      startMs: 0,
+      endMs: 1000,
+      label: 'hum',
+      confidence: 0.9,
+      scores: { hum: 0.9 },
+      rmsDb: -10,
+    });
     assert.ok((await client.ping()) >= 0);
-    assert.deepEqual(events.map((e) => [e.id, e.label]), [[1, 'hum']]);
+    assert.deepEqual(
+      events.map((e) => [e.id, e.label]),
+      [[1, 'hum']],
+    );
     assert.equal(predictions.length, 0, 'predictions were not asked for');
     client.subscribe({ types: ['prediction'], streams: ['t'] });
     await client.ping();
-    server.publish({ type: 'prediction', streamId: 's', index: 1, startMs: 250, endMs: 1250, label: 'hum', confidence: 0.9, scores: { hum: 0.9 }, rmsDb: -10 });
-    server.publish({ type: 'prediction', streamId: 't', index: 0, startMs: 0, endMs: 1000, label: 'tick', confidence: 0.9, scores: { tick: 0.9 }, rmsDb: -10 });
+    server.publish({
+      type: 'prediction',
+      streamId: 's',
+      index: 1,
+      startMs: 250,
+      endMs: 1250,
+      label: 'hum',
+      confidence: 0.9,
+      scores: { hum: 0.9 },
+      rmsDb: -10,
+    });
+    server.publish({
+      type: 'prediction',
+      streamId: 't',
+      index: 0,
+      startMs: 0,
+      endMs: 1000,
+      label: 'tick',
+      confidence: 0.9,
+      scores: { tick: 0.9 },
+      rmsDb: -10,
+    });
     await client.ping();
-    assert.deepEqual(predictions.map((p) => p.streamId), ['t']);
+    assert.deepEqual(
+      predictions.map((p) => p.streamId),
+      ['t'],
+    );
     assert.equal(client.lastEventId, 1);
     assert.deepEqual(errors, [], 'the server accepted every message the client sent (subscribe, ping)');
   } finally {
@@ -61,7 +104,11 @@ test('typed handlers, filters, and ping', async () => {
 test('after a network drop the client reconnects with growing back-off and resumes: every missed event exactly once', async () => {
   const server = await testServer(model);
   const proxy = await dropProxy(server.port);
-  const client = connect({ url: `ws://127.0.0.1:${proxy.port}`, reconnect: { initialDelayMs: 40, factor: 2, jitter: 0, maxDelayMs: 1000 }, validate: true });
+  const client = connect({
+    url: `ws://127.0.0.1:${proxy.port}`,
+    reconnect: { initialDelayMs: 40, factor: 2, jitter: 0, maxDelayMs: 1000 },
+    validate: true,
+  });
   const events: number[] = [];
   const statuses: StatusMessage[] = [];
   const reconnecting: LifecycleMap['reconnecting'][] = [];
@@ -79,7 +126,11 @@ test('after a network drop the client reconnects with growing back-off and resum
     proxy.refusing = true; // the network is down: every attempt fails for a while
     proxy.cut();
     await until(() => reconnecting.length >= 4, 5000, 'several reconnection attempts');
-    assert.deepEqual(reconnecting.slice(0, 4).map((r) => r.delayMs), [40, 80, 160, 320], 'exponential back-off');
+    assert.deepEqual(
+      reconnecting.slice(0, 4).map((r) => r.delayMs),
+      [40, 80, 160, 320],
+      'exponential back-off',
+    );
     assert.ok(closes.every((c) => c.willReconnect));
     for (let i = 3; i <= 5; i++) server.publishEvent(event(i)); // published while the client is away
 
@@ -116,9 +167,20 @@ test('the client is told when events are gone: history expired, or the server re
     for (let i = 2; i <= 8; i++) server.publishEvent(event(i, 'b'));
     proxy.refusing = false;
     await until(() => statuses.some((s) => s.kind === 'resume' && !s.complete), 5000);
-    assert.deepEqual(statuses.find((s) => s.kind === 'resume' && !s.complete), {
-      type: 'status', kind: 'resume', since: 1, replayed: 3, complete: false, reason: 'history-expired', lostFromId: 2, lostToId: 5, lastEventId: 8,
-    });
+    assert.deepEqual(
+      statuses.find((s) => s.kind === 'resume' && !s.complete),
+      {
+        type: 'status',
+        kind: 'resume',
+        since: 1,
+        replayed: 3,
+        complete: false,
+        reason: 'history-expired',
+        lostFromId: 2,
+        lostToId: 5,
+        lastEventId: 8,
+      },
+    );
     assert.deepEqual(events, ['1:a', '6:b', '7:b', '8:b']);
 
     // a new server process on the same port: ids start again, and the client says so
@@ -142,7 +204,10 @@ test('a wrong token fails for good: ready rejects with ERR_UNAUTHORIZED and no r
     const client = connect({ url: server.url, token: 'wrong' });
     const closes: LifecycleMap['close'][] = [];
     client.on('close', (c) => closes.push(c));
-    await assert.rejects(client.ready, (e: unknown) => e instanceof SoundeeClientError && e.code === 'ERR_UNAUTHORIZED' && e.details.status === 401);
+    await assert.rejects(
+      client.ready,
+      (e: unknown) => e instanceof SoundeeClientError && e.code === 'ERR_UNAUTHORIZED' && e.details.status === 401,
+    );
     assert.equal(closes[0]?.willReconnect, false);
     await client.close();
     const good = connect({ url: `http://127.0.0.1:${server.port}/`, token: 'right' });
@@ -153,7 +218,7 @@ test('a wrong token fails for good: ready rejects with ERR_UNAUTHORIZED and no r
   }
 });
 
-test('ingestWav streams a real recording and resolves with its summary; realtime pacing takes the audio\'s own time', async () => {
+test("ingestWav streams a real recording and resolves with its summary; realtime pacing takes the audio's own time", async () => {
   const server = await testServer(model);
   try {
     const preds: PredictionMessage[] = [];
@@ -178,16 +243,27 @@ test('ingestPcm takes a byte stream split anywhere (samples carried over) and re
     const odd = function* () {
       for (let off = 0; off < bytes.length; off += 333) yield bytes.subarray(off, off + 333); // 333 is not a multiple of 4
     };
-    const summary = await ingestPcm(Readable.from(odd()), { url: server.url, token: 't', streamId: 'pipe', sampleRateHz: 44100, format: 'f32le' });
+    const summary = await ingestPcm(Readable.from(odd()), {
+      url: server.url,
+      token: 't',
+      streamId: 'pipe',
+      sampleRateHz: 44100,
+      format: 'f32le',
+    });
     assert.ok(summary.windows >= 4 && summary.windows <= 5, `${summary.windows} windows`);
 
-    await assert.rejects(IngestConnection.open({ url: server.url, token: 't', streamId: 'x', sampleRateHz: 12345, format: 's16le' }), (e: unknown) => {
-      assert.ok(e instanceof SoundeeClientError);
-      assert.equal(e.code, 'ERR_UNSUPPORTED_RATE');
-      assert.equal(e.details.closeCode, 1003);
-      return true;
+    await assert.rejects(
+      IngestConnection.open({ url: server.url, token: 't', streamId: 'x', sampleRateHz: 12345, format: 's16le' }),
+      (e: unknown) => {
+        assert.ok(e instanceof SoundeeClientError);
+        assert.equal(e.code, 'ERR_UNSUPPORTED_RATE');
+        assert.equal(e.details.closeCode, 1003);
+        return true;
+      },
+    );
+    await assert.rejects(IngestConnection.open({ url: server.url, streamId: 'x', sampleRateHz: 16000, format: 's16le' }), {
+      code: 'ERR_UNAUTHORIZED',
     });
-    await assert.rejects(IngestConnection.open({ url: server.url, streamId: 'x', sampleRateHz: 16000, format: 's16le' }), { code: 'ERR_UNAUTHORIZED' });
 
     // a stream the server ends with an error: the next write or end() throws it
     const conn = await IngestConnection.open({ url: server.url, token: 't', streamId: 'y', sampleRateHz: 16000, format: 's16le' });

@@ -30,7 +30,16 @@ before(async () => {
   browser = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
     viewport: { width: 1280, height: 800 },
   });
 });
@@ -40,7 +49,10 @@ after(async () => {
   await model?.dispose();
 });
 
-test('the dashboard connects, shows a label, the spectrogram and model input in the model\'s colours, and events', { skip, timeout: 60_000 }, async () => {
+test("the dashboard connects, shows a label, the spectrogram and model input in the model's colours, and events", {
+  skip,
+  timeout: 60_000,
+}, async () => {
   const server = await testServer(model, { token: TOKEN });
   const page = await browser!.newPage();
   const problems: string[] = [];
@@ -58,23 +70,44 @@ test('the dashboard connects, shows a label, the spectrogram and model input in 
     assert.equal(await page.locator('#bars li').count(), model.classifier.classes.length, 'one bar per class');
 
     const classes = [...model.classifier.classes, 'unknown'];
-    const summary = await ingestWav(join(REPO_ROOT, 'samples/rain.wav'), { url: server.url, token: TOKEN, streamId: 'rain.wav', pace: 'realtime' });
+    const summary = await ingestWav(join(REPO_ROOT, 'samples/rain.wav'), {
+      url: server.url,
+      token: TOKEN,
+      streamId: 'rain.wav',
+      pace: 'realtime',
+    });
     assert.equal(summary.windows, 9);
     server.publishEvent({ streamId: 'rain.wav', label: 'rain', phase: 'start', startMs: 250, peakConfidence: 0.81, meanConfidence: 0.66 });
-    server.publishEvent({ streamId: 'rain.wav', label: 'rain', phase: 'end', startMs: 250, endMs: 3000, peakConfidence: 0.93, meanConfidence: 0.72 });
+    server.publishEvent({
+      streamId: 'rain.wav',
+      label: 'rain',
+      phase: 'end',
+      startMs: 250,
+      endMs: 3000,
+      peakConfidence: 0.93,
+      meanConfidence: 0.72,
+    });
 
-    await page.waitForFunction(() => document.querySelector('#window-time')?.textContent?.startsWith('window 8'), null, { timeout: 10_000 });
+    await page.waitForFunction(() => document.querySelector('#window-time')?.textContent?.startsWith('window 8'), null, {
+      timeout: 10_000,
+    });
     const label = await page.locator('#label').getAttribute('data-label');
     assert.ok(label && classes.includes(label), `label ${label} is one of the model's classes or unknown`);
     assert.equal(await page.locator('#label').textContent(), label);
     assert.equal(await page.locator('#stream').inputValue(), 'rain.wav');
     const widths = await page.locator('#bars .fill').evaluateAll((els) => els.map((e) => parseFloat((e as HTMLElement).style.width)));
-    assert.ok(widths.some((w) => w > 0), 'the bars show the scores');
+    assert.ok(
+      widths.some((w) => w > 0),
+      'the bars show the scores',
+    );
     assert.ok(Math.abs(widths.reduce((a, b) => a + b, 0) - 100) < 1, `scores add up to 100 % (${widths.join(', ')})`);
     const track = (await page.locator('#bars li.top .track').boundingBox())!;
     const fill = (await page.locator('#bars li.top .fill').boundingBox())!;
     const topWidth = Math.max(...widths);
-    assert.ok(Math.abs(fill.width - (track.width * topWidth) / 100) < 2, `the top bar is drawn ${fill.width.toFixed(1)} px of ${track.width.toFixed(1)} (${topWidth} %)`);
+    assert.ok(
+      Math.abs(fill.width - (track.width * topWidth) / 100) < 2,
+      `the top bar is drawn ${fill.width.toFixed(1)} px of ${track.width.toFixed(1)} (${topWidth} %)`,
+    );
 
     // the canvases hold exactly the server-rendered pixels (same colormap as the model input)
     await page.waitForFunction(() => document.querySelector('#input-time')?.textContent?.startsWith('window 8'), null, { timeout: 10_000 });
@@ -92,8 +125,8 @@ test('the dashboard connects, shows a label, the spectrogram and model input in 
       };
     })()`)) as { right: number[]; input: number[]; height: number };
     assert.equal(drawn.height, model.classifier.features.bands);
-    assert.deepEqual(drawn.right, [...Buffer.from(last.columns.data, 'base64')], 'the newest spectrogram columns are the server\'s pixels');
-    assert.deepEqual(drawn.input, [...Buffer.from(last.input.data, 'base64')], 'the model input image is the server\'s pixels');
+    assert.deepEqual(drawn.right, [...Buffer.from(last.columns.data, 'base64')], "the newest spectrogram columns are the server's pixels");
+    assert.deepEqual(drawn.input, [...Buffer.from(last.input.data, 'base64')], "the model input image is the server's pixels");
 
     await page.waitForSelector('#event-list li[data-id="2"]', { timeout: 5000 });
     assert.match((await page.locator('#event-list').textContent()) ?? '', /end\s*rain\s*0\.25 s → 3\.00 s/);

@@ -31,7 +31,10 @@ before(async () => {
       }
     await writeFile(join(tmp.dir, 'folders', `${label}.rows`), rows.join('\n'));
   }
-  const manifest = ['clip,class,group', ...(await Promise.all(['hum', 'hiss'].map((l) => readFile(join(tmp.dir, 'folders', `${l}.rows`), 'utf8'))))].join('\n');
+  const manifest = [
+    'clip,class,group',
+    ...(await Promise.all(['hum', 'hiss'].map((l) => readFile(join(tmp.dir, 'folders', `${l}.rows`), 'utf8')))),
+  ].join('\n');
   await writeFile(join(tmp.dir, 'folders', 'manifest.csv'), `${manifest}\n`);
   await copyFile(fixture('not-a-wav.wav'), join(tmp.dir, 'folders', 'hum', 'broken.wav'));
   // capstone-style flat folder: drop-1.wav, drop-2.wav, knock-1.wav … (one 2.5 s clip: several windows; one short clip: padded)
@@ -53,7 +56,10 @@ test('builds from class folders with a manifest: groups stay together, bad clips
   const ds = await buildAudioDataset(join(tmp.dir, 'folders'), { features: c, seed: 7 });
   assert.deepEqual(ds.classes, ['hiss', 'hum']);
   assert.equal(ds.size, 24);
-  assert.deepEqual(ds.header.skipped.map((s) => s.clip), ['hum/broken.wav']);
+  assert.deepEqual(
+    ds.header.skipped.map((s) => s.clip),
+    ['hum/broken.wav'],
+  );
   assert.match(ds.header.skipped[0]!.reason, /not a WAV file/);
   const splitOf = new Map<string, string>();
   for (const it of ds.header.items) {
@@ -71,14 +77,17 @@ test('builds from class folders with a manifest: groups stay together, bad clips
   await assert.rejects(buildAudioDataset(join(tmp.dir, 'folders'), { features: c, onError: 'fail' }), { code: 'ERR_WAV_INVALID' });
 });
 
-test("builds from name-N files: long clips give several windows, short ones are padded, unlabelled ones reported", async () => {
+test('builds from name-N files: long clips give several windows, short ones are padded, unlabelled ones reported', async () => {
   const ds = await buildAudioDataset(join(tmp.dir, 'flat'), { features: c });
   assert.deepEqual(ds.classes, ['drop', 'knock']);
   const windows = (clip: string) => ds.header.items.filter((it) => it.clip === clip).length;
   assert.equal(windows('drop-1.wav'), 7); // 2.5 s: windows at 0, 0.25 … 1.5 s
   assert.equal(windows('drop-2.wav'), 1);
   assert.equal(windows('knock-1.wav'), 1);
-  assert.deepEqual(ds.header.skipped.map((s) => s.clip), ['unlabelled.wav']);
+  assert.deepEqual(
+    ds.header.skipped.map((s) => s.clip),
+    ['unlabelled.wav'],
+  );
 });
 
 test('extra training folders go to train only and leave the primary split unchanged; foreign classes are refused', async () => {
@@ -94,7 +103,10 @@ test('extra training folders go to train only and leave the primary split unchan
   assert.deepEqual(ds.classes, primary.classes);
   await mkdir(join(tmp.dir, 'extra2', 'bark'), { recursive: true });
   await writeWav(join(tmp.dir, 'extra2', 'bark', 'x.wav'), noise(1), 16000);
-  await assert.rejects(buildAudioDataset(join(tmp.dir, 'folders'), { features: c, extraTrain: [join(tmp.dir, 'extra2')] }), /bark are not in/);
+  await assert.rejects(
+    buildAudioDataset(join(tmp.dir, 'folders'), { features: c, extraTrain: [join(tmp.dir, 'extra2')] }),
+    /bark are not in/,
+  );
 });
 
 test('dataset file round-trips; other files are refused clearly', async () => {
@@ -116,8 +128,12 @@ test('import-images resizes to 32×32 keeping three channels (RGBA and grey inpu
   await mkdir(join(dir, 'red'), { recursive: true });
   await mkdir(join(dir, 'blue'), { recursive: true });
   for (let k = 0; k < 3; k++) {
-    await sharp({ create: { width: 64, height: 48, channels: 4, background: { r: 200, g: 10, b: 10, alpha: 1 } } }).png().toFile(join(dir, 'red', `r${k}.png`));
-    await sharp({ create: { width: 20, height: 20, channels: 3, background: { r: 10, g: 10, b: 220 } } }).png().toFile(join(dir, 'blue', `b${k}.png`));
+    await sharp({ create: { width: 64, height: 48, channels: 4, background: { r: 200, g: 10, b: 10, alpha: 1 } } })
+      .png()
+      .toFile(join(dir, 'red', `r${k}.png`));
+    await sharp({ create: { width: 20, height: 20, channels: 3, background: { r: 10, g: 10, b: 220 } } })
+      .png()
+      .toFile(join(dir, 'blue', `b${k}.png`));
   }
   await writeFile(join(dir, 'blue', 'bad.png'), 'not an image');
   const ds = await importImageDataset(dir, { imageSize: 32 });

@@ -4,7 +4,9 @@ import { splitByGroup } from '../../src/data/split.ts';
 
 function items(spec: Record<string, number[]>) {
   // spec: class -> sizes of its groups
-  return Object.entries(spec).flatMap(([label, sizes]) => sizes.flatMap((n, g) => Array.from({ length: n }, () => ({ label, group: `${label}-${g}` }))));
+  return Object.entries(spec).flatMap(([label, sizes]) =>
+    sizes.flatMap((n, g) => Array.from({ length: n }, () => ({ label, group: `${label}-${g}` }))),
+  );
 }
 
 test('a group never spans two splits', () => {

@@ -9,8 +9,8 @@ import { map } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { UNKNOWN_LABEL } from '../../src/config.ts';
 import { detectEvents, gateQuietWindows } from '../../src/events/operators.ts';
-import { type SoundEvent } from '../../src/events/tracker.ts';
-import { type Prediction } from '../../src/stream/operators.ts';
+import type { SoundEvent } from '../../src/events/tracker.ts';
+import type { Prediction } from '../../src/stream/operators.ts';
 
 const CLASSES = ['water', 'wind'];
 const scheduler = () => new TestScheduler((actual, expected) => assert.deepEqual(actual, expected));
@@ -21,7 +21,16 @@ function predictions(marbles: string, waterByLetter: Record<string, number>, id 
   let i = 0;
   for (const ch of marbles) {
     if (!(ch in waterByLetter) || ch in out) continue;
-    out[ch] = { streamId: id, index: i, startMs: 0, endMs: 1000, label: 'water', confidence: waterByLetter[ch]!, scores: { water: waterByLetter[ch]!, wind: 0 }, rmsDb };
+    out[ch] = {
+      streamId: id,
+      index: i,
+      startMs: 0,
+      endMs: 1000,
+      label: 'water',
+      confidence: waterByLetter[ch]!,
+      scores: { water: waterByLetter[ch]!, wind: 0 },
+      rmsDb,
+    };
     i++;
   }
   return out;
@@ -72,7 +81,12 @@ test('with default smoothing the start waits for the moving average, and flicker
     // reaching 0.4 itself) and confirmed at window 8, when its windows span 2000 ms (1000–3000). The dip at
     // window 9 only lowers the mean to 0.6. After the sound (windows 15…) the mean is 0.6, 0.4, then
     // 0.2 < 0.3 at window 17: the event ends there, dated to the end of window 14, its last loud window
-    expectObservable(p$.pipe(detectEvents(CLASSES), map((e) => `${e.phase} ${e.startMs}-${e.endMs ?? ''}`))).toBe('--------s--------e---|', {
+    expectObservable(
+      p$.pipe(
+        detectEvents(CLASSES),
+        map((e) => `${e.phase} ${e.startMs}-${e.endMs ?? ''}`),
+      ),
+    ).toBe('--------s--------e---|', {
       s: 'start 1000-',
       e: `end 1000-${14 * 250 + 1000}`,
     });
@@ -94,7 +108,11 @@ test('errors pass through; events are not invented after an error', () => {
   scheduler().run(({ cold, expectObservable }) => {
     const src = 'lhhh#';
     const p$ = cold(src, predictions(src, { l: 0.05, h: 0.9 }), new Error('mic gone')).pipe(map(timed()));
-    expectObservable(p$.pipe(detectEvents(CLASSES, { smoothWindows: 1, minDurationMs: 1000 }))).toBe('-s--#', { s: ev('start', 250) }, new Error('mic gone'));
+    expectObservable(p$.pipe(detectEvents(CLASSES, { smoothWindows: 1, minDurationMs: 1000 }))).toBe(
+      '-s--#',
+      { s: ev('start', 250) },
+      new Error('mic gone'),
+    );
   });
 });
 
@@ -117,7 +135,12 @@ test('quiet windows: labelled unknown and never an event (marbles)', () => {
   scheduler().run(({ cold, expectObservable }) => {
     const src = 'hhhhhhhh|';
     const quiet = cold(src, predictions(src, { h: 0.9 }, 's', -75)).pipe(map(timed()));
-    expectObservable(quiet.pipe(gateQuietWindows(), map((p) => p.label))).toBe('uuuuuuuu|', { u: UNKNOWN_LABEL });
+    expectObservable(
+      quiet.pipe(
+        gateQuietWindows(),
+        map((p) => p.label),
+      ),
+    ).toBe('uuuuuuuu|', { u: UNKNOWN_LABEL });
     expectObservable(quiet.pipe(detectEvents(CLASSES))).toBe('--------|');
   });
 });

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import { UNKNOWN_LABEL } from '../../src/config.ts';
 import { gatePrediction } from '../../src/events/operators.ts';
 import { type EventOptions, EventTracker, type SoundEvent, resolveEventOptions } from '../../src/events/tracker.ts';
-import { type Prediction } from '../../src/stream/operators.ts';
+import type { Prediction } from '../../src/stream/operators.ts';
 
 const CLASSES = ['water', 'wind', 'noise'];
 const HOP = 250;
@@ -22,7 +22,12 @@ export function win(i: number, scores: Record<string, number>, rmsDb = -20, stre
 }
 
 /** Runs a tracker over per-window water scores (plus optional other classes); returns [window index, event] pairs. */
-function run(water: number[], options: EventOptions = {}, extra: (i: number) => Record<string, number> = () => ({}), rmsDb = (_i: number) => -20) {
+function run(
+  water: number[],
+  options: EventOptions = {},
+  extra: (i: number) => Record<string, number> = () => ({}),
+  rmsDb = (_i: number) => -20,
+) {
   const t = new EventTracker('s', CLASSES, options);
   const out: Array<[number, SoundEvent]> = [];
   water.forEach((w, i) => {
@@ -43,17 +48,28 @@ test('defaults: smoothing 4, threshold 0.4, off ¾ of it, min duration 2000 ms, 
 });
 
 test('per-class settings override the general ones; a class threshold brings its own off threshold', () => {
-  const r = resolveEventOptions(CLASSES, { threshold: 0.5, offThreshold: 0.2, cooldownMs: 10, perClass: { wind: { threshold: 0.8 }, noise: { minDurationMs: 0 } } });
+  const r = resolveEventOptions(CLASSES, {
+    threshold: 0.5,
+    offThreshold: 0.2,
+    cooldownMs: 10,
+    perClass: { wind: { threshold: 0.8 }, noise: { minDurationMs: 0 } },
+  });
   assert.deepEqual({ ...r.settings.water }, { threshold: 0.5, offThreshold: 0.2, minDurationMs: 2000, cooldownMs: 10 });
   assert.deepEqual({ ...r.settings.wind }, { threshold: 0.8, offThreshold: 0.8 * 0.75, minDurationMs: 2000, cooldownMs: 10 });
   assert.deepEqual({ ...r.settings.noise }, { threshold: 0.5, offThreshold: 0.2, minDurationMs: 0, cooldownMs: 10 });
 });
 
 test('bad options are refused with ERR_EVENT_OPTIONS, naming the problem', () => {
-  assert.throws(() => resolveEventOptions(CLASSES, { backgroundClasses: ['silence'] }), { code: 'ERR_EVENT_OPTIONS', message: /"silence" not among the model's classes \(water, wind, noise\)/ });
+  assert.throws(() => resolveEventOptions(CLASSES, { backgroundClasses: ['silence'] }), {
+    code: 'ERR_EVENT_OPTIONS',
+    message: /"silence" not among the model's classes \(water, wind, noise\)/,
+  });
   assert.throws(() => resolveEventOptions(CLASSES, { perClass: { rain: {} } }), { code: 'ERR_EVENT_OPTIONS', message: /"rain"/ });
   assert.throws(() => resolveEventOptions(CLASSES, { threshold: 0 }), { code: 'ERR_EVENT_OPTIONS', message: /threshold/ });
-  assert.throws(() => resolveEventOptions(CLASSES, { threshold: 0.4, offThreshold: 0.5 }), { code: 'ERR_EVENT_OPTIONS', message: /offThreshold/ });
+  assert.throws(() => resolveEventOptions(CLASSES, { threshold: 0.4, offThreshold: 0.5 }), {
+    code: 'ERR_EVENT_OPTIONS',
+    message: /offThreshold/,
+  });
   assert.throws(() => resolveEventOptions(CLASSES, { smoothWindows: 0 }), { code: 'ERR_EVENT_OPTIONS', message: /smoothWindows/ });
   assert.throws(() => resolveEventOptions(CLASSES, { minDurationMs: -1 }), { code: 'ERR_EVENT_OPTIONS' });
   assert.throws(() => resolveEventOptions(CLASSES, { silenceDb: 3 }), { code: 'ERR_EVENT_OPTIONS' });
@@ -99,21 +115,30 @@ test('with the defaults, the windows of a transition (partly one sound, partly s
   // a sound gives way to silence: two or three windows hold a little of it, which the model may call anything
   const water = [0, 0, 0, 0, 0.33, 0.95, 0.95, 0, 0, 0, 0, 0];
   const db = (i: number) => (i < 8 ? -30 : -96);
-  assert.deepEqual(run(water, {}, (i) => ({ wind: i < 4 ? 0.9 : 0 }), db).filter(([, e]) => e.label === 'water'), []);
+  assert.deepEqual(
+    run(water, {}, (i) => ({ wind: i < 4 ? 0.9 : 0 }), db).filter(([, e]) => e.label === 'water'),
+    [],
+  );
 });
 
 test('hysteresis: once on, a class stays on between the off and on thresholds', () => {
   const scores = [0.2, 0.6, 0.45, 0.35, 0.45, 0.35, 0.25, 0.45, 0.35, 0.2];
   const opts = { smoothWindows: 1, minDurationMs: 0, cooldownMs: 0, threshold: 0.5 };
   const withH = run(scores, { ...opts, offThreshold: 0.3 });
-  assert.deepEqual(withH.map(([i, e]) => [i, e.phase, e.startMs, e.endMs]), [
-    [1, 'start', 250, undefined],
-    [6, 'end', 250, 5 * HOP + WIN],
-  ]);
+  assert.deepEqual(
+    withH.map(([i, e]) => [i, e.phase, e.startMs, e.endMs]),
+    [
+      [1, 'start', 250, undefined],
+      [6, 'end', 250, 5 * HOP + WIN],
+    ],
+  );
   // without hysteresis scores hovering around 0.5 flap (twice here: a new event of a class never starts
   // before the previous one's end, so the 1 s windows space them out)
   const without = run([0.2, 0.6, 0.45, 0.55, 0.45, 0.55, 0.2], { ...opts, offThreshold: 0.5 });
-  assert.deepEqual(without.map(([i, e]) => `${e.phase}@${i}`), ['start@1', 'end@2', 'start@5', 'end@6']);
+  assert.deepEqual(
+    without.map(([i, e]) => `${e.phase}@${i}`),
+    ['start@1', 'end@2', 'start@5', 'end@6'],
+  );
   const withH2 = run([0.2, 0.6, 0.45, 0.55, 0.45, 0.55, 0.2], { ...opts, offThreshold: 0.3 });
   assert.equal(withH2.filter(([, e]) => e.phase === 'start').length, 1);
 });
@@ -124,10 +149,13 @@ test('minimum duration: a run shorter than it leaves no trace; one that reaches 
   assert.deepEqual(run([0, ...rep(0.9, 4), 0, 0], opts), []);
   // 5 windows span 2000 ms: the start comes with the 5th window (index 5) and is dated from the 1st (index 1)
   const ev = run([0, ...rep(0.9, 5), 0, 0], opts);
-  assert.deepEqual(ev.map(([i, e]) => [i, e.phase, e.startMs, e.endMs]), [
-    [5, 'start', 250, undefined],
-    [6, 'end', 250, 5 * HOP + WIN],
-  ]);
+  assert.deepEqual(
+    ev.map(([i, e]) => [i, e.phase, e.startMs, e.endMs]),
+    [
+      [5, 'start', 250, undefined],
+      [6, 'end', 250, 5 * HOP + WIN],
+    ],
+  );
 });
 
 test('cooldown: a second run of the same class soon after an event is suppressed; other classes are not', () => {
@@ -136,36 +164,102 @@ test('cooldown: a second run of the same class soon after an event is suppressed
   assert.equal(run(burst, { ...opts, cooldownMs: 0 }).filter(([, e]) => e.phase === 'start').length, 2);
   // first event ends at window 5's end (2250 ms); with 3 s of cooldown nothing may start before 5250 ms
   const cooled = run(burst, { ...opts, cooldownMs: 3000 }, (i) => ({ wind: burst[i]! }));
-  assert.deepEqual(cooled.filter(([, e]) => e.phase === 'start').map(([i, e]) => `${e.label}@${i}`), ['water@0', 'wind@0']);
+  assert.deepEqual(
+    cooled.filter(([, e]) => e.phase === 'start').map(([i, e]) => `${e.label}@${i}`),
+    ['water@0', 'wind@0'],
+  );
   // per class: only water cools down; wind starts again at the first window that begins after its first
   // event's end (window 9 at 2250 ms: events of one class never overlap)
   const perClass = run(burst, { ...opts, cooldownMs: 0, perClass: { water: { cooldownMs: 3000 } } }, (i) => ({ wind: burst[i]! }));
-  assert.deepEqual(perClass.filter(([, e]) => e.phase === 'start').map(([i, e]) => `${e.label}@${i}`), ['water@0', 'wind@0', 'wind@9']);
+  assert.deepEqual(
+    perClass.filter(([, e]) => e.phase === 'start').map(([i, e]) => `${e.label}@${i}`),
+    ['water@0', 'wind@0', 'wind@9'],
+  );
   // a long second run starts once the cooldown is over (first window starting at ≥ 5250 ms is window 21)
   const long = run([...rep(0.9, 6), 0, 0, ...rep(0.9, 20), 0], { ...opts, cooldownMs: 3000 });
-  assert.deepEqual(long.filter(([, e]) => e.phase === 'start').map(([i, e]) => [i, e.startMs]), [[0, 0], [21, 5250]]);
+  assert.deepEqual(
+    long.filter(([, e]) => e.phase === 'start').map(([i, e]) => [i, e.startMs]),
+    [
+      [0, 0],
+      [21, 5250],
+    ],
+  );
 });
 
 test('background classes never become events', () => {
   const ev = run(rep(0.1, 12), { smoothWindows: 1, minDurationMs: 0, backgroundClasses: ['noise'] }, () => ({ noise: 0.9 }));
   assert.deepEqual(ev, []);
   const notBg = run(rep(0.1, 12), { smoothWindows: 1, minDurationMs: 0 }, () => ({ noise: 0.9 }));
-  assert.deepEqual(notBg.map(([, e]) => `${e.label} ${e.phase}`), ['noise start', 'noise end']);
+  assert.deepEqual(
+    notBg.map(([, e]) => `${e.label} ${e.phase}`),
+    ['noise start', 'noise end'],
+  );
 });
 
 test('level gate: windows under silenceDb count as hearing nothing, whatever the model said', () => {
   const loud = rep(0.9, 12);
   // quiet (the feature path would have rendered a normalised image of the noise floor)
-  assert.deepEqual(run(loud, {}, () => ({}), () => -75), []);
-  assert.deepEqual(run(loud, {}, () => ({}), () => -Infinity), []);
+  assert.deepEqual(
+    run(
+      loud,
+      {},
+      () => ({}),
+      () => -75,
+    ),
+    [],
+  );
+  assert.deepEqual(
+    run(
+      loud,
+      {},
+      () => ({}),
+      () => -Infinity,
+    ),
+    [],
+  );
   // loud enough
-  assert.equal(run(loud, {}, () => ({}), () => -50).length, 2);
+  assert.equal(
+    run(
+      loud,
+      {},
+      () => ({}),
+      () => -50,
+    ).length,
+    2,
+  );
   // the threshold is configurable (-Infinity turns the gate off)
-  assert.equal(run(loud, { silenceDb: -80 }, () => ({}), () => -75).length, 2);
-  assert.equal(run(loud, { silenceDb: -Infinity }, () => ({}), () => -Infinity).length, 2);
+  assert.equal(
+    run(
+      loud,
+      { silenceDb: -80 },
+      () => ({}),
+      () => -75,
+    ).length,
+    2,
+  );
+  assert.equal(
+    run(
+      loud,
+      { silenceDb: -Infinity },
+      () => ({}),
+      () => -Infinity,
+    ).length,
+    2,
+  );
   // a sound that goes quiet ends its event
-  const ev = run(loud, { smoothWindows: 1 }, () => ({}), (i) => (i < 8 ? -30 : -90));
-  assert.deepEqual(ev.map(([i, e]) => [i, e.phase, e.endMs]), [[4, 'start', undefined], [8, 'end', 7 * HOP + WIN]]);
+  const ev = run(
+    loud,
+    { smoothWindows: 1 },
+    () => ({}),
+    (i) => (i < 8 ? -30 : -90),
+  );
+  assert.deepEqual(
+    ev.map(([i, e]) => [i, e.phase, e.endMs]),
+    [
+      [4, 'start', undefined],
+      [8, 'end', 7 * HOP + WIN],
+    ],
+  );
 });
 
 test('gatePrediction labels quiet windows unknown and leaves loud ones alone', () => {
@@ -186,7 +280,10 @@ test('finish() ends open events at their last window and is idempotent; push aft
   t.push(win(1, { water: 0.9 }));
   assert.deepEqual(t.active, ['water']);
   const ends = t.finish();
-  assert.deepEqual(ends.map((e) => [e.label, e.phase, e.startMs, e.endMs]), [['water', 'end', 0, 1250]]);
+  assert.deepEqual(
+    ends.map((e) => [e.label, e.phase, e.startMs, e.endMs]),
+    [['water', 'end', 0, 1250]],
+  );
   assert.deepEqual(t.finish(), []);
   assert.throws(() => t.push(win(2, {})), { code: 'ERR_EVENT_ORDER' });
 });
@@ -199,7 +296,10 @@ test('ends come before starts in the same window (one sound giving way to anothe
   const t = new EventTracker('s', CLASSES, { smoothWindows: 1, minDurationMs: 0, cooldownMs: 0 });
   t.push(win(0, { wind: 0.9 }));
   const ev = t.push(win(1, { water: 0.9 }));
-  assert.deepEqual(ev.map((e) => `${e.label} ${e.phase}`), ['wind end', 'water start']);
+  assert.deepEqual(
+    ev.map((e) => `${e.label} ${e.phase}`),
+    ['wind end', 'water start'],
+  );
 });
 
 test('predictions going back in time are refused', () => {

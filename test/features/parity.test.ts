@@ -48,7 +48,9 @@ for (const chunk of [1, 37, 4096, 16001]) {
       fromSamples(signal, 16000, { chunkMillis: (chunk * 1000) / 16000, pace: 'fast' }).pipe(toWindows(c), toModelInputs(c), toArray()),
     );
     assert.equal(got.length, expected.length);
-    got.forEach((r, i) => assert.deepEqual(r.input, expected[i], `window ${i}`));
+    got.forEach((r, i) => {
+      assert.deepEqual(r.input, expected[i], `window ${i}`);
+    });
   });
 }
 
@@ -64,5 +66,7 @@ test('random chunk sizes give identical window frames', () => {
     pos += n;
   }
   assert.equal(got.length, expected.length);
-  got.forEach((w, i) => assert.deepEqual(w.data, expected[i]!.data));
+  got.forEach((w, i) => {
+    assert.deepEqual(w.data, expected[i]!.data);
+  });
 });

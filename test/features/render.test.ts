@@ -38,7 +38,8 @@ test('low frequencies at the bottom, high at the top; time runs left to right', 
     const lut = colormapLut('viridis');
     const px = (row * img.width + col) * 3;
     // find the LUT index of the pixel
-    for (let i = 0; i < 256; i++) if (lut[3 * i] === img.data[px] && lut[3 * i + 1] === img.data[px + 1] && lut[3 * i + 2] === img.data[px + 2]) return i;
+    for (let i = 0; i < 256; i++)
+      if (lut[3 * i] === img.data[px] && lut[3 * i + 1] === img.data[px + 1] && lut[3 * i + 2] === img.data[px + 2]) return i;
     return -1;
   };
   const bottom = img.height - 1;
@@ -51,7 +52,13 @@ test('silence, DC and clipping render to valid images; silence is uniform', asyn
   const silent = await renderWindowImage(frameSignal(new Float32Array(16000), c)[0]!, c);
   assert.ok(silent.every((v, i) => v === silent[i % 3]));
   const dc = await renderFeatures(frameSignal(new Float32Array(16000).fill(0.4), c)[0]!, c);
-  const clipped = await renderFeatures(frameSignal(sine(440, 1, 16000, 5).map((v) => Math.max(-1, Math.min(1, v))), c)[0]!, c);
+  const clipped = await renderFeatures(
+    frameSignal(
+      sine(440, 1, 16000, 5).map((v) => Math.max(-1, Math.min(1, v))),
+      c,
+    )[0]!,
+    c,
+  );
   for (const x of [dc, clipped]) assert.ok(x.every((v) => Number.isFinite(v) && v >= 0 && v <= 1));
 });
 
@@ -67,7 +74,9 @@ test('batched rendering (one sharp call for many windows) is byte-identical to o
     const batched = await renderWindowImages(ws, cfg);
     const single = await Promise.all(ws.map((w) => renderWindowImage(w, cfg)));
     assert.equal(batched.length, ws.length);
-    batched.forEach((b, i) => assert.deepEqual(b, single[i], `window ${i}, bands ${cfg.bands}, ${cfg.resizeKernel}`));
+    batched.forEach((b, i) => {
+      assert.deepEqual(b, single[i], `window ${i}, bands ${cfg.bands}, ${cfg.resizeKernel}`);
+    });
   }
   assert.deepEqual(await renderWindowImages([], c), []);
 });

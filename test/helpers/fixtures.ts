@@ -38,15 +38,31 @@ export async function tempDir(prefix = 'soundee-test-'): Promise<{ dir: string; 
 }
 
 /** Saves a tiny (fast, untrained) conv model with the given classes into `dir`. */
-export async function writeTinyModel(dir: string, classes: string[] = ['a', 'b', 'c'], features: FeatureConfig = resolveFeatureConfig(), seed = 1): Promise<void> {
+export async function writeTinyModel(
+  dir: string,
+  classes: string[] = ['a', 'b', 'c'],
+  features: FeatureConfig = resolveFeatureConfig(),
+  seed = 1,
+): Promise<void> {
   // a test file that imports the CLI has registered the wasm backend (statically, via training) without
   // initialising it; building layers before that fails
   await initBackend('wasm', null);
   const s = features.imageSize;
   const m = tf.sequential();
-  m.add(tf.layers.conv2d({ inputShape: [s, s, 3], filters: 4, kernelSize: 3, strides: 2, activation: 'relu', kernelInitializer: tf.initializers.glorotUniform({ seed }) }));
+  m.add(
+    tf.layers.conv2d({
+      inputShape: [s, s, 3],
+      filters: 4,
+      kernelSize: 3,
+      strides: 2,
+      activation: 'relu',
+      kernelInitializer: tf.initializers.glorotUniform({ seed }),
+    }),
+  );
   m.add(tf.layers.globalAveragePooling2d({}));
-  m.add(tf.layers.dense({ units: classes.length, activation: 'softmax', kernelInitializer: tf.initializers.glorotUniform({ seed: seed + 1 }) }));
+  m.add(
+    tf.layers.dense({ units: classes.length, activation: 'softmax', kernelInitializer: tf.initializers.glorotUniform({ seed: seed + 1 }) }),
+  );
   await saveModel(m, dir, { name: 'tiny', architecture: 'tiny-test', classes, features, confidenceThreshold: 0.4 });
   m.dispose();
 }

@@ -57,7 +57,12 @@ export async function writeTiltModel(dir: string, features: FeatureConfig = reso
 /** Sample recordings and silences, joined into one 16 kHz WAV. `parts`: a sample name or a silence in seconds. */
 export async function writeScene(path: string, parts: Array<string | number>, sampleRateHz = 16000): Promise<number> {
   const chunks: Float32Array[] = [];
-  for (const p of parts) chunks.push(typeof p === 'number' ? new Float32Array(Math.round(p * sampleRateHz)) : await loadAudio(join(REPO_ROOT, 'samples', `${p}.wav`), sampleRateHz));
+  for (const p of parts)
+    chunks.push(
+      typeof p === 'number'
+        ? new Float32Array(Math.round(p * sampleRateHz))
+        : await loadAudio(join(REPO_ROOT, 'samples', `${p}.wav`), sampleRateHz),
+    );
   const total = chunks.reduce((a, c) => a + c.length, 0);
   const x = new Float32Array(total);
   let o = 0;

@@ -15,9 +15,17 @@ import { after, before, describe, test } from 'node:test';
 import { startVirtualMic, VIRTUAL_MIC, type VirtualMic, virtualMicSkipReason } from './virtual-mic.ts';
 
 const require = createRequire(import.meta.url);
-interface RecorderSpec { cmd: string; args: Array<string | number>; spawnOptions?: { env?: NodeJS.ProcessEnv } }
+interface RecorderSpec {
+  cmd: string;
+  args: Array<string | number>;
+  spawnOptions?: { env?: NodeJS.ProcessEnv };
+}
 type RecorderFactory = (options: Record<string, unknown>) => RecorderSpec;
-interface Recording { process: ChildProcess; stream(): Readable; stop(): void }
+interface Recording {
+  process: ChildProcess;
+  stream(): Readable;
+  stop(): void;
+}
 const lpcm16 = require('node-record-lpcm16') as { record(options: Record<string, unknown>): Recording };
 const soxRecorder = require('node-record-lpcm16/recorders/sox.js') as RecorderFactory;
 
@@ -26,7 +34,17 @@ const TONE_HZ = 1000;
 const TONE_AMP = 0.5;
 const TONE_SECONDS = 1;
 /** node-record-lpcm16's defaults, with raw output as Soundee uses it. */
-const RECORD_OPTIONS = { sampleRate: RATE, channels: 1, compress: false, threshold: 0.5, thresholdStart: null, thresholdEnd: null, silence: '1.0', endOnSilence: false, audioType: 'raw' };
+const RECORD_OPTIONS = {
+  sampleRate: RATE,
+  channels: 1,
+  compress: false,
+  threshold: 0.5,
+  thresholdStart: null,
+  thresholdEnd: null,
+  silence: '1.0',
+  endOnSilence: false,
+  audioType: 'raw',
+};
 
 const skip = await virtualMicSkipReason({ recorders: ['sox'] });
 const hasArecord = (await virtualMicSkipReason({ recorders: ['arecord'] })) === false;
@@ -43,9 +61,14 @@ class Capture {
   readonly t0 = performance.now();
   stderr = '';
 
-  constructor(stdout: Readable, private readonly child: ChildProcess) {
+  constructor(
+    stdout: Readable,
+    private readonly child: ChildProcess,
+  ) {
     let gotFirst!: (t: number) => void;
-    this.firstChunk = new Promise((r) => { gotFirst = r; });
+    this.firstChunk = new Promise((r) => {
+      gotFirst = r;
+    });
     stdout.on('data', (b: Buffer) => {
       const atMs = performance.now() - this.t0;
       if (this.chunks.length === 0) gotFirst(atMs);
@@ -53,15 +76,22 @@ class Capture {
       this.parts.push(b);
       this.bytes += b.length;
     });
-    child.stderr?.on('data', (s: Buffer) => { this.stderr += s.toString(); });
-    stdout.on('error', (e: unknown) => { this.stderr += `stream error: ${String(e)}`; }); // node-record-lpcm16 emits non-zero exits here
+    child.stderr?.on('data', (s: Buffer) => {
+      this.stderr += s.toString();
+    });
+    stdout.on('error', (e: unknown) => {
+      this.stderr += `stream error: ${String(e)}`;
+    }); // node-record-lpcm16 emits non-zero exits here
     this.closed = child.exitCode !== null ? Promise.resolve() : new Promise((r) => child.once('close', () => r()));
   }
 
   /** Time (ms since t0) by which `sampleIndex` had arrived. */
   arrivalOf(sampleIndex: number): number {
     let bytes = 0;
-    for (const c of this.chunks) { bytes += c.bytes; if (bytes > sampleIndex * 2) return c.atMs; }
+    for (const c of this.chunks) {
+      bytes += c.bytes;
+      if (bytes > sampleIndex * 2) return c.atMs;
+    }
     return Number.POSITIVE_INFINITY;
   }
 
@@ -96,7 +126,10 @@ function toneAmplitude(x: Float32Array, freqHz: number, from = 0, to = x.length)
   const w = (2 * Math.PI * freqHz) / RATE;
   let re = 0;
   let im = 0;
-  for (let i = from; i < to; i++) { re += x[i]! * Math.cos(w * i); im -= x[i]! * Math.sin(w * i); }
+  for (let i = from; i < to; i++) {
+    re += x[i]! * Math.cos(w * i);
+    im -= x[i]! * Math.sin(w * i);
+  }
   return (2 * Math.hypot(re, im)) / (to - from);
 }
 function rms(x: Float32Array, from = 0, to = x.length): number {
@@ -105,12 +138,24 @@ function rms(x: Float32Array, from = 0, to = x.length): number {
   return Math.sqrt(s / Math.max(1, to - from));
 }
 
-interface ToneAnalysis { onset: number; offset: number; durationS: number; rms: number; amp1k: number; toneEnergyFraction: number; rmsBefore: number }
+interface ToneAnalysis {
+  onset: number;
+  offset: number;
+  durationS: number;
+  rms: number;
+  amp1k: number;
+  toneEnergyFraction: number;
+  rmsBefore: number;
+}
 /** Locates the tone (samples above a third of its amplitude) and measures it over its inner 80 %. */
 function analyseTone(x: Float32Array): ToneAnalysis | null {
   let onset = -1;
   let offset = -1;
-  for (let i = 0; i < x.length; i++) if (Math.abs(x[i]!) > TONE_AMP / 3) { if (onset < 0) onset = i; offset = i; }
+  for (let i = 0; i < x.length; i++)
+    if (Math.abs(x[i]!) > TONE_AMP / 3) {
+      if (onset < 0) onset = i;
+      offset = i;
+    }
   if (onset < 0) return null;
   const margin = Math.floor((offset - onset) * 0.1);
   const [a, b] = [onset + margin, offset - margin];
@@ -119,7 +164,11 @@ function analyseTone(x: Float32Array): ToneAnalysis | null {
   const r = rms(x, a, b2);
   const amp1k = toneAmplitude(x, TONE_HZ, a, b2);
   return {
-    onset, offset, durationS: (offset - onset + 1) / RATE, rms: r, amp1k,
+    onset,
+    offset,
+    durationS: (offset - onset + 1) / RATE,
+    rms: r,
+    amp1k,
     toneEnergyFraction: (amp1k * amp1k) / 2 / (r * r),
     rmsBefore: rms(x, 0, Math.max(0, onset - 160)), // up to 10 ms before the onset
   };
@@ -139,37 +188,68 @@ function leftovers(needle: string): string[] {
       const close = stat.lastIndexOf(')');
       const [state, ppid] = stat.slice(close + 2).split(' ');
       if (state === 'Z' || state === 'X') continue;
-      procs.set(Number(e), { ppid: Number(ppid), comm: stat.slice(stat.indexOf('(') + 1, close), cmdline: readFileSync(`/proc/${e}/cmdline`, 'utf8').replaceAll('\0', ' ').trim() });
-    } catch { /* exited meanwhile */ }
+      procs.set(Number(e), {
+        ppid: Number(ppid),
+        comm: stat.slice(stat.indexOf('(') + 1, close),
+        cmdline: readFileSync(`/proc/${e}/cmdline`, 'utf8').replaceAll('\0', ' ').trim(),
+      });
+    } catch {
+      /* exited meanwhile */
+    }
   }
   const isOurs = (pid: number): boolean => {
     for (let p = procs.get(pid)?.ppid, hops = 0; p && hops < 64; p = procs.get(p)?.ppid, hops++) if (p === process.pid) return true;
     return false;
   };
   const audio = /^(pulseaudio|sox|rec|arecord|paplay|parec|pacat|bash)$/;
-  return [...procs].filter(([pid, p]) => pid !== process.pid && ((isOurs(pid) && audio.test(p.comm)) || (needle !== '' && p.cmdline.includes(needle))))
+  return [...procs]
+    .filter(([pid, p]) => pid !== process.pid && ((isOurs(pid) && audio.test(p.comm)) || (needle !== '' && p.cmdline.includes(needle))))
     .map(([pid, p]) => `${pid} ${p.comm}: ${p.cmdline}`);
 }
 
 describe('virtual microphone (scripts/virtual-mic.sh)', { skip, timeout: 55_000 }, () => {
-  before(async () => {
-    tmp = await mkdtemp(join(tmpdir(), 'soundee-vmic-test-'));
-    toneWav = join(tmp, 'tone-1k.wav');
-    try {
-      execFileSync('sox', ['-n', '-r', String(RATE), '-c', '1', '-b', '16', toneWav, 'synth', String(TONE_SECONDS), 'sine', String(TONE_HZ), 'vol', String(TONE_AMP)], { stdio: 'pipe' });
-    } catch (e) {
-      throw new Error(`sox could not generate the test tone (apt-get install -y sox): ${String(e)}`);
-    }
-    // exportEnv: node-record-lpcm16 spawns its recorder with the inherited environment
-    mic = await startVirtualMic({ exportEnv: true });
-  }, { timeout: 20_000 });
+  before(
+    async () => {
+      tmp = await mkdtemp(join(tmpdir(), 'soundee-vmic-test-'));
+      toneWav = join(tmp, 'tone-1k.wav');
+      try {
+        execFileSync(
+          'sox',
+          [
+            '-n',
+            '-r',
+            String(RATE),
+            '-c',
+            '1',
+            '-b',
+            '16',
+            toneWav,
+            'synth',
+            String(TONE_SECONDS),
+            'sine',
+            String(TONE_HZ),
+            'vol',
+            String(TONE_AMP),
+          ],
+          { stdio: 'pipe' },
+        );
+      } catch (e) {
+        throw new Error(`sox could not generate the test tone (apt-get install -y sox): ${String(e)}`);
+      }
+      // exportEnv: node-record-lpcm16 spawns its recorder with the inherited environment
+      mic = await startVirtualMic({ exportEnv: true });
+    },
+    { timeout: 20_000 },
+  );
 
   after(async () => {
     await mic?.stop();
     if (tmp) await rm(tmp, { recursive: true, force: true });
   });
 
-  test('a tone played into the mic is recorded by sox (node-record-lpcm16 command line), in real time', { timeout: 15_000 }, async (ctx) => {
+  test('a tone played into the mic is recorded by sox (node-record-lpcm16 command line), in real time', {
+    timeout: 15_000,
+  }, async (ctx) => {
     const rec = recordWithSox(mic!.childEnv());
     try {
       const ready = await Promise.race([rec.firstChunk, sleep(5000).then(() => -1)]);
@@ -236,14 +316,23 @@ describe('virtual microphone (scripts/virtual-mic.sh)', { skip, timeout: 55_000 
       recording.stop();
       await rec.stop();
       const t = analyseTone(rec.samples());
-      assert.ok(t && Math.abs(t.durationS - TONE_SECONDS) < 0.02 && t.toneEnergyFraction > 0.98, `tone: ${JSON.stringify(t)}; ${rec.stderr}`);
+      assert.ok(
+        t && Math.abs(t.durationS - TONE_SECONDS) < 0.02 && t.toneEnergyFraction > 0.98,
+        `tone: ${JSON.stringify(t)}; ${rec.stderr}`,
+      );
     } finally {
       await rec.stop();
     }
   });
 
-  test('arecord records it too (ALSA default -> pulse)', { skip: hasArecord ? false : 'arecord / libasound2-plugins missing', timeout: 15_000 }, async () => {
-    const child = spawn('arecord', ['-q', '-r', String(RATE), '-c', '1', '-t', 'raw', '-f', 'S16_LE', '-'], { env: mic!.childEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  test('arecord records it too (ALSA default -> pulse)', {
+    skip: hasArecord ? false : 'arecord / libasound2-plugins missing',
+    timeout: 15_000,
+  }, async () => {
+    const child = spawn('arecord', ['-q', '-r', String(RATE), '-c', '1', '-t', 'raw', '-f', 'S16_LE', '-'], {
+      env: mic!.childEnv(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const rec = new Capture(child.stdout, child);
     try {
       const first = await Promise.race([rec.firstChunk, sleep(5000).then(() => -1)]);
@@ -252,7 +341,10 @@ describe('virtual microphone (scripts/virtual-mic.sh)', { skip, timeout: 55_000 
       await sleep(500);
       await rec.stop();
       const t = analyseTone(rec.samples());
-      assert.ok(t && Math.abs(t.durationS - TONE_SECONDS) < 0.02 && t.toneEnergyFraction > 0.98, `tone: ${JSON.stringify(t)}; ${rec.stderr}`);
+      assert.ok(
+        t && Math.abs(t.durationS - TONE_SECONDS) < 0.02 && t.toneEnergyFraction > 0.98,
+        `tone: ${JSON.stringify(t)}; ${rec.stderr}`,
+      );
     } finally {
       await rec.stop();
     }

@@ -57,14 +57,23 @@ export interface StartVirtualMicOptions {
   keepDir?: boolean;
 }
 
-interface RunResult { code: number | null; stdout: string; stderr: string }
+interface RunResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
 
 function runScript(args: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<RunResult> {
   return new Promise((resolvePromise) => {
-    execFile('bash', [VIRTUAL_MIC_SCRIPT, ...args], { env, timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : null) : 0;
-      resolvePromise({ code, stdout: String(stdout), stderr: String(stderr) });
-    });
+    execFile(
+      'bash',
+      [VIRTUAL_MIC_SCRIPT, ...args],
+      { env, timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 1 << 20 },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : null) : 0;
+        resolvePromise({ code, stdout: String(stdout), stderr: String(stderr) });
+      },
+    );
   });
 }
 
@@ -117,8 +126,12 @@ export async function startVirtualMic(options: StartVirtualMicOptions = {}): Pro
   const daemon = spawn('bash', [VIRTUAL_MIC_SCRIPT, 'run'], { env: scriptEnv, stdio: ['ignore', 'ignore', 'pipe'] });
   let daemonStderr = '';
   daemon.stderr!.setEncoding('utf8');
-  daemon.stderr!.on('data', (s: string) => { if (daemonStderr.length < 64_000) daemonStderr += s; });
-  const killOnExit = (): void => { daemon.kill('SIGKILL'); };
+  daemon.stderr!.on('data', (s: string) => {
+    if (daemonStderr.length < 64_000) daemonStderr += s;
+  });
+  const killOnExit = (): void => {
+    daemon.kill('SIGKILL');
+  };
   process.once('exit', killOnExit); // last resort if a test crashes without stop()
   const daemonExit = exited(daemon);
 
@@ -131,7 +144,10 @@ export async function startVirtualMic(options: StartVirtualMicOptions = {}): Pro
   };
 
   const ready = runScript(['wait', String(Math.ceil(readyTimeoutMs / 1000))], scriptEnv, readyTimeoutMs + 5_000);
-  const first = await Promise.race([ready.then((r) => ({ kind: 'ready' as const, r })), daemonExit.then(() => ({ kind: 'exit' as const }))]);
+  const first = await Promise.race([
+    ready.then((r) => ({ kind: 'ready' as const, r })),
+    daemonExit.then(() => ({ kind: 'exit' as const })),
+  ]);
   if (first.kind === 'exit') {
     await ready;
     return fail(`virtual mic daemon exited early (code ${daemon.exitCode}, signal ${daemon.signalCode}): ${daemonStderr.trim()}`);
@@ -144,7 +160,11 @@ export async function startVirtualMic(options: StartVirtualMicOptions = {}): Pro
   if (!env.PULSE_SERVER) return fail(`virtual-mic.sh env printed no PULSE_SERVER: ${envResult.stdout}`);
 
   const saved = new Map<string, string | undefined>();
-  if (exportEnv) for (const [k, v] of Object.entries(env)) { saved.set(k, process.env[k]); process.env[k] = v; }
+  if (exportEnv)
+    for (const [k, v] of Object.entries(env)) {
+      saved.set(k, process.env[k]);
+      process.env[k] = v;
+    }
 
   const players = new Set<Promise<unknown>>();
   let stopping: Promise<void> | null = null;
@@ -178,7 +198,10 @@ export async function startVirtualMic(options: StartVirtualMicOptions = {}): Pro
         await daemonExit;
         clearTimeout(timer);
         process.removeListener('exit', killOnExit);
-        for (const [k, v] of saved) { if (v === undefined) delete process.env[k]; else process.env[k] = v; }
+        for (const [k, v] of saved) {
+          if (v === undefined) delete process.env[k];
+          else process.env[k] = v;
+        }
         if (!keepDir) await rm(dir, { recursive: true, force: true });
         if (r.code !== 0) throw new Error(`virtual-mic.sh stop failed (${r.code}): ${r.stderr.trim()}`);
       })();

@@ -26,12 +26,20 @@ test('the bundled model is trained, uses the default feature config and carries 
   assert.deepEqual(diffFeatureConfig(metadata.features, resolveFeatureConfig()), []);
   assert.deepEqual(metadata.classes, ['birds', 'engine', 'fire', 'insects', 'rain', 'speech', 'water', 'wind']);
   assert.ok(metadata.training, 'metadata records how it was trained');
-  for (const f of ['training-curves.png', 'confusion.png', 'evaluation.json', 'evaluation.txt', 'history.json']) assert.ok(existsSync(join(DEFAULT_MODEL_DIR, f)), f);
+  for (const f of ['training-curves.png', 'confusion.png', 'evaluation.json', 'evaluation.txt', 'history.json'])
+    assert.ok(existsSync(join(DEFAULT_MODEL_DIR, f)), f);
 });
 
-test('its committed evaluation is what evaluating it on the rebuilt held-out test split gives', { skip: existsSync(AMBIENT) ? false : `${AMBIENT} not found` }, async () => {
+test('its committed evaluation is what evaluating it on the rebuilt held-out test split gives', {
+  skip: existsSync(AMBIENT) ? false : `${AMBIENT} not found`,
+}, async () => {
   await initBackend('wasm', null);
-  const committed = JSON.parse(await readFile(join(DEFAULT_MODEL_DIR, 'evaluation.json'), 'utf8')) as { n: number; accuracy: number; macroF1: number; confusion: number[][] };
+  const committed = JSON.parse(await readFile(join(DEFAULT_MODEL_DIR, 'evaluation.json'), 'utf8')) as {
+    n: number;
+    accuracy: number;
+    macroF1: number;
+    confusion: number[][];
+  };
   const cls = new Classifier(await loadModel(DEFAULT_MODEL_DIR));
   try {
     // the default split (seed 42, 7:2:1 by group); extra training folders never change it

@@ -72,14 +72,34 @@ test('the Classifier runs the folded copy, labels as the original does, and disp
   try {
     const m = trainedLikeResnet(7);
     const dir = join(tmp.dir, 'm');
-    await saveModel(m, dir, { name: 'r', architecture: 'resnet', classes: ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'], features: resolveFeatureConfig(), confidenceThreshold: 0.4 });
+    await saveModel(m, dir, {
+      name: 'r',
+      architecture: 'resnet',
+      classes: ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'],
+      features: resolveFeatureConfig(),
+      confidenceThreshold: 0.4,
+    });
     const before = tf.memory().numTensors;
     const loaded = await loadModel(dir);
     const cls = new Classifier(loaded);
     const inputs = Array.from({ length: 4 }, (_, i) => Float32Array.from({ length: 32 * 32 * 3 }, (_, k) => ((k * (i + 3)) % 97) / 97));
     const got = cls.classify(inputs);
-    const want = tf.tidy(() => (m.predict(tf.tensor4d(inputs.flatMap((x) => [...x]), [4, 32, 32, 3])) as tf.Tensor).arraySync() as number[][]);
-    got.forEach((c, i) => want[i]!.forEach((p, k) => assert.ok(Math.abs(c.probabilities[k]! - p) < 1e-5)));
+    const want = tf.tidy(
+      () =>
+        (
+          m.predict(
+            tf.tensor4d(
+              inputs.flatMap((x) => [...x]),
+              [4, 32, 32, 3],
+            ),
+          ) as tf.Tensor
+        ).arraySync() as number[][],
+    );
+    got.forEach((c, i) => {
+      want[i]!.forEach((p, k) => {
+        assert.ok(Math.abs(c.probabilities[k]! - p) < 1e-5);
+      });
+    });
     cls.dispose();
     assert.equal(tf.memory().numTensors, before, 'the loaded model and its folded copy are both disposed');
     m.dispose();

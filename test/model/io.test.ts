@@ -22,7 +22,21 @@ test('seed-cnn is the capstone network (4,247,483 parameters for 8 classes)', ()
   assert.equal(m.countParams(), 4247483);
   assert.deepEqual(
     m.layers.map((l) => l.getClassName()),
-    ['Conv2D', 'Conv2D', 'MaxPooling2D', 'Dropout', 'Conv2D', 'MaxPooling2D', 'Dropout', 'Flatten', 'Dense', 'Dropout', 'Dense', 'Dropout', 'Dense'],
+    [
+      'Conv2D',
+      'Conv2D',
+      'MaxPooling2D',
+      'Dropout',
+      'Conv2D',
+      'MaxPooling2D',
+      'Dropout',
+      'Flatten',
+      'Dense',
+      'Dropout',
+      'Dense',
+      'Dropout',
+      'Dense',
+    ],
   );
   m.dispose();
 });
@@ -34,7 +48,12 @@ test('save → load round-trips weights and predictions exactly (float32), close
   const ref = (m.predict(input) as tf.Tensor).dataSync();
   for (const quantization of ['none', 'float16', 'uint8'] as const) {
     const dir = join(tmp.dir, `rt-${quantization}`);
-    const meta = await saveModel(m, dir, { name: 'rt', architecture: 'resnet', classes, features: resolveFeatureConfig(), confidenceThreshold: 0.4 }, { quantization });
+    const meta = await saveModel(
+      m,
+      dir,
+      { name: 'rt', architecture: 'resnet', classes, features: resolveFeatureConfig(), confidenceThreshold: 0.4 },
+      { quantization },
+    );
     const loaded = await loadModel(dir);
     assert.deepEqual(loaded.metadata.classes, classes);
     const got = (loaded.model.predict(input) as tf.Tensor).dataSync();

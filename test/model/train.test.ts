@@ -6,7 +6,7 @@ import { writeWav } from '../../src/audio/wav.ts';
 import { resolveFeatureConfig } from '../../src/config.ts';
 import { DEFAULT_AUGMENT } from '../../src/data/augment.ts';
 import { buildAudioDataset } from '../../src/data/build.ts';
-import { type Dataset } from '../../src/data/dataset-file.ts';
+import type { Dataset } from '../../src/data/dataset-file.ts';
 import { initBackend } from '../../src/model/backend.ts';
 import { evaluatePredictions } from '../../src/model/metrics.ts';
 import { predictImages, trainModel } from '../../src/model/train.ts';
@@ -50,8 +50,17 @@ test('a tiny run on WASM: the loss falls, the best epoch is kept, tensors are re
   assert.equal(best.valAcc, Math.max(...r.history.map((h) => h.valAcc)));
   // the returned model carries the kept epoch's weights: its validation accuracy is the kept one
   const valid = ds.indices('valid');
-  const probs = predictImages(r.model, valid.map((i) => ds.image(i)), 32);
-  const rep = evaluatePredictions(ds.classes, valid.map((i) => ds.header.items[i]!.label), probs, 0.4);
+  const probs = predictImages(
+    r.model,
+    valid.map((i) => ds.image(i)),
+    32,
+  );
+  const rep = evaluatePredictions(
+    ds.classes,
+    valid.map((i) => ds.header.items[i]!.label),
+    probs,
+    0.4,
+  );
   assert.equal(rep.accuracy, best.valAcc);
   r.model.dispose();
   assert.equal(tf.memory().numTensors, before);

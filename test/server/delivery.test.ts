@@ -6,7 +6,14 @@ let model: TestModel;
 before(async () => (model = await tinyModel()));
 after(() => model.dispose());
 
-const event = (i: number) => ({ streamId: 's', label: `e${i}`, phase: 'start' as const, startMs: i * 1000, peakConfidence: 0.9, meanConfidence: 0.8 });
+const event = (i: number) => ({
+  streamId: 's',
+  label: `e${i}`,
+  phase: 'start' as const,
+  startMs: i * 1000,
+  peakConfidence: 0.9,
+  meanConfidence: 0.8,
+});
 
 /** A prediction of about 2 KB (many classes), so that a few thousand fill the kernel's socket buffers. */
 const CLASSES = Array.from({ length: 60 }, (_, i) => `class-number-${i}`);
@@ -36,8 +43,15 @@ test('reconnecting with since gets exactly the missed events, then a complete re
     const c2 = probe(`${server.url}/v1/stream?since=3&serverId=${hello.serverId}`);
     const resume = await c2.next((m) => m.type === 'status' && m.kind === 'resume');
     assert.deepEqual(resume, { type: 'status', kind: 'resume', since: 3, replayed: 3, complete: true, lastEventId: 6 });
-    assert.deepEqual(c2.ofType('event').map((e) => e.id), [4, 5, 6]);
-    assert.deepEqual(c2.messages.map((m) => m.type), ['hello', 'event', 'event', 'event', 'status'], 'the replay comes before anything live');
+    assert.deepEqual(
+      c2.ofType('event').map((e) => e.id),
+      [4, 5, 6],
+    );
+    assert.deepEqual(
+      c2.messages.map((m) => m.type),
+      ['hello', 'event', 'event', 'event', 'status'],
+      'the replay comes before anything live',
+    );
 
     // a subscribe with since on an open connection never repeats what this connection already had
     server.publishEvent(event(7));
@@ -45,7 +59,10 @@ test('reconnecting with since gets exactly the missed events, then a complete re
     c2.ws.send(JSON.stringify({ type: 'subscribe', since: 0, serverId: hello.serverId }));
     const again = await c2.next((m) => m.type === 'status' && m.kind === 'resume' && m.since === 0);
     assert.equal(again.replayed, 3);
-    assert.deepEqual(c2.ofType('event').map((e) => e.id), [4, 5, 6, 7, 1, 2, 3]);
+    assert.deepEqual(
+      c2.ofType('event').map((e) => e.id),
+      [4, 5, 6, 7, 1, 2, 3],
+    );
     c2.ws.close();
   } finally {
     await server.close();
@@ -58,15 +75,32 @@ test('events the history no longer holds are named explicitly; so is a restarted
     for (let i = 1; i <= 12; i++) server.publishEvent(event(i));
     const c = probe(`${server.url}/v1/stream?since=3&serverId=${server.serverId}`);
     const resume = await c.next((m) => m.type === 'status' && m.kind === 'resume');
-    assert.deepEqual(c.ofType('event').map((e) => e.id), [8, 9, 10, 11, 12]);
-    assert.deepEqual(resume, { type: 'status', kind: 'resume', since: 3, replayed: 5, complete: false, reason: 'history-expired', lostFromId: 4, lostToId: 7, lastEventId: 12 });
+    assert.deepEqual(
+      c.ofType('event').map((e) => e.id),
+      [8, 9, 10, 11, 12],
+    );
+    assert.deepEqual(resume, {
+      type: 'status',
+      kind: 'resume',
+      since: 3,
+      replayed: 5,
+      complete: false,
+      reason: 'history-expired',
+      lostFromId: 4,
+      lostToId: 7,
+      lastEventId: 12,
+    });
     c.ws.close();
 
     const other = probe(`${server.url}/v1/stream?since=30&serverId=a-previous-server`);
     const restarted = await other.next((m) => m.type === 'status' && m.kind === 'resume');
     assert.equal(restarted.complete, false);
     assert.equal(restarted.reason, 'server-restarted');
-    assert.deepEqual(other.ofType('event').map((e) => e.id), [8, 9, 10, 11, 12], 'every held event of the new server');
+    assert.deepEqual(
+      other.ofType('event').map((e) => e.id),
+      [8, 9, 10, 11, 12],
+      'every held event of the new server',
+    );
     other.ws.close();
 
     const bad = probe(`${server.url}/v1/stream?since=-1`);
@@ -110,7 +144,11 @@ test('a slow client (paused socket) delays neither publishing nor other clients;
     assert.ok(dropped > 0, 'the slow client lost predictions');
     assert.equal(drops.total, dropped);
     await until(() => slow.ofType('prediction').length + dropped === total, 10_000, 'every prediction either delivered or counted');
-    assert.deepEqual(slow.ofType('event').map((e) => e.id), [1, 2, 3, 4, 5, 6], 'every event arrived, in order');
+    assert.deepEqual(
+      slow.ofType('event').map((e) => e.id),
+      [1, 2, 3, 4, 5, 6],
+      'every event arrived, in order',
+    );
     for (const p of [slow, fast]) p.ws.close();
   } finally {
     await server.close();
@@ -136,7 +174,10 @@ test('a client whose event queue overflows is closed with ERR_SLOW_CONSUMER (101
     const back = probe(`${server.url}/v1/stream?since=${lastSeen}&serverId=${server.serverId}`);
     const resume = await back.next((m) => m.type === 'status' && m.kind === 'resume');
     assert.equal(resume.complete, true);
-    assert.deepEqual([...slow.ofType('event'), ...back.ofType('event')].map((e) => e.id), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    assert.deepEqual(
+      [...slow.ofType('event'), ...back.ofType('event')].map((e) => e.id),
+      [1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+    );
     back.ws.close();
   } finally {
     await server.close();

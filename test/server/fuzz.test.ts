@@ -20,7 +20,21 @@ after(() => model.dispose());
 /** A random JSON value, nested up to `depth`. */
 function randomValue(rng: Random, depth = 3): unknown {
   const k = rng.int(depth > 0 ? 9 : 6);
-  const strings = ['', 'subscribe', 'ping', 'end', 'event', 'prediction', 'status', 'spectrogram', 'x'.repeat(300), '\u0000', '☃', '__proto__', 'constructor'];
+  const strings = [
+    '',
+    'subscribe',
+    'ping',
+    'end',
+    'event',
+    'prediction',
+    'status',
+    'spectrogram',
+    'x'.repeat(300),
+    '\u0000',
+    '☃',
+    '__proto__',
+    'constructor',
+  ];
   switch (k) {
     case 0:
       return null;
@@ -83,13 +97,18 @@ test('the validator answers every value with a verdict, never an exception', () 
     const v = i % 2 ? randomValue(rng) : mutate(rng);
     const verdict = validateClientMessage(v);
     if (verdict.ok) ok++;
-    else assert.ok(typeof verdict.reason === 'string' && verdict.reason.length > 0 && !verdict.reason.includes('\n'), JSON.stringify(verdict));
+    else
+      assert.ok(typeof verdict.reason === 'string' && verdict.reason.length > 0 && !verdict.reason.includes('\n'), JSON.stringify(verdict));
   }
   assert.ok(ok > 0 && ok < 3000, `${ok} of 3000 accepted`);
 });
 
 /** Collects what a connection gets until it closes or goes quiet. */
-async function session(url: string, send: (ws: WebSocket) => void, quietMs = 300): Promise<{ messages: Record<string, unknown>[]; close?: { code: number; reason: string } }> {
+async function session(
+  url: string,
+  send: (ws: WebSocket) => void,
+  quietMs = 300,
+): Promise<{ messages: Record<string, unknown>[]; close?: { code: number; reason: string } }> {
   const ws = new WebSocket(url);
   const messages: Record<string, unknown>[] = [];
   let close: { code: number; reason: string } | undefined;
@@ -137,7 +156,11 @@ test('random and mutated text on /v1/stream and /v1/ingest: documented errors on
       const ingest = c % 2 === 1;
       const url = ingest ? `${server.url}/v1/ingest?streamId=fuzz-${c}&sampleRateHz=16000&format=s16le` : `${server.url}/v1/stream`;
       const texts = Array.from({ length: 20 }, () => randomText(rng));
-      const r = await session(url, (ws) => texts.forEach((t) => ws.send(t)));
+      const r = await session(url, (ws) =>
+        texts.forEach((t) => {
+          ws.send(t);
+        }),
+      );
       assertClear(r, `connection ${c} (${ingest ? 'ingest' : 'stream'})`);
       assert.equal(r.messages[0]?.type, 'hello');
     }
@@ -172,14 +195,21 @@ test('random ingest handshakes and random binary frames: documented refusals, no
         for (let k = 0; k < bytes.length; k++) bytes[k] = rng.int(256); // f32le: NaN, Inf and huge values included
         return bytes;
       });
-      const r = await session(`${server.url}/v1/ingest?streamId=bin-${i}&sampleRateHz=16000&format=${format}`, (ws) => {
-        frames.forEach((f) => ws.send(f));
-        ws.send(JSON.stringify({ type: 'end' }));
-      }, 500);
+      const r = await session(
+        `${server.url}/v1/ingest?streamId=bin-${i}&sampleRateHz=16000&format=${format}`,
+        (ws) => {
+          frames.forEach((f) => {
+            ws.send(f);
+          });
+          ws.send(JSON.stringify({ type: 'end' }));
+        },
+        500,
+      );
       assertClear(r, `binary frames ${i} (${format})`);
       const fatal = r.messages.find((m) => m.type === 'error' && m.fatal);
       if (fatal) assert.equal(fatal.code, 'ERR_PCM_ALIGNMENT', 'misaligned frames are the only fatal problem of random audio');
-      for (const p of r.messages.filter((m) => m.type === 'prediction')) assert.ok(Number.isFinite(p.confidence), 'NaN samples never reach a prediction');
+      for (const p of r.messages.filter((m) => m.type === 'prediction'))
+        assert.ok(Number.isFinite(p.confidence), 'NaN samples never reach a prediction');
     }
     assert.equal((await handshakeStatus(`${server.url}/v1/nope`)).status, 404);
     assert.deepEqual(server.ingestStreams, []);

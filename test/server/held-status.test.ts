@@ -11,7 +11,13 @@ before(async () => {
   server = await startServer({
     port: 0,
     log: () => {},
-    hello: () => ({ model: { name: 't', architecture: 't' }, classes: ['a', 'b'], features: resolveFeatureConfig(), confidenceThreshold: 0.4, streams: ['mic'] }),
+    hello: () => ({
+      model: { name: 't', architecture: 't' },
+      classes: ['a', 'b'],
+      features: resolveFeatureConfig(),
+      confidenceThreshold: 0.4,
+      streams: ['mic'],
+    }),
   });
   url = `ws://127.0.0.1:${server.port}/v1/stream`;
 });
@@ -26,7 +32,8 @@ async function connectAndSettle(query = ''): Promise<{ messages: Record<string, 
   return { messages: p.messages.filter((m) => m.type !== 'pong'), close: () => p.ws.close() };
 }
 
-const summary = (ms: Record<string, unknown>[]) => ms.map((m) => (m.type === 'status' ? `${m.kind}:${m.streamId ?? '-'}:${m.state ?? ''}` : String(m.type)));
+const summary = (ms: Record<string, unknown>[]) =>
+  ms.map((m) => (m.type === 'status' ? `${m.kind}:${m.streamId ?? '-'}:${m.state ?? ''}` : String(m.type)));
 
 test('a new subscriber gets hello, then the latest status per stream and kind, in publishing order, through its filter', async () => {
   server.publishStatus({ kind: 'stream', streamId: 'mic', state: 'started', source: 'sox' });
@@ -40,12 +47,22 @@ test('a new subscriber gets hello, then the latest status per stream and kind, i
   server.publishStatus({ kind: 'stream', streamId: 'gone', state: 'ended', source: 'ingest', windows: 3 });
 
   const all = await connectAndSettle();
-  assert.deepEqual(summary(all.messages), ['hello', 'stream:mic:started', 'recorder:other:listening', 'recorder:mic:listening', 'battery:-:']);
+  assert.deepEqual(summary(all.messages), [
+    'hello',
+    'stream:mic:started',
+    'recorder:other:listening',
+    'recorder:mic:listening',
+    'battery:-:',
+  ]);
   assert.equal(all.messages[3]?.originMs, 1, 'the message as it was published');
   all.close();
 
   const other = await connectAndSettle('?streams=other');
-  assert.deepEqual(summary(other.messages), ['hello', 'recorder:other:listening', 'battery:-:'], 'a status without a streamId passes any stream filter');
+  assert.deepEqual(
+    summary(other.messages),
+    ['hello', 'recorder:other:listening', 'battery:-:'],
+    'a status without a streamId passes any stream filter',
+  );
   other.close();
 
   const eventsOnly = await connectAndSettle('?types=event');

@@ -40,7 +40,10 @@ export async function fromDir(dir: string, cleanup: () => Promise<void> = async 
 }
 
 /** A server on a free port with ingest on the model; logs are collected instead of printed. */
-export async function testServer(model: TestModel, options: Partial<ServerOptions> = {}): Promise<SoundeeServer & { logs: string[]; url: string }> {
+export async function testServer(
+  model: TestModel,
+  options: Partial<ServerOptions> = {},
+): Promise<SoundeeServer & { logs: string[]; url: string }> {
   const logs: string[] = [];
   const server = await startServer({ port: 0, hello: model.hello, ingest: { queue: model.queue }, log: (l) => logs.push(l), ...options });
   return Object.assign(server, { logs, url: `ws://127.0.0.1:${server.port}` });
@@ -64,13 +67,16 @@ export function probe(url: string, options: WebSocket.ClientOptions = {}): Probe
     if (isBinary) return;
     const m = JSON.parse(d.toString()) as Record<string, unknown>;
     messages.push(m);
-    for (const w of [...waiters]) if (w.pred(m)) {
-      waiters.splice(waiters.indexOf(w), 1);
-      w.resolve(m);
-    }
+    for (const w of [...waiters])
+      if (w.pred(m)) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(m);
+      }
   });
   ws.on('error', () => {});
-  const closed = new Promise<{ code: number; reason: string }>((r) => ws.on('close', (code, reason) => r({ code, reason: reason.toString() })));
+  const closed = new Promise<{ code: number; reason: string }>((r) =>
+    ws.on('close', (code, reason) => r({ code, reason: reason.toString() })),
+  );
   return {
     ws,
     messages,
@@ -80,7 +86,10 @@ export function probe(url: string, options: WebSocket.ClientOptions = {}): Probe
       const found = messages.find(pred);
       if (found) return Promise.resolve(found);
       return new Promise((resolve, reject) => {
-        const t = setTimeout(() => reject(new Error(`no matching message within ${timeoutMs} ms; got ${JSON.stringify(messages.map((m) => m.type))}`)), timeoutMs);
+        const t = setTimeout(
+          () => reject(new Error(`no matching message within ${timeoutMs} ms; got ${JSON.stringify(messages.map((m) => m.type))}`)),
+          timeoutMs,
+        );
         waiters.push({
           pred,
           resolve: (m) => {
@@ -94,7 +103,10 @@ export function probe(url: string, options: WebSocket.ClientOptions = {}): Probe
 }
 
 /** Resolves once the socket is open. */
-export const opened = (ws: WebSocket): Promise<void> => new Promise((resolve, reject) => (ws.readyState === WebSocket.OPEN ? resolve() : (ws.once('open', () => resolve()), ws.once('error', reject))));
+export const opened = (ws: WebSocket): Promise<void> =>
+  new Promise((resolve, reject) =>
+    ws.readyState === WebSocket.OPEN ? resolve() : (ws.once('open', () => resolve()), ws.once('error', reject)),
+  );
 
 /** The HTTP status a refused WebSocket handshake gets (rejects if the handshake succeeds). */
 export function handshakeStatus(url: string, options: WebSocket.ClientOptions = {}): Promise<{ status: number; body: string }> {

@@ -49,14 +49,26 @@ test('a real recording streamed in gets its predictions back, for its streamId, 
     sendFrames(p, encodePcm(rain, 's16le'), 3200); // 100 ms frames
     assert.equal(await finish(p), 1000);
     const preds = p.ofType('prediction');
-    assert.deepEqual(preds.map((x) => x.index), [0, 1, 2, 3, 4, 5, 6, 7, 8]);
+    assert.deepEqual(
+      preds.map((x) => x.index),
+      [0, 1, 2, 3, 4, 5, 6, 7, 8],
+    );
     for (const x of preds) {
       assert.equal(x.streamId, 'rain-1');
       assert.ok(LABELS.includes(x.label as string), String(x.label));
       assert.ok(validateServerMessage(x).ok);
     }
     const ended = p.ofType('status').find((s) => s.state === 'ended');
-    assert.deepEqual(ended, { type: 'status', kind: 'stream', streamId: 'rain-1', source: 'ingest', sampleRateHz: 16000, format: 's16le', state: 'ended', windows: 9 });
+    assert.deepEqual(ended, {
+      type: 'status',
+      kind: 'stream',
+      streamId: 'rain-1',
+      source: 'ingest',
+      sampleRateHz: 16000,
+      format: 's16le',
+      state: 'ended',
+      windows: 9,
+    });
     await sub.next((m) => m.type === 'status' && m.state === 'ended');
     assert.deepEqual(sub.ofType('prediction'), preds, 'subscribers got the same predictions');
     assert.deepEqual(server.ingestStreams, []);
@@ -79,7 +91,12 @@ test('other rates are resampled; f32le works; many streams at once share one bat
     ]);
     const [a, b, c, d] = streams as [Probe, Probe, Probe, Probe];
     // interleave the streams' frames, as concurrent clients would
-    const bytes = [encodePcm(rain, 's16le'), encodePcm(rain, 'f32le'), encodePcm(rain44, 'f32le'), encodePcm(await resample(rain, 16000, 8000), 's16le')];
+    const bytes = [
+      encodePcm(rain, 's16le'),
+      encodePcm(rain, 'f32le'),
+      encodePcm(rain44, 'f32le'),
+      encodePcm(await resample(rain, 16000, 8000), 's16le'),
+    ];
     const frames = [3200, 6400, 17640, 1600];
     for (let i = 0; i < 30; i++)
       streams.forEach((p, k) => {
@@ -88,16 +105,35 @@ test('other rates are resampled; f32le works; many streams at once share one bat
       });
     const codes = await Promise.all(streams.map(finish));
     assert.deepEqual(codes, [1000, 1000, 1000, 1000]);
-    for (const [p, id] of [[a, 'a'], [b, 'b'], [c, 'c'], [d, 'd']] as const) {
+    for (const [p, id] of [
+      [a, 'a'],
+      [b, 'b'],
+      [c, 'c'],
+      [d, 'd'],
+    ] as const) {
       const preds = p.ofType('prediction');
-      assert.ok(preds.every((x) => x.streamId === id), `${id} only gets its own predictions`);
+      assert.ok(
+        preds.every((x) => x.streamId === id),
+        `${id} only gets its own predictions`,
+      );
       // resampling filters delay the signal by a few samples, which can cost the last window
       assert.ok(preds.length >= 8 && preds.length <= 9, `${id}: ${preds.length} predictions`);
-      assert.deepEqual(preds.map((x) => x.index), preds.map((_, i) => i));
+      assert.deepEqual(
+        preds.map((x) => x.index),
+        preds.map((_, i) => i),
+      );
     }
     const scoresA = a.ofType('prediction').map((x) => x.scores);
-    assert.deepEqual(b.ofType('prediction').map((x) => x.scores), scoresA, 's16le and f32le of the same 16-bit audio classify identically');
-    assert.equal(queue.stats.items, streams.reduce((n, p) => n + p.ofType('prediction').length, 0), 'every window went through the one shared queue');
+    assert.deepEqual(
+      b.ofType('prediction').map((x) => x.scores),
+      scoresA,
+      's16le and f32le of the same 16-bit audio classify identically',
+    );
+    assert.equal(
+      queue.stats.items,
+      streams.reduce((n, p) => n + p.ofType('prediction').length, 0),
+      'every window went through the one shared queue',
+    );
     assert.ok(queue.stats.maxBatchSeen > 1, `windows of different streams were batched together (up to ${queue.stats.maxBatchSeen})`);
     assert.deepEqual(server.logs, []);
   } finally {
@@ -134,7 +170,10 @@ test('each kind of bad input gets a clear error and close code while a good stre
       'no streamId': await refused('/v1/ingest?sampleRateHz=16000&format=s16le'),
       'streamId in use': await refused('/v1/ingest?streamId=good&sampleRateHz=16000&format=s16le'),
       'odd byte count': await refused(q(''), (p) => p.ws.send(new Uint8Array(3201))),
-      'split sample across frames': await refused(q('').replace('s16le', 'f32le'), (p) => (p.ws.send(new Uint8Array(6)), p.ws.send(new Uint8Array(2)))),
+      'split sample across frames': await refused(
+        q('').replace('s16le', 'f32le'),
+        (p) => (p.ws.send(new Uint8Array(6)), p.ws.send(new Uint8Array(2))),
+      ),
       'oversized frame': await refused(q(''), (p) => p.ws.send(new Uint8Array(100 * 1024))),
       'text instead of audio': await refused(q(''), (p) => p.ws.send('AAAA')),
       'JSON null instead of audio': await refused(q(''), (p) => p.ws.send('null')),
@@ -183,7 +222,10 @@ test('each kind of bad input gets a clear error and close code while a good stre
     // the good stream never noticed
     sendFrames(good, audio.subarray(audio.length / 2), 3200);
     assert.equal(await finish(good), 1000);
-    assert.deepEqual(good.ofType('prediction').map((x) => x.index), [0, 1, 2, 3, 4, 5, 6, 7, 8]);
+    assert.deepEqual(
+      good.ofType('prediction').map((x) => x.index),
+      [0, 1, 2, 3, 4, 5, 6, 7, 8],
+    );
     assert.deepEqual(good.ofType('error'), []);
     assert.deepEqual(server.logs, [], 'no internal errors');
     for (const c of Object.values(cases)) assert.doesNotMatch(c.message, /\n\s+at /, 'no stack traces');
@@ -236,7 +278,10 @@ test('an ingest stream asks to pause reading while too many windows are in fligh
       onDone: (r) => done(r),
     },
   );
-  assert.throws(() => stream.write(new Uint8Array(3)), { code: 'ERR_PCM_ALIGNMENT', message: /3 bytes is not a whole number of s16le samples/ });
+  assert.throws(() => stream.write(new Uint8Array(3)), {
+    code: 'ERR_PCM_ALIGNMENT',
+    message: /3 bytes is not a whole number of s16le samples/,
+  });
   const audio = encodePcm(noise(10, 16000, 0.3, 3), 's16le'); // 37 windows
   stream.write(audio.subarray(0, 64000)); // 2 s: 5 windows at once
   assert.deepEqual(calls, [true], 'over the high-water mark: pause');
@@ -245,7 +290,10 @@ test('an ingest stream asks to pause reading while too many windows are in fligh
   stream.write(audio.subarray(64000));
   stream.end();
   assert.deepEqual(await finished, { windows: 37 });
-  assert.deepEqual(windows, Array.from({ length: 37 }, (_, i) => i));
+  assert.deepEqual(
+    windows,
+    Array.from({ length: 37 }, (_, i) => i),
+  );
 });
 
 test('a client sending much faster than real time is slowed by back-pressure, and nothing is lost', async () => {
@@ -256,8 +304,10 @@ test('a client sending much faster than real time is slowed by back-pressure, an
     const audio = encodePcm(noise(20, 16000, 0.3, 7), 's16le'); // 20 s: 77 windows
     sendFrames(p, audio, 16000); // 0.5 s per frame, all at once
     assert.equal(await finish(p), 1000);
-    assert.deepEqual(p.ofType('prediction').map((x) => x.index), Array.from({ length: 77 }, (_, i) => i));
-
+    assert.deepEqual(
+      p.ofType('prediction').map((x) => x.index),
+      Array.from({ length: 77 }, (_, i) => i),
+    );
   } finally {
     await server.close();
   }

@@ -27,13 +27,19 @@ describe('pure parts', () => {
     const h = new EventHistory(3);
     assert.deepEqual(h.since(0), { events: [] });
     const ids = ['a', 'b', 'c', 'd', 'e'].map((l) => h.append({ ...ev(l), id: 99, type: 'nope' } as never).id);
-    assert.deepEqual(ids, [1, 2, 3, 4, 5], 'ids are the history\'s own');
+    assert.deepEqual(ids, [1, 2, 3, 4, 5], "ids are the history's own");
     assert.equal(h.lastEventId, 5);
     assert.equal(h.oldestId, 3);
-    assert.deepEqual(h.since(3).events.map((e) => e.label), ['d', 'e']);
+    assert.deepEqual(
+      h.since(3).events.map((e) => e.label),
+      ['d', 'e'],
+    );
     assert.equal(h.since(3).lost, undefined);
     const r = h.since(0);
-    assert.deepEqual(r.events.map((e) => e.id), [3, 4, 5]);
+    assert.deepEqual(
+      r.events.map((e) => e.id),
+      [3, 4, 5],
+    );
     assert.deepEqual(r.lost, { fromId: 1, toId: 2 });
     assert.deepEqual(h.since(5), { events: [] });
     assert.deepEqual(h.since(9), { events: [] });
@@ -63,7 +69,12 @@ describe('pure parts', () => {
     const callbacks: (() => void)[] = [];
     const sink = { bufferedAmount: 0, send: (d: string, cb: () => void) => (sent.push(d), callbacks.push(cb)) };
     let overflowed = 0;
-    const box = new Outbox(sink, { maxBufferedBytes: 100, maxQueued: 2 }, (d) => `drops:${d.prediction}`, () => overflowed++);
+    const box = new Outbox(
+      sink,
+      { maxBufferedBytes: 100, maxQueued: 2 },
+      (d) => `drops:${d.prediction}`,
+      () => overflowed++,
+    );
     box.push('p1', 'prediction');
     sink.bufferedAmount = 500; // the socket backs up
     box.push('p2', 'prediction');
@@ -111,7 +122,11 @@ describe('docs/protocol.md', () => {
   const blocks = () => [...doc.matchAll(/```json\n([\s\S]*?)```/g)].map((m) => JSON.parse(m[1]!) as Record<string, unknown>);
 
   test('shows every schema exactly as the code has it', () => {
-    const inDoc = new Map(blocks().filter((b) => typeof b.$id === 'string' && b.$id.startsWith(SCHEMA_ID_PREFIX)).map((b) => [b.$id, b]));
+    const inDoc = new Map(
+      blocks()
+        .filter((b) => typeof b.$id === 'string' && b.$id.startsWith(SCHEMA_ID_PREFIX))
+        .map((b) => [b.$id, b]),
+    );
     for (const s of ALL_SCHEMAS) {
       assert.ok(inDoc.has(s.$id), `${s.$id} is in the doc`);
       assert.deepEqual(inDoc.get(s.$id), JSON.parse(JSON.stringify(s)), `${s.$id} in the doc matches src/server/schemas.ts`);
@@ -152,8 +167,25 @@ describe('a live server', () => {
       const e1 = server.publish({ type: 'event', ...ev('hum'), startTime: new Date().toISOString() });
       const e2 = server.publish({ type: 'event', ...ev('hum', 'end'), id: 1234 });
       assert.deepEqual([(e1 as { id: number }).id, (e2 as { id: number }).id], [1, 2]);
-      server.publish({ type: 'status', streamId: 'mic', state: 'restarting', level: 'warning', message: 'recorder exited; restarting in 1 s', attempt: 1 });
-      server.publish({ type: 'prediction', streamId: 'mic', index: 0, startMs: 0, endMs: 1000, label: 'unknown', confidence: 0.4, scores: { hum: 0.4 }, rmsDb: -Infinity });
+      server.publish({
+        type: 'status',
+        streamId: 'mic',
+        state: 'restarting',
+        level: 'warning',
+        message: 'recorder exited; restarting in 1 s',
+        attempt: 1,
+      });
+      server.publish({
+        type: 'prediction',
+        streamId: 'mic',
+        index: 0,
+        startMs: 0,
+        endMs: 1000,
+        label: 'unknown',
+        confidence: 0.4,
+        scores: { hum: 0.4 },
+        rmsDb: -Infinity,
+      });
       c.ws.send(JSON.stringify({ type: 'ping', id: 5 }));
       c.ws.send('not json');
       c.ws.send(JSON.stringify({ type: 'subscribe', types: ['everything'] }));
@@ -169,7 +201,10 @@ describe('a live server', () => {
         assert.ok(v.ok, `${JSON.stringify(m).slice(0, 200)}: ${(v as { reason?: string }).reason}`);
       }
       const errors = c.ofType('error');
-      assert.deepEqual(errors.map((e) => [e.code, e.fatal]), Array(4).fill(['ERR_BAD_MESSAGE', false]));
+      assert.deepEqual(
+        errors.map((e) => [e.code, e.fatal]),
+        Array(4).fill(['ERR_BAD_MESSAGE', false]),
+      );
       assert.match(String(errors[1]!.message), /types\.0 must be equal to one of the allowed values/);
       assert.equal(c.ofType('status').find((s) => s.kind === 'recorder')?.state, 'restarting');
       assert.equal(c.ofType('prediction').at(-1)?.rmsDb, null, 'digital silence goes out as null');
@@ -225,7 +260,17 @@ describe('a live server', () => {
       const later = probe(`${server.url}/v1/stream`);
       await Promise.all([all, some, later].map((p) => p.next((m) => m.type === 'hello')));
       later.ws.send(JSON.stringify({ type: 'subscribe', streams: ['b'], types: ['prediction'] }));
-      const pred = (streamId: string, label: string) => ({ type: 'prediction', streamId, index: 0, startMs: 0, endMs: 1000, label, confidence: 0.5, scores: { [label]: 0.5 }, rmsDb: -20 });
+      const pred = (streamId: string, label: string) => ({
+        type: 'prediction',
+        streamId,
+        index: 0,
+        startMs: 0,
+        endMs: 1000,
+        label,
+        confidence: 0.5,
+        scores: { [label]: 0.5 },
+        rmsDb: -20,
+      });
       // a ping round trip makes sure the subscribe was applied before publishing
       later.ws.send(JSON.stringify({ type: 'ping', id: 1 }));
       await later.next((m) => m.type === 'pong');
@@ -242,7 +287,8 @@ describe('a live server', () => {
           return p.next((m) => m.type === 'pong' && m.id === 'last');
         }),
       );
-      const summary = (p: typeof all) => p.messages.filter((m) => m.type !== 'hello' && m.type !== 'pong').map((m) => `${m.type}:${m.streamId}:${m.label ?? ''}`);
+      const summary = (p: typeof all) =>
+        p.messages.filter((m) => m.type !== 'hello' && m.type !== 'pong').map((m) => `${m.type}:${m.streamId}:${m.label ?? ''}`);
       assert.deepEqual(summary(all), ['prediction:a:hum', 'prediction:b:hum', 'event:a:hum', 'event:a:hiss', 'event:b:hum', 'status:a:']);
       assert.deepEqual(summary(some), ['event:a:hum']);
       assert.deepEqual(summary(later), ['prediction:b:hum']);

@@ -22,7 +22,11 @@ function rawGet(port: number, path: string, headers: Record<string, string> = {}
     });
     s.on('error', reject);
     const h = { host: `127.0.0.1:${port}`, connection: 'close', ...headers };
-    s.write(`GET ${path} HTTP/1.1\r\n${Object.entries(h).map(([k, v]) => `${k}: ${v}`).join('\r\n')}\r\n\r\n`);
+    s.write(
+      `GET ${path} HTTP/1.1\r\n${Object.entries(h)
+        .map(([k, v]) => `${k}: ${v}`)
+        .join('\r\n')}\r\n\r\n`,
+    );
   });
 }
 
@@ -45,12 +49,19 @@ describe('access rules (pure)', () => {
     const ok = (h: Record<string, string>) => checkAccess({ ...base, authorization: `Bearer ${TOKEN}`, ...h }, url(), policy);
     assert.equal(ok({ origin: 'https://app.example' }).ok, true);
     assert.equal(ok({ origin: 'http://127.0.0.1:8080' }).ok, true, 'same origin');
-    assert.deepEqual(ok({ origin: 'https://evil.example' }), { ok: false, code: 'ERR_FORBIDDEN_ORIGIN', status: 403, message: 'Origin "https://evil.example" is not allowed (start the server with --origin https://evil.example to allow it)' });
+    assert.deepEqual(ok({ origin: 'https://evil.example' }), {
+      ok: false,
+      code: 'ERR_FORBIDDEN_ORIGIN',
+      status: 403,
+      message: 'Origin "https://evil.example" is not allowed (start the server with --origin https://evil.example to allow it)',
+    });
     assert.equal(ok({ origin: 'null' }).ok, false);
     assert.equal(ok({ host: 'evil.example:8080' }).ok, false, 'DNS rebinding: a foreign Host while bound to loopback');
     for (const h of ['localhost:1', '127.0.0.1', '[::1]:8080', '127.1.2.3:80']) assert.equal(ok({ host: h }).ok, true, h);
     assert.equal(checkAccess({ host: 'soundee.lan:8080' }, url(), { origins: [], loopback: false }).ok, true, 'exposed: any Host');
-    assert.ok(isLoopbackAddress('127.0.0.1') && isLoopbackAddress('::1') && isLoopbackAddress('localhost') && !isLoopbackAddress('0.0.0.0'));
+    assert.ok(
+      isLoopbackAddress('127.0.0.1') && isLoopbackAddress('::1') && isLoopbackAddress('localhost') && !isLoopbackAddress('0.0.0.0'),
+    );
   });
 });
 
@@ -82,7 +93,7 @@ describe('a server with a token', () => {
     const cookie = page.headers.get('set-cookie') ?? '';
     assert.match(cookie, /^soundee_token=s3cret-token; HttpOnly; SameSite=Strict; Path=\//);
     const asset = await fetch(http('/app.js'), { headers: { cookie: cookie.split(';')[0]! } });
-    assert.equal(asset.status, 200, 'the page\'s own scripts load with the cookie');
+    assert.equal(asset.status, 200, "the page's own scripts load with the cookie");
   });
 
   test('WebSocket: missing or wrong token → 401, the socket never opens; right token → hello', async () => {
@@ -100,7 +111,7 @@ describe('a server with a token', () => {
     }
   });
 
-  test('Origin allow-list: a foreign origin is refused (403); the allowed and the server\'s own are accepted', async () => {
+  test("Origin allow-list: a foreign origin is refused (403); the allowed and the server's own are accepted", async () => {
     const auth = { authorization: `Bearer ${TOKEN}` };
     const evil = await handshakeStatus(`${server.url}/v1/stream`, { headers: auth, origin: 'https://evil.example' });
     assert.equal(evil.status, 403);
@@ -172,7 +183,10 @@ describe('a server with a token', () => {
     for (let i = 0; i < 100; i++) chatty.ws.send(JSON.stringify({ type: 'ping', id: i }));
     assert.equal((await chatty.next((m) => m.type === 'error')).code, 'ERR_RATE_LIMIT');
     assert.equal((await chatty.closed).code, 1008);
-    assert.ok(chatty.ofType('pong').length >= 20 && chatty.ofType('pong').length <= 41, `${chatty.ofType('pong').length} pings answered before the limit`);
+    assert.ok(
+      chatty.ofType('pong').length >= 20 && chatty.ofType('pong').length <= 41,
+      `${chatty.ofType('pong').length} pings answered before the limit`,
+    );
   });
 });
 

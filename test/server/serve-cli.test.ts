@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import { ingestWav } from '../../src/client/index.ts';
 import { buildProgram } from '../../src/cli/main.ts';
 import { serverSecurity } from '../../src/cli/commands/serve.ts';
-import { type EventMessage } from '../../src/server/protocol.ts';
+import type { EventMessage } from '../../src/server/protocol.ts';
 import { REPO_ROOT, tempDir, writeTinyModel } from '../helpers/fixtures.ts';
 import { writeTiltModel } from '../helpers/tilt-model.ts';
 
@@ -23,8 +23,13 @@ before(async () => {
 after(() => tmp.cleanup());
 
 /** Starts the CLI; resolves with the process and the port it announces. */
-function start(args: string[], env: Record<string, string> = {}): Promise<{ child: ChildProcess; port: number; stderr: () => string; exited: Promise<number | null> }> {
-  const child = spawn(process.execPath, [join(REPO_ROOT, 'bin/soundee.js'), ...args], { env: { ...process.env, SOUNDEE_BACKEND: 'wasm', ...env } });
+function start(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ child: ChildProcess; port: number; stderr: () => string; exited: Promise<number | null> }> {
+  const child = spawn(process.execPath, [join(REPO_ROOT, 'bin/soundee.js'), ...args], {
+    env: { ...process.env, SOUNDEE_BACKEND: 'wasm', ...env },
+  });
   let stderr = '';
   const exited = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
   return new Promise((resolve, reject) => {
@@ -41,7 +46,8 @@ function start(args: string[], env: Record<string, string> = {}): Promise<{ chil
 test('help documents serve and the server options of replay', () => {
   const program = buildProgram();
   const serve = program.commands.find((c) => c.name() === 'serve')!.helpInformation();
-  for (const opt of ['--port', '--host', '--token', '--origin', '--model', '--history', '--max-streams']) assert.ok(serve.includes(opt), opt);
+  for (const opt of ['--port', '--host', '--token', '--origin', '--model', '--history', '--max-streams'])
+    assert.ok(serve.includes(opt), opt);
   const replay = program.commands.find((c) => c.name() === 'replay')!.helpInformation();
   for (const opt of ['--port', '--host', '--token', '--origin']) assert.ok(replay.includes(opt), opt);
 });
@@ -68,7 +74,9 @@ test('exposing the server without a token warns; the token also comes from SOUND
   }
 });
 
-test('soundee serve: token-protected dashboard and API, audio ingest with predictions and events, clean exit on SIGTERM', { timeout: 60_000 }, async () => {
+test('soundee serve: token-protected dashboard and API, audio ingest with predictions and events, clean exit on SIGTERM', {
+  timeout: 60_000,
+}, async () => {
   const { child, port, stderr, exited } = await start(['serve', '--port', '0', '--model', tilt], { SOUNDEE_TOKEN: 'cli-token' });
   try {
     assert.doesNotMatch(stderr(), /cli-token/, 'the token is never printed');
@@ -89,7 +97,13 @@ test('soundee serve: token-protected dashboard and API, audio ingest with predic
     assert.deepEqual(summary, { streamId: 'fire.wav', windows: 9, predictions: 9, events: 2 });
     assert.deepEqual(preds, Array(9).fill('fire'));
     // the event layer runs on ingest streams: 3 s of fire is one event, ended with the stream
-    assert.deepEqual(events.map((e) => [e.id, e.label, e.phase, e.startMs, e.endMs]), [[1, 'fire', 'start', 0, undefined], [2, 'fire', 'end', 0, 3000]]);
+    assert.deepEqual(
+      events.map((e) => [e.id, e.label, e.phase, e.startMs, e.endMs]),
+      [
+        [1, 'fire', 'start', 0, undefined],
+        [2, 'fire', 'end', 0, 3000],
+      ],
+    );
   } finally {
     child.kill('SIGTERM');
   }

@@ -15,7 +15,13 @@ test('a real client gets hello, then published messages; close terminates client
   const features = resolveFeatureConfig();
   const server = await startServer({
     port: 0,
-    hello: () => ({ model: { name: 'm', architecture: 'resnet' }, classes: ['a', 'b'], features, confidenceThreshold: 0.4, streams: ['s'] }),
+    hello: () => ({
+      model: { name: 'm', architecture: 'resnet' },
+      classes: ['a', 'b'],
+      features,
+      confidenceThreshold: 0.4,
+      streams: ['s'],
+    }),
   });
   try {
     assert.equal(server.host, '127.0.0.1');
@@ -26,7 +32,17 @@ test('a real client gets hello, then published messages; close terminates client
     assert.deepEqual(hello.classes, ['a', 'b']);
     assert.deepEqual(hello.features, { ...features });
     const msg = nextMessage(ws);
-    const prediction = { type: 'prediction', streamId: 's', index: 0, startMs: 0, endMs: 1000, label: 'a', confidence: 0.9, scores: { a: 0.9, b: 0.1 }, rmsDb: -12.5 };
+    const prediction = {
+      type: 'prediction',
+      streamId: 's',
+      index: 0,
+      startMs: 0,
+      endMs: 1000,
+      label: 'a',
+      confidence: 0.9,
+      scores: { a: 0.9, b: 0.1 },
+      rmsDb: -12.5,
+    };
     server.publish(prediction);
     assert.deepEqual(await msg, prediction);
     assert.equal(server.clientCount, 1);

@@ -26,7 +26,10 @@ after(() => model.dispose());
 /** Child processes of this process (Linux: /proc; elsewhere 0). */
 function childProcesses(): number {
   try {
-    return readdirSync('/proc/self/task').reduce((n, t) => n + readFileSync(`/proc/self/task/${t}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).length, 0);
+    return readdirSync('/proc/self/task').reduce(
+      (n, t) => n + readFileSync(`/proc/self/task/${t}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).length,
+      0,
+    );
   } catch {
     return 0;
   }
@@ -77,7 +80,11 @@ test(`soak: ${WINDOWS} windows per stream, rounds of 3 streams at full speed, an
     const queue = new BatchQueue(model.classifier);
     const backlog = new Backlog(32);
     let n = 0;
-    await lastValueFrom(classifyStream(fromSamples(signal, 16000, { pace: 'fast', gate: backlog }), { streamId: `local${r}`, queue, backlog }).pipe(tap(() => n++)));
+    await lastValueFrom(
+      classifyStream(fromSamples(signal, 16000, { pace: 'fast', gate: backlog }), { streamId: `local${r}`, queue, backlog }).pipe(
+        tap(() => n++),
+      ),
+    );
     assert.equal(n, WINDOWS);
   };
   try {
@@ -88,7 +95,11 @@ test(`soak: ${WINDOWS} windows per stream, rounds of 3 streams at full speed, an
     const ROUNDS = 6;
     for (let r = 1; r <= ROUNDS; r++) await round(r);
     await until(() => server.clientCount === 1 && server.ingestStreams.length === 0, 5000, 'ingest connections to close');
-    await until(() => JSON.stringify(resources()) === JSON.stringify(baseline.resources), 5000, `handles back to ${JSON.stringify(baseline.resources)} (now ${JSON.stringify(resources())})`).catch(() => {});
+    await until(
+      () => JSON.stringify(resources()) === JSON.stringify(baseline.resources),
+      5000,
+      `handles back to ${JSON.stringify(baseline.resources)} (now ${JSON.stringify(resources())})`,
+    ).catch(() => {});
     assert.equal(tf.memory().numTensors, baseline.tensors, 'tensors');
     assert.equal(listeners(), baseline.listeners, 'process listeners');
     assert.equal(childProcesses(), baseline.children, 'child processes');

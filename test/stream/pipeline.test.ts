@@ -28,7 +28,9 @@ after(async () => {
 test('a WAV replay yields one prediction per hop with correct times and well-formed scores', async () => {
   const wav = join(tmp.dir, 'n.wav');
   await writeWav(wav, noise(3, 16000), 16000);
-  const preds = await lastValueFrom(classifyStream(fromWavFile(wav, { sampleRateHz: 16000 }), { streamId: 's1', queue: new BatchQueue(classifier) }).pipe(toArray()));
+  const preds = await lastValueFrom(
+    classifyStream(fromWavFile(wav, { sampleRateHz: 16000 }), { streamId: 's1', queue: new BatchQueue(classifier) }).pipe(toArray()),
+  );
   assert.equal(preds.length, 9);
   preds.forEach((p, i) => {
     assert.equal(p.streamId, 's1');
@@ -44,7 +46,12 @@ test('a WAV replay yields one prediction per hop with correct times and well-for
 
 test('errors from the source (bad file) reach the subscriber', async () => {
   await assert.rejects(
-    lastValueFrom(classifyStream(fromWavFile(join(tmp.dir, 'missing.wav'), { sampleRateHz: 16000 }), { streamId: 'x', queue: new BatchQueue(classifier) })),
+    lastValueFrom(
+      classifyStream(fromWavFile(join(tmp.dir, 'missing.wav'), { sampleRateHz: 16000 }), {
+        streamId: 'x',
+        queue: new BatchQueue(classifier),
+      }),
+    ),
     { code: 'ERR_FILE_NOT_FOUND' },
   );
 });
@@ -58,7 +65,11 @@ test('a long fast replay batches inference and does not grow the tensor count', 
   await lastValueFrom(
     classifyStream(fromSamples(noise(60, 16000, 0.2, 4), 16000, { pace: 'fast', gate: backlog }), { streamId: 'long', queue, backlog }),
   ).then(() => undefined);
-  const sub = classifyStream(fromSamples(noise(60, 16000, 0.2, 5), 16000, { pace: 'fast', gate: backlog }), { streamId: 'long2', queue, backlog });
+  const sub = classifyStream(fromSamples(noise(60, 16000, 0.2, 5), 16000, { pace: 'fast', gate: backlog }), {
+    streamId: 'long2',
+    queue,
+    backlog,
+  });
   await new Promise<void>((resolve, reject) =>
     sub.subscribe({
       next: () => {
@@ -80,7 +91,10 @@ test('unsubscribing a real-time replay stops it and leaves no timers behind', as
   const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout' || r === 'Immediate').length;
   const baseline = timers();
   const first = await firstValueFrom(
-    classifyStream(fromSamples(noise(30, 16000), 16000, { pace: 'realtime', chunkMillis: 50 }), { streamId: 'rt', queue: new BatchQueue(classifier) }).pipe(take(1)),
+    classifyStream(fromSamples(noise(30, 16000), 16000, { pace: 'realtime', chunkMillis: 50 }), {
+      streamId: 'rt',
+      queue: new BatchQueue(classifier),
+    }).pipe(take(1)),
   );
   assert.equal(first.index, 0);
   await new Promise((r) => setTimeout(r, 20));
@@ -90,11 +104,19 @@ test('unsubscribing a real-time replay stops it and leaves no timers behind', as
 test('many streams share one queue and keep their own windowing', async () => {
   const queue = new BatchQueue(classifier);
   const runs = await Promise.all(
-    [1, 2, 3].map((k) => lastValueFrom(classifyStream(fromSamples(noise(1 + k * 0.25, 16000, 0.2, k), 16000, { chunkMillis: 37 }), { streamId: `s${k}`, queue }).pipe(toArray()))),
+    [1, 2, 3].map((k) =>
+      lastValueFrom(
+        classifyStream(fromSamples(noise(1 + k * 0.25, 16000, 0.2, k), 16000, { chunkMillis: 37 }), { streamId: `s${k}`, queue }).pipe(
+          toArray(),
+        ),
+      ),
+    ),
   );
   assert.deepEqual(
     runs.map((r) => r.length),
     [2, 3, 4],
   );
-  runs.forEach((r, k) => assert.ok(r.every((p) => p.streamId === `s${k + 1}`)));
+  runs.forEach((r, k) => {
+    assert.ok(r.every((p) => p.streamId === `s${k + 1}`));
+  });
 });

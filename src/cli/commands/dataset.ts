@@ -30,9 +30,12 @@ function parseRatios(v: string): [number, number, number] {
 export function describeDataset(ds: Dataset): string {
   const counts = ds.counts();
   const w = Math.max(8, ...ds.classes.map((c) => c.length));
-  const groups = (split: string, label: number) => new Set(ds.header.items.filter((it) => it.split === split && it.label === label).map((it) => it.group)).size;
+  const groups = (split: string, label: number) =>
+    new Set(ds.header.items.filter((it) => it.split === split && it.label === label).map((it) => it.group)).size;
   const lines = [`${'class'.padEnd(w)}  ${SPLITS.map((s) => `${s} (groups)`.padStart(16)).join('')}`];
-  ds.classes.forEach((c, i) => lines.push(`${c.padEnd(w)}  ${SPLITS.map((s) => `${counts[s][i]} (${groups(s, i)})`.padStart(16)).join('')}`));
+  ds.classes.forEach((c, i) => {
+    lines.push(`${c.padEnd(w)}  ${SPLITS.map((s) => `${counts[s][i]} (${groups(s, i)})`.padStart(16)).join('')}`);
+  });
   const tot = SPLITS.map((s) => counts[s].reduce((a, b) => a + b, 0));
   lines.push(`${'total'.padEnd(w)}  ${tot.map((t) => String(t).padStart(16)).join('')}`);
   return lines.join('\n');
@@ -53,9 +56,16 @@ async function finish(ds: Dataset, o: BuildCliOptions): Promise<void> {
 function commonBuildOptions(cmd: Command): Command {
   return cmd
     .requiredOption('--out <file>', 'dataset file to write (e.g. data/ambient.sdset)')
-    .option('--manifest <csv>', 'CSV with clip,class,group columns (default: <dir>/manifest.csv if present); group = one original recording')
+    .option(
+      '--manifest <csv>',
+      'CSV with clip,class,group columns (default: <dir>/manifest.csv if present); group = one original recording',
+    )
     .option('--seed <n>', 'seed of the split', parseNumber('--seed', { integer: true, min: 0 }), 42)
-    .option('--split <a:b:c>', 'train:valid:test proportions (by group, per class)', parseRatios, [0.7, 0.2, 0.1] as [number, number, number])
+    .option('--split <a:b:c>', 'train:valid:test proportions (by group, per class)', parseRatios, [0.7, 0.2, 0.1] as [
+      number,
+      number,
+      number,
+    ])
     .addOption(new Option('--on-error <policy>', 'bad clips: skip (report and go on) or fail').choices(['skip', 'fail']).default('skip'))
     .option('--split-csv <file>', "also write the split as CSV (clip,window,label,group,split), like the capstone's train.csv");
 }
@@ -69,7 +79,10 @@ export function datasetCommand(program: Command): void {
       .argument('<dir>', 'folder of clips: class sub-folders (rain/x.wav) or files named like drop-4.wav'),
   )
     .option('--features <file>', 'JSON file of feature settings (default: the built-in defaults)')
-    .option('--extra-train <dir...>', "folders of more clips of the same classes that go to the train split only (valid/test stay the primary folder's held-out groups)")
+    .option(
+      '--extra-train <dir...>',
+      "folders of more clips of the same classes that go to the train split only (valid/test stay the primary folder's held-out groups)",
+    )
     .action(async (dir: string, o: BuildCliOptions) => {
       const features = o.features ? await readFeatureFile(o.features) : resolveFeatureConfig();
       let bar: ReturnType<typeof progressBar> | undefined;

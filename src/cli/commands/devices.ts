@@ -1,6 +1,6 @@
 /** `soundee devices`: the input devices `soundee listen --device` can use, where the platform can list them. */
 import { execFile } from 'node:child_process';
-import { type Command } from 'commander';
+import type { Command } from 'commander';
 
 /** An input device and how to listen on it. */
 export interface InputDevice {
@@ -48,7 +48,14 @@ export function parseArecordList(text: string): InputDevice[] {
   for (const m of text.matchAll(/^card (\d+): (\S+) \[(.*?)\], device (\d+): .*?\[(.*?)\]\s*$/gm)) {
     const [, card, , cardName, device, deviceName] = m;
     const name = `plughw:${card},${device}`;
-    out.push({ system: 'alsa', name, description: `${cardName}: ${deviceName}`, isDefault: false, monitor: false, listen: `soundee listen --recorder arecord --device ${name}` });
+    out.push({
+      system: 'alsa',
+      name,
+      description: `${cardName}: ${deviceName}`,
+      isDefault: false,
+      monitor: false,
+      listen: `soundee listen --recorder arecord --device ${name}`,
+    });
   }
   return out;
 }
@@ -58,7 +65,12 @@ type Run = (cmd: string, args: string[]) => Promise<{ ok: boolean; stdout: strin
 const run: Run = (cmd, args) =>
   new Promise((resolve) => {
     execFile(cmd, args, { timeout: 5000, env: { ...process.env, LC_ALL: 'C' } }, (err, stdout, stderr) => {
-      resolve({ ok: !err, stdout: String(stdout), stderr: String(stderr), missing: (err as NodeJS.ErrnoException | null)?.code === 'ENOENT' });
+      resolve({
+        ok: !err,
+        stdout: String(stdout),
+        stderr: String(stderr),
+        missing: (err as NodeJS.ErrnoException | null)?.code === 'ENOENT',
+      });
     });
   });
 
@@ -67,15 +79,22 @@ const run: Run = (cmd, args) =>
  * Linux; elsewhere explains how to name a device, since sox cannot list them there.
  * @returns the devices and notes for people (what could not be listed, and why).
  */
-export async function listInputDevices(platform: NodeJS.Platform = process.platform, exec: Run = run): Promise<{ devices: InputDevice[]; notes: string[] }> {
+export async function listInputDevices(
+  platform: NodeJS.Platform = process.platform,
+  exec: Run = run,
+): Promise<{ devices: InputDevice[]; notes: string[] }> {
   const devices: InputDevice[] = [];
   const notes: string[] = [];
   if (platform === 'darwin') {
-    notes.push('macOS: sox records from the default input (System Settings → Sound → Input); --device takes a Core Audio device name exactly as shown there. Soundee cannot list them (sox has no listing).');
+    notes.push(
+      'macOS: sox records from the default input (System Settings → Sound → Input); --device takes a Core Audio device name exactly as shown there. Soundee cannot list them (sox has no listing).',
+    );
     return { devices, notes };
   }
   if (platform === 'win32') {
-    notes.push('Windows: sox records from the default recording device (Settings → System → Sound → Input); --device takes a device name as Windows shows it. Soundee cannot list them (sox has no listing).');
+    notes.push(
+      'Windows: sox records from the default recording device (Settings → System → Sound → Input); --device takes a device name as Windows shows it. Soundee cannot list them (sox has no listing).',
+    );
     return { devices, notes };
   }
   const pa = await exec('pactl', ['list', 'sources']);
@@ -94,14 +113,21 @@ export async function listInputDevices(platform: NodeJS.Platform = process.platf
     const hw = parseArecordList(ar.stdout);
     devices.push(...hw);
     if (!hw.length) notes.push('ALSA: no capture hardware (arecord -l lists no sound card).');
-  } else notes.push(ar.missing ? 'ALSA: arecord is not installed (apt-get install alsa-utils), so capture hardware is not listed.' : `ALSA: arecord -l failed: ${ar.stderr.trim().split('\n')[0]}`);
+  } else
+    notes.push(
+      ar.missing
+        ? 'ALSA: arecord is not installed (apt-get install alsa-utils), so capture hardware is not listed.'
+        : `ALSA: arecord -l failed: ${ar.stderr.trim().split('\n')[0]}`,
+    );
   return { devices, notes };
 }
 
 export function devicesCommand(program: Command): void {
   program
     .command('devices')
-    .description('list the input devices `soundee listen --device` can record from (PulseAudio/PipeWire sources and ALSA hardware on Linux)')
+    .description(
+      'list the input devices `soundee listen --device` can record from (PulseAudio/PipeWire sources and ALSA hardware on Linux)',
+    )
     .option('--json', 'print one JSON object: { devices, notes }')
     .action(async (o: { json?: boolean }) => {
       const { devices, notes } = await listInputDevices();
@@ -115,7 +141,9 @@ export function devicesCommand(program: Command): void {
         console.log(system === 'pulseaudio' ? 'PulseAudio/PipeWire sources (* = default):' : 'ALSA capture hardware:');
         const w = Math.max(...list.map((d) => d.name.length));
         for (const d of list)
-          console.log(`  ${d.isDefault ? '*' : ' '} ${d.name.padEnd(w)}  ${d.description}${d.monitor ? ' (monitor: what a sink plays, not a microphone)' : ''}\n      ${d.listen}`);
+          console.log(
+            `  ${d.isDefault ? '*' : ' '} ${d.name.padEnd(w)}  ${d.description}${d.monitor ? ' (monitor: what a sink plays, not a microphone)' : ''}\n      ${d.listen}`,
+          );
       }
       if (!devices.length) console.log('no input devices found');
       for (const n of notes) console.log(`note: ${n}`);

@@ -1,5 +1,5 @@
 /** `soundee listen`: classify a microphone live, turn the window labels into events, serve them. */
-import { type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { type Command, Option } from 'commander';
 import { Subject, lastValueFrom, takeUntil, tap } from 'rxjs';
 import { type MicStatus, RECORDERS, type RecorderName, exited, findRecorder, liveMicrophone } from '../../audio/recorder.ts';
@@ -23,17 +23,28 @@ export function listenCommand(program: Command): void {
       serverOptions(
         program
           .command('listen')
-          .description('classify a microphone live: one prediction per 250 ms hop, start/end events per sound; optionally served over WebSocket. Runs until Ctrl-C/SIGTERM')
+          .description(
+            'classify a microphone live: one prediction per 250 ms hop, start/end events per sound; optionally served over WebSocket. Runs until Ctrl-C/SIGTERM',
+          )
           .option('--device <name>', 'input device (see `soundee devices`); default: the system default input')
-          .addOption(new Option('--recorder <program>', 'recording program (node-record-lpcm16): sox, rec or arecord (ALSA, Linux)').choices([...RECORDERS]).default('sox'))
+          .addOption(
+            new Option('--recorder <program>', 'recording program (node-record-lpcm16): sox, rec or arecord (ALSA, Linux)')
+              .choices([...RECORDERS])
+              .default('sox'),
+          )
           .option('--json', 'print one JSON object per line instead of a table: predictions, events and status reports, each with a "type"')
-          .option('--port <n>', 'also serve predictions, events, status and the dashboard over WebSocket on this port (0 = any free port)', parseNumber('--port', { min: 0, max: 65535, integer: true })),
+          .option(
+            '--port <n>',
+            'also serve predictions, events, status and the dashboard over WebSocket on this port (0 = any free port)',
+            parseNumber('--port', { min: 0, max: 65535, integer: true }),
+          ),
       ),
     ),
   ).action(async (o: ListenOptions) => {
     // Fail before loading anything when the recorder cannot work.
     findRecorder(o.recorder);
-    if (o.device !== undefined && o.recorder === 'rec') fail('--recorder rec cannot select a device (node-record-lpcm16 passes none); use --recorder sox --device NAME', 2);
+    if (o.device !== undefined && o.recorder === 'rec')
+      fail('--recorder rec cannot select a device (node-record-lpcm16 passes none); use --recorder sox --device NAME', 2);
     const streamId = o.device === undefined ? 'mic' : `mic:${o.device}`;
     const { classifier, events, server } = await openServing(o, [streamId]);
     const c = classifier.features;
@@ -95,7 +106,14 @@ export function listenCommand(program: Command): void {
       info(`soundee: stopped listening after ${printer.windows} windows`);
     } catch (e) {
       try {
-        status({ kind: 'stream', streamId, state: 'failed', source, windows: printer.windows, reason: e instanceof Error ? e.message : String(e) });
+        status({
+          kind: 'stream',
+          streamId,
+          state: 'failed',
+          source,
+          windows: printer.windows,
+          reason: e instanceof Error ? e.message : String(e),
+        });
       } catch {
         // the original error matters more
       }

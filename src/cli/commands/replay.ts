@@ -1,5 +1,5 @@
 /** `soundee replay <file.wav>`: classify a recording window by window and detect its sound events, as `listen` does live. */
-import { type Command } from 'commander';
+import type { Command } from 'commander';
 import { lastValueFrom, tap } from 'rxjs';
 import { detectEvents, gateQuietWindows } from '../../events/operators.ts';
 import { BatchQueue } from '../../model/classifier.ts';
@@ -24,10 +24,17 @@ export function replayCommand(program: Command): void {
           .description(
             'classify a WAV file window by window (one line per hop) and detect its sound events exactly as `listen` does live: the way to try event settings (--smooth, --event-threshold, --min-duration, --cooldown, --silence-db) on a recording; optionally serve the predictions, events and dashboard',
           )
-          .argument('<file.wav>', 'WAV file: 8/16/24/32-bit integer or 32-bit float PCM, any rate (resampled), any channel count (downmixed)')
+          .argument(
+            '<file.wav>',
+            'WAV file: 8/16/24/32-bit integer or 32-bit float PCM, any rate (resampled), any channel count (downmixed)',
+          )
           .option('--json', 'print one JSON object per line instead of a table: predictions and events, each with a "type"')
           .option('--realtime', 'pace the file in real time (as if it were being recorded) instead of as fast as possible')
-          .option('--port <n>', 'also serve predictions, events and the live dashboard on this port (0 = any free port)', parseNumber('--port', { min: 0, max: 65535, integer: true })),
+          .option(
+            '--port <n>',
+            'also serve predictions, events and the live dashboard on this port (0 = any free port)',
+            parseNumber('--port', { min: 0, max: 65535, integer: true }),
+          ),
       ),
     ),
   ).action(async (file: string, o: ReplayOptions) => {

@@ -1,13 +1,13 @@
 /** `soundee serve`: the WebSocket server with remote audio ingest and the live dashboard. */
-import { type Command } from 'commander';
+import type { Command } from 'commander';
 import { detectEvents, gateQuietWindows } from '../../events/operators.ts';
 import { BatchQueue } from '../../model/classifier.ts';
 import { isLoopbackAddress } from '../../server/access.ts';
 import { INGEST_PATH, STREAM_PATH } from '../../server/protocol.ts';
 import { type SoundeeServer, type ServerOptions, helloFor, startServer } from '../../server/server.ts';
 import { type SoundEvent, isQuiet } from '../../events/tracker.ts';
-import { type Classifier } from '../../model/classifier.ts';
-import { type Prediction } from '../../stream/operators.ts';
+import type { Classifier } from '../../model/classifier.ts';
+import type { Prediction } from '../../stream/operators.ts';
 import { eventLine, eventMessage, predictionHeader, predictionRow, quietRow, roundPrediction } from '../format.ts';
 import { type ModelCliOptions, fail, info, modelOptions, openClassifier, parseNumber } from '../common.ts';
 import { type EventCliOptions, type EventSettings, eventOptions, eventSettingsFor } from '../event-options.ts';
@@ -24,14 +24,16 @@ export function serverOptions(cmd: Command): Command {
   return cmd
     .option('--host <addr>', 'interface to listen on; anything but loopback exposes the server to the network (use --token)', '127.0.0.1')
     .option('--token <token>', 'require this token on every request (Authorization: Bearer, or ?token= for browsers) (env SOUNDEE_TOKEN)')
-    .option('--origin <origins...>', 'browser origins allowed besides the server\'s own (e.g. https://app.example); * allows any');
+    .option('--origin <origins...>', "browser origins allowed besides the server's own (e.g. https://app.example); * allows any");
 }
 
 /** The security settings of the options (token from the environment when not given), warning when exposed without a token. */
 export function serverSecurity(o: ServerCliOptions): Pick<ServerOptions, 'host' | 'token' | 'origins'> {
   const token = o.token ?? (process.env.SOUNDEE_TOKEN || undefined);
   if (!isLoopbackAddress(o.host) && !token)
-    info(`soundee: warning: listening on ${o.host} without a token: anyone who can reach this port can read what it hears and stream audio in. Set --token or SOUNDEE_TOKEN.`);
+    info(
+      `soundee: warning: listening on ${o.host} without a token: anyone who can reach this port can read what it hears and stream audio in. Set --token or SOUNDEE_TOKEN.`,
+    );
   return { host: o.host, ...(token ? { token } : {}), origins: o.origin ?? [] };
 }
 
@@ -41,7 +43,9 @@ export function announce(server: SoundeeServer, tokenSet: boolean): void {
   const q = tokenSet ? '?token=<token>' : '';
   info(`soundee: serving predictions on ws://${h}:${server.port}/`);
   info(`soundee: dashboard at http://${h}:${server.port}/${q}`);
-  info(`soundee: subscribe at ws://${h}:${server.port}${STREAM_PATH}, stream audio in at ws://${h}:${server.port}${INGEST_PATH}?streamId=…&sampleRateHz=…&format=s16le|f32le`);
+  info(
+    `soundee: subscribe at ws://${h}:${server.port}${STREAM_PATH}, stream audio in at ws://${h}:${server.port}${INGEST_PATH}?streamId=…&sampleRateHz=…&format=s16le|f32le`,
+  );
 }
 
 /** What a serving command opens before its stream: the classifier, its event settings and, with a port, the server. */
@@ -61,7 +65,10 @@ export interface Serving {
 export async function openServing(
   o: ModelCliOptions & EventCliOptions & ServerCliOptions & { port?: number },
   streams: string[],
-  more: (classifier: Classifier, events: EventSettings) => Omit<ServerOptions, 'host' | 'token' | 'origins' | 'port' | 'hello'> = () => ({}),
+  more: (
+    classifier: Classifier,
+    events: EventSettings,
+  ) => Omit<ServerOptions, 'host' | 'token' | 'origins' | 'port' | 'hello'> = () => ({}),
 ): Promise<Serving> {
   const security = o.port === undefined ? undefined : serverSecurity(o);
   const classifier = await openClassifier(o);
@@ -138,10 +145,22 @@ export function serveCommand(program: Command): void {
       serverOptions(
         program
           .command('serve')
-          .description('serve the dashboard, predictions and events over WebSocket, and classify audio that apps stream in (/v1/ingest); events are detected per stream as `listen` does')
+          .description(
+            'serve the dashboard, predictions and events over WebSocket, and classify audio that apps stream in (/v1/ingest); events are detected per stream as `listen` does',
+          )
           .option('--port <n>', 'port (0 = any free port)', parseNumber('--port', { min: 0, max: 65535, integer: true }), 8080)
-          .option('--history <n>', 'events held for clients that reconnect with since', parseNumber('--history', { min: 1, max: 1_000_000, integer: true }), 1000)
-          .option('--max-streams <n>', 'ingest streams open at once', parseNumber('--max-streams', { min: 1, max: 1024, integer: true }), 16),
+          .option(
+            '--history <n>',
+            'events held for clients that reconnect with since',
+            parseNumber('--history', { min: 1, max: 1_000_000, integer: true }),
+            1000,
+          )
+          .option(
+            '--max-streams <n>',
+            'ingest streams open at once',
+            parseNumber('--max-streams', { min: 1, max: 1024, integer: true }),
+            16,
+          ),
       ),
     ),
   ).action(async (o: ServeOptions) => {
@@ -149,7 +168,11 @@ export function serveCommand(program: Command): void {
       const queue = new BatchQueue(classifier);
       return {
         // the post-processing of listen and replay, per ingest stream: the level gate ("nothing heard"), then the event layer
-        ingest: { queue, postprocess: () => gateQuietWindows(events.silenceDb), events: () => detectEvents(classifier.classes, events.options) },
+        ingest: {
+          queue,
+          postprocess: () => gateQuietWindows(events.silenceDb),
+          events: () => detectEvents(classifier.classes, events.options),
+        },
         historySize: o.history,
         maxStreams: o.maxStreams,
       };

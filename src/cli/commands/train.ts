@@ -54,11 +54,17 @@ function parseAugmentJson(v: string): Partial<AugmentOptions> {
   }
   if (typeof o !== 'object' || o === null || Array.isArray(o)) fail('--augment-json must be a JSON object', 2);
   const unknown = Object.keys(o).filter((k) => !(k in DEFAULT_AUGMENT));
-  if (unknown.length) fail(`--augment-json: unknown setting(s) ${unknown.join(', ')}; known: ${Object.keys(DEFAULT_AUGMENT).join(', ')}`, 2);
+  if (unknown.length)
+    fail(`--augment-json: unknown setting(s) ${unknown.join(', ')}; known: ${Object.keys(DEFAULT_AUGMENT).join(', ')}`, 2);
   return o as Partial<AugmentOptions>;
 }
 
-const fmtTime = (s: number) => (s >= 3600 ? `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m` : s >= 60 ? `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s` : `${s.toFixed(1)}s`);
+const fmtTime = (s: number) =>
+  s >= 3600
+    ? `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`
+    : s >= 60
+      ? `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s`
+      : `${s.toFixed(1)}s`;
 
 export function trainCommand(program: Command): void {
   backendOption(
@@ -66,44 +72,120 @@ export function trainCommand(program: Command): void {
       .command('train')
       .description('train a network on a dataset file (train split), keep the epoch with the best validation accuracy, report test metrics')
       .requiredOption('--data <file>', 'dataset file from `soundee dataset build`')
-      .addOption(new Option('--arch <name>', 'seed-cnn: the capstone network; resnet: a small residual network').choices([...ARCHITECTURES]).default('resnet'))
-      .addOption(new Option('--head <kind>', 'resnet: gap = global average pooling; freq = pool over time only, keeping frequency position').choices(['gap', 'freq']).default('gap'))
+      .addOption(
+        new Option('--arch <name>', 'seed-cnn: the capstone network; resnet: a small residual network')
+          .choices([...ARCHITECTURES])
+          .default('resnet'),
+      )
+      .addOption(
+        new Option('--head <kind>', 'resnet: gap = global average pooling; freq = pool over time only, keeping frequency position')
+          .choices(['gap', 'freq'])
+          .default('gap'),
+      )
       .requiredOption('--out <dir>', 'model directory to write (e.g. models/mine)')
       .option('--name <name>', 'model name shown to clients (default: the directory name)')
       .option('--epochs <n>', 'most epochs', parseNumber('--epochs', { integer: true, min: 1 }), 40)
       .option('--batch-size <n>', 'mini-batch size', parseNumber('--batch-size', { integer: true, min: 1 }), 64)
       .option('--lr <x>', 'Adam learning rate', parseNumber('--lr', { min: 1e-7, max: 1 }), 1e-3)
       .option('--seed <n>', 'seed of initialisation, sampling and augmentation', parseNumber('--seed', { integer: true, min: 0 }), 1)
-      .option('--patience <n>', 'early stopping: epochs without a better validation accuracy (0 = off)', parseNumber('--patience', { integer: true, min: 0 }), 12)
+      .option(
+        '--patience <n>',
+        'early stopping: epochs without a better validation accuracy (0 = off)',
+        parseNumber('--patience', { integer: true, min: 0 }),
+        12,
+      )
       .option('--no-augment', 'train on the stored images, without augmentation')
-      .option('--mix <p>', 'probability of mixing another clip underneath (background mixing)', parseNumber('--mix', { min: 0, max: 1 }), DEFAULT_AUGMENT.mixProbability)
-      .option('--noise <p>', 'probability of adding white/pink/brown noise', parseNumber('--noise', { min: 0, max: 1 }), DEFAULT_AUGMENT.noiseProbability)
-      .option('--gaps <p>', 'probability of a 50–400 ms stretch of digital silence', parseNumber('--gaps', { min: 0, max: 1 }), DEFAULT_AUGMENT.gapProbability)
-      .option('--eq <p>', 'probability of a random spectral tilt/EQ', parseNumber('--eq', { min: 0, max: 1 }), DEFAULT_AUGMENT.eqProbability)
-      .option('--masks <p>', 'probability of frequency and time masks', parseNumber('--masks', { min: 0, max: 1 }), DEFAULT_AUGMENT.maskProbability)
-      .option('--augment-json <json>', 'any augmentation setting as JSON, e.g. \'{"mixGainDb":[-30,-3],"eqDb":10}\' (names as in src/data/augment.ts)', parseAugmentJson)
+      .option(
+        '--mix <p>',
+        'probability of mixing another clip underneath (background mixing)',
+        parseNumber('--mix', { min: 0, max: 1 }),
+        DEFAULT_AUGMENT.mixProbability,
+      )
+      .option(
+        '--noise <p>',
+        'probability of adding white/pink/brown noise',
+        parseNumber('--noise', { min: 0, max: 1 }),
+        DEFAULT_AUGMENT.noiseProbability,
+      )
+      .option(
+        '--gaps <p>',
+        'probability of a 50–400 ms stretch of digital silence',
+        parseNumber('--gaps', { min: 0, max: 1 }),
+        DEFAULT_AUGMENT.gapProbability,
+      )
+      .option(
+        '--eq <p>',
+        'probability of a random spectral tilt/EQ',
+        parseNumber('--eq', { min: 0, max: 1 }),
+        DEFAULT_AUGMENT.eqProbability,
+      )
+      .option(
+        '--masks <p>',
+        'probability of frequency and time masks',
+        parseNumber('--masks', { min: 0, max: 1 }),
+        DEFAULT_AUGMENT.maskProbability,
+      )
+      .option(
+        '--augment-json <json>',
+        'any augmentation setting as JSON, e.g. \'{"mixGainDb":[-30,-3],"eqDb":10}\' (names as in src/data/augment.ts)',
+        parseAugmentJson,
+      )
       .addOption(
-        new Option('--sampling <how>', 'balanced: classes equally likely; groups: classes and, within a class, recordings equally likely; natural: dataset proportions')
+        new Option(
+          '--sampling <how>',
+          'balanced: classes equally likely; groups: classes and, within a class, recordings equally likely; natural: dataset proportions',
+        )
           .choices(['balanced', 'groups', 'natural'])
           .default('balanced'),
       )
-      .option('--mixup <alpha>', 'mixup: blend each batch with a shuffled copy, λ ~ Beta(α, α) (0 = off)', parseNumber('--mixup', { min: 0, max: 10 }), 0)
-      .option('--ema <decay>', 'keep an exponential moving average of the weights per step and select/save it (e.g. 0.995; 0 = off)', parseNumber('--ema', { min: 0, max: 0.99999 }), 0)
+      .option(
+        '--mixup <alpha>',
+        'mixup: blend each batch with a shuffled copy, λ ~ Beta(α, α) (0 = off)',
+        parseNumber('--mixup', { min: 0, max: 10 }),
+        0,
+      )
+      .option(
+        '--ema <decay>',
+        'keep an exponential moving average of the weights per step and select/save it (e.g. 0.995; 0 = off)',
+        parseNumber('--ema', { min: 0, max: 0.99999 }),
+        0,
+      )
       .option('--label-smoothing <e>', 'label smoothing', parseNumber('--label-smoothing', { min: 0, max: 0.5 }), 0.1)
       .addOption(new Option('--schedule <s>', 'learning-rate schedule').choices(['cosine', 'constant']).default('cosine'))
-      .addOption(new Option('--quantize <q>', 'store weights as float32 (none), float16 or uint8').choices(['none', 'float16', 'uint8']).default('none'))
+      .addOption(
+        new Option('--quantize <q>', 'store weights as float32 (none), float16 or uint8')
+          .choices(['none', 'float16', 'uint8'])
+          .default('none'),
+      )
       .option('--threshold <p>', "the model's 'cannot tell' threshold", parseNumber('--threshold', { min: 0, max: 1 }), 0.4)
-      .option('--cores <n>', 'wasm backend: split each batch over this many cores (worker threads); default all', parseNumber('--cores', { integer: true, min: 1, max: 64 })),
+      .option(
+        '--cores <n>',
+        'wasm backend: split each batch over this many cores (worker threads); default all',
+        parseNumber('--cores', { integer: true, min: 1, max: 64 }),
+      ),
   ).action(async (o: TrainCliOptions) => {
     const backend = await initBackend(o.backend);
     const ds = await readDataset(o.data);
     const features = ds.header.features ?? resolveFeatureConfig({ imageSize: ds.header.imageSize });
-    if (!ds.header.features) info('soundee: note: this dataset holds imported images; the model will render live audio with the default feature settings, which may not match your images');
+    if (!ds.header.features)
+      info(
+        'soundee: note: this dataset holds imported images; the model will render live audio with the default feature settings, which may not match your images',
+      );
     const augment = o.augment
-      ? { ...DEFAULT_AUGMENT, mixProbability: o.mix, noiseProbability: o.noise, gapProbability: o.gaps, eqProbability: o.eq, maskProbability: o.masks, ...o.augmentJson }
+      ? {
+          ...DEFAULT_AUGMENT,
+          mixProbability: o.mix,
+          noiseProbability: o.noise,
+          gapProbability: o.gaps,
+          eqProbability: o.eq,
+          maskProbability: o.masks,
+          ...o.augmentJson,
+        }
       : null;
     const counts = ds.counts();
-    info(`soundee: training ${o.arch} on ${o.data}: ${counts.train.reduce((a, b) => a + b, 0)} train / ${counts.valid.reduce((a, b) => a + b, 0)} valid items, ${ds.classes.length} classes, ${augment ? 'augmented' : 'no augmentation'}`);
+    info(
+      `soundee: training ${o.arch} on ${o.data}: ${counts.train.reduce((a, b) => a + b, 0)} train / ${counts.valid.reduce((a, b) => a + b, 0)} valid items, ${ds.classes.length} classes, ${augment ? 'augmented' : 'no augmentation'}`,
+    );
     let stopRequested = false;
     const onSigint = () => {
       if (stopRequested) process.exit(130);
@@ -113,7 +195,7 @@ export function trainCommand(program: Command): void {
     process.on('SIGINT', onSigint);
     let bar: Progress | undefined;
     const started = performance.now();
-    let result;
+    let result: Awaited<ReturnType<typeof trainModel>>;
     try {
       result = await trainModel(ds, {
         arch: o.arch,
@@ -167,7 +249,20 @@ export function trainCommand(program: Command): void {
       stoppedEarly: result.stoppedEarly,
       interrupted: result.interrupted,
       seconds: Math.round(trainSeconds),
-      options: { head: o.arch === 'resnet' ? o.head : undefined, epochs: o.epochs, batchSize: o.batchSize, lr: o.lr, seed: o.seed, patience: o.patience, sampling: o.sampling, labelSmoothing: o.labelSmoothing, schedule: o.schedule, mixup: o.mixup, ema: o.ema, augment },
+      options: {
+        head: o.arch === 'resnet' ? o.head : undefined,
+        epochs: o.epochs,
+        batchSize: o.batchSize,
+        lr: o.lr,
+        seed: o.seed,
+        patience: o.patience,
+        sampling: o.sampling,
+        labelSmoothing: o.labelSmoothing,
+        schedule: o.schedule,
+        mixup: o.mixup,
+        ema: o.ema,
+        augment,
+      },
       best: { valAcc: history[bestEpoch]!.valAcc, valLoss: history[bestEpoch]!.valLoss },
       medianImagesPerSec: [...history.map((h) => h.imagesPerSec)].sort((a, b) => a - b)[Math.floor(history.length / 2)],
     };
@@ -175,8 +270,22 @@ export function trainCommand(program: Command): void {
     await saveModel(model, o.out, meta, { quantization: o.quantize });
     model.dispose();
     await writeFile(join(o.out, 'history.json'), `${JSON.stringify(history, null, 1)}\n`);
-    await writeSvg(join(o.out, 'training-curves.png'), trainingCurvesSvg({ loss: history.map((h) => h.loss), acc: history.map((h) => h.acc), valLoss: history.map((h) => h.valLoss), valAcc: history.map((h) => h.valAcc) }, bestEpoch, `${name}: ${o.arch} on ${o.data} (kept epoch ${bestEpoch + 1})`));
-    info(`soundee: kept epoch ${bestEpoch + 1} (val acc ${history[bestEpoch]!.valAcc.toFixed(3)}); trained ${fmtTime(trainSeconds)}; wrote ${o.out}`);
+    await writeSvg(
+      join(o.out, 'training-curves.png'),
+      trainingCurvesSvg(
+        {
+          loss: history.map((h) => h.loss),
+          acc: history.map((h) => h.acc),
+          valLoss: history.map((h) => h.valLoss),
+          valAcc: history.map((h) => h.valAcc),
+        },
+        bestEpoch,
+        `${name}: ${o.arch} on ${o.data} (kept epoch ${bestEpoch + 1})`,
+      ),
+    );
+    info(
+      `soundee: kept epoch ${bestEpoch + 1} (val acc ${history[bestEpoch]!.valAcc.toFixed(3)}); trained ${fmtTime(trainSeconds)}; wrote ${o.out}`,
+    );
 
     // the test split is looked at once, after selection, with the saved (possibly quantised) model
     const loaded = await loadModel(o.out);
@@ -187,7 +296,14 @@ export function trainCommand(program: Command): void {
       await updateMetadata(o.out, { evaluation });
       await writeFile(join(o.out, 'evaluation.json'), `${JSON.stringify(evaluation, null, 1)}\n`);
       await writeFile(join(o.out, 'evaluation.txt'), `${formatReport(run.report)}\n`);
-      await writeSvg(join(o.out, 'confusion.png'), confusionSvg(run.report.classes, run.report.confusion, `${name} on the test split: accuracy ${(100 * run.report.accuracy).toFixed(1)}%, macro-F1 ${run.report.macroF1.toFixed(3)}`));
+      await writeSvg(
+        join(o.out, 'confusion.png'),
+        confusionSvg(
+          run.report.classes,
+          run.report.confusion,
+          `${name} on the test split: accuracy ${(100 * run.report.accuracy).toFixed(1)}%, macro-F1 ${run.report.macroF1.toFixed(3)}`,
+        ),
+      );
       console.log(formatReport(run.report));
     }
     cls.dispose();

@@ -21,7 +21,7 @@ import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import { type WasmTrainingKernelOptions, registerWasmTrainingKernels } from './kernels.ts';
-import { type AdamConfig, Replica, type SharedBuffers, allocateShared, storeWeights } from './replica.ts';
+import { type AdamConfig, Replica, type SharedBuffers, allocateShared, storeWeights, type ShardResult } from './replica.ts';
 
 /** Options for {@link DataParallelTrainer.create}. */
 export interface DataParallelOptions {
@@ -152,7 +152,14 @@ export class DataParallelTrainer {
       await Promise.all(helpers.map((h) => h.worker.terminate()));
       throw e;
     }
-    return new DataParallelTrainer(model, replica, helpers, shared, options.adam.learningRate, (options.balance ?? 'adaptive') === 'adaptive');
+    return new DataParallelTrainer(
+      model,
+      replica,
+      helpers,
+      shared,
+      options.adam.learningRate,
+      (options.balance ?? 'adaptive') === 'adaptive',
+    );
   }
 
   /**
@@ -190,7 +197,7 @@ export class DataParallelTrainer {
     }
     const [, mine] = bounds[0] as [number, number];
     const own = tf.tidy(() => [tf.slice(xs, 0, mine), tf.slice(ys, 0, mine)] as const);
-    let total;
+    let total: ShardResult;
     const t0 = performance.now();
     try {
       total = this.replica.computeGradients(own[0], own[1], batch);

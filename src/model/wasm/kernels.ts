@@ -221,7 +221,12 @@ function convInfoOf(
   kernel: string,
   xShape: number[],
   filterShape: number[],
-  attrs: { strides: [number, number] | number; pad: Conv2DBackpropFilterAttrs['pad']; dataFormat: 'NHWC' | 'NCHW'; dimRoundingMode?: 'floor' | 'round' | 'ceil' },
+  attrs: {
+    strides: [number, number] | number;
+    pad: Conv2DBackpropFilterAttrs['pad'];
+    dataFormat: 'NHWC' | 'NCHW';
+    dimRoundingMode?: 'floor' | 'round' | 'ceil';
+  },
 ) {
   if (attrs.dataFormat !== undefined && attrs.dataFormat !== 'NHWC') {
     throw new Error(`${kernel} (wasm training kernels): only dataFormat NHWC is supported, got ${attrs.dataFormat}`);
@@ -381,10 +386,20 @@ function phaseTransposedPaddedInput(
   if (keepH < g.h || keepW < g.w) {
     src = call(o.slice, backend, { x }, { begin: [0, 0, 0, 0], size: [g.n, keepH, keepW, g.ci] });
   }
-  const padded = call(o.padV2, backend, { x: src }, {
-    paddings: [[0, 0], [g.pt, hp - g.pt - keepH], [g.pl, wp - g.pl - keepW], [0, 0]],
-    constantValue: 0,
-  });
+  const padded = call(
+    o.padV2,
+    backend,
+    { x: src },
+    {
+      paddings: [
+        [0, 0],
+        [g.pt, hp - g.pt - keepH],
+        [g.pl, wp - g.pl - keepW],
+        [0, 0],
+      ],
+      constantValue: 0,
+    },
+  );
   if (src !== x) dispose(backend, src);
   // [n·hq, sh, wq, sw·ci] -> [sh, n·hq, wq, sw·ci] -> (as [sh, n·hq·wq, sw, ci]) [sh, sw, ci, n·hq·wq]:
   // two rank-4 transposes, because WASM's Transpose of rank > 4 computes every index through heap
@@ -636,7 +651,17 @@ function maxPoolGrad(args: { inputs: NamedTensorInfoMap; backend: BackendWasm; a
 }
 
 /** The common 2×2, stride 2, unpadded case of {@link maxPoolGrad}: windows do not overlap. */
-function maxPool2x2Grad(xv: Float32Array, dyv: Float32Array, dxv: Float32Array, n: number, h: number, w: number, c: number, ho: number, wo: number): void {
+function maxPool2x2Grad(
+  xv: Float32Array,
+  dyv: Float32Array,
+  dxv: Float32Array,
+  n: number,
+  h: number,
+  w: number,
+  c: number,
+  ho: number,
+  wo: number,
+): void {
   const rowStep = w * c;
   for (let b = 0; b < n; b++) {
     for (let i = 0; i < ho; i++) {
@@ -683,7 +708,10 @@ function maxPool2x2Grad(xv: Float32Array, dyv: Float32Array, dxv: Float32Array, 
  * transpose the reduced axes innermost, which for a conv layer's dy costs a full strided copy.
  * Other reductions go to the original kernels.
  */
-function leadingReduction(kind: 'sum' | 'mean', args: { inputs: NamedTensorInfoMap; backend: BackendWasm; attrs: NamedAttrMap }): TensorInfo {
+function leadingReduction(
+  kind: 'sum' | 'mean',
+  args: { inputs: NamedTensorInfoMap; backend: BackendWasm; attrs: NamedAttrMap },
+): TensorInfo {
   const { backend } = args;
   const x = args.inputs['x'];
   if (x === undefined) throw new Error(`${kind}: missing input x`);

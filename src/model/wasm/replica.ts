@@ -112,7 +112,9 @@ export class Replica {
     this.grads = new Float32Array(shared.grads);
     this.weights = new Float32Array(shared.weights);
     if (this.grads.length !== replicas * this.len || this.weights.length !== this.len) {
-      throw new Error(`shared buffers hold ${this.grads.length} and ${this.weights.length} floats, expected ${replicas * this.len} and ${this.len}`);
+      throw new Error(
+        `shared buffers hold ${this.grads.length} and ${this.weights.length} floats, expected ${replicas * this.len} and ${this.len}`,
+      );
     }
     this.from = Math.floor((index * this.len) / replicas);
     this.to = Math.floor(((index + 1) * this.len) / replicas);

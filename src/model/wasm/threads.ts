@@ -87,9 +87,7 @@ export async function initWasmBackend(options: WasmBackendOptions = {}): Promise
   }
   const actual = tfwasm.getThreadsCount();
   if (actual !== threads) {
-    throw new Error(
-      `wasm backend came up with ${actual} thread(s), expected ${threads}; was it initialised before initWasmBackend()?`,
-    );
+    throw new Error(`wasm backend came up with ${actual} thread(s), expected ${threads}; was it initialised before initWasmBackend()?`);
   }
   initialisedThreads = threads;
   return actual;

@@ -280,7 +280,8 @@ function onMessage(m) {
       flash(`${m.code}: ${m.message}`);
       break;
   }
-  $('stats').textContent = `${state.counts.prediction} predictions · ${state.counts.event} events · ${state.counts.spectrogram} spectrogram updates${state.counts.dropped ? ` · ${state.counts.dropped} dropped (slow connection)` : ''}`;
+  $('stats').textContent =
+    `${state.counts.prediction} predictions · ${state.counts.event} events · ${state.counts.spectrogram} spectrogram updates${state.counts.dropped ? ` · ${state.counts.dropped} dropped (slow connection)` : ''}`;
 }
 
 let flashTimer = null;

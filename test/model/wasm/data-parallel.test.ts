@@ -16,7 +16,14 @@ function smallNet(batchNorm = false): tf.LayersModel {
   const init = (seed: number) => tf.initializers.glorotUniform({ seed });
   return tf.sequential({
     layers: [
-      tf.layers.conv2d({ inputShape: [10, 10, 3], filters: 4, kernelSize: 3, padding: 'same', activation: 'relu', kernelInitializer: init(1) }),
+      tf.layers.conv2d({
+        inputShape: [10, 10, 3],
+        filters: 4,
+        kernelSize: 3,
+        padding: 'same',
+        activation: 'relu',
+        kernelInitializer: init(1),
+      }),
       ...(batchNorm ? [tf.layers.batchNormalization({ momentum: 0.5 })] : []),
       tf.layers.maxPooling2d({ poolSize: 2 }),
       tf.layers.conv2d({ filters: 5, kernelSize: 3, strides: 2, activation: 'relu', kernelInitializer: init(2) }),
@@ -29,7 +36,15 @@ function smallNet(batchNorm = false): tf.LayersModel {
 function data(n: number): { xs: tf.Tensor4D; ys: tf.Tensor2D } {
   return {
     xs: tf.randomUniform([n, 10, 10, 3], 0, 1, 'float32', 5) as tf.Tensor4D,
-    ys: tf.oneHot(tf.tensor1d(Array.from({ length: n }, (_, i) => (i * 7) % 3), 'int32'), 3).toFloat() as tf.Tensor2D,
+    ys: tf
+      .oneHot(
+        tf.tensor1d(
+          Array.from({ length: n }, (_, i) => (i * 7) % 3),
+          'int32',
+        ),
+        3,
+      )
+      .toFloat() as tf.Tensor2D,
   };
 }
 

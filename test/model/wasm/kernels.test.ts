@@ -84,7 +84,17 @@ describe('conv2d gradients on wasm match cpu', () => {
     { x: [2, 6, 6, 4], w: [1, 1, 4, 4], strides: 2, pad: 'same' }, // ResNet shortcut
     { x: [2, 11, 9, 3], w: [5, 5, 3, 5], strides: 3, pad: 'same' },
     { x: [1, 7, 9, 2], w: [3, 2, 2, 3], strides: [1, 2], pad: 'same' },
-    { x: [1, 7, 7, 2], w: [3, 3, 2, 3], strides: 2, pad: [[0, 0], [1, 2], [0, 1], [0, 0]] },
+    {
+      x: [1, 7, 7, 2],
+      w: [3, 3, 2, 3],
+      strides: 2,
+      pad: [
+        [0, 0],
+        [1, 2],
+        [0, 1],
+        [0, 0],
+      ],
+    },
     { x: [4, 13, 13, 5], w: [3, 3, 5, 4], strides: 1, pad: 'same' },
   ];
   cases.forEach((c, i) => {
@@ -119,7 +129,10 @@ describe('conv2d gradients on wasm match cpu', () => {
     const x = tf.zeros([1, 4, 4, 2]);
     const dy = tf.zeros([1, 4, 4, 3]);
     assert.throws(
-      () => tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, { strides: 1, pad: 'same', dataFormat: 'NCHW', filterShape: [3, 3, 2, 3] }),
+      () =>
+        tf
+          .engine()
+          .runKernel('Conv2DBackpropFilter', { x, dy }, { strides: 1, pad: 'same', dataFormat: 'NCHW', filterShape: [3, 3, 2, 3] }),
       /only dataFormat NHWC is supported/,
     );
     tf.dispose([x, dy]);
@@ -143,8 +156,12 @@ describe('other replaced kernels on wasm match cpu', () => {
       ] as const) {
         const a0 = values(m * k, m + k);
         const b0 = values(k * n, k + n);
+        // biome-ignore lint/performance/noDynamicNamespaceImportAccess: the op under test varies by case
         const run = () =>
-          tf.tidy(() => tf.matMul(tf.tensor2d(a0, ta ? [k, m] : [m, k]), tf.tensor2d(b0, tb ? [n, k] : [k, n]), ta, tb).dataSync() as Float32Array);
+          tf.tidy(
+            () =>
+              tf.matMul(tf.tensor2d(a0, ta ? [k, m] : [m, k]), tf.tensor2d(b0, tb ? [n, k] : [k, n]), ta, tb).dataSync() as Float32Array,
+          );
         assertClose(on('wasm', run), on('cpu', run), `matMul ${m}x${k}x${n}`);
       }
     });
@@ -163,7 +180,9 @@ describe('other replaced kernels on wasm match cpu', () => {
           const x = tf.tensor4d(x0, p.x as [number, number, number, number]);
           const pool = (a: tf.Tensor) => tf.maxPool(a as tf.Tensor4D, p.f, p.s, p.pad);
           const dy = tf.tensor(values(pool(x).size, 8), pool(x).shape);
-          return tf.grad((a: tf.Tensor) => tf.sum(tf.mul(pool(a), dy)))(x).dataSync() as Float32Array;
+          return tf
+            .grad((a: tf.Tensor) => tf.sum(tf.mul(pool(a), dy)))(x)
+            .dataSync() as Float32Array;
         });
       assertClose(on('wasm', run), on('cpu', run), 'dL/dx');
     });
@@ -171,7 +190,12 @@ describe('other replaced kernels on wasm match cpu', () => {
 
   test('maxPool gradient of an all-negative window reaches its maximum (stock wasm misroutes it)', () => {
     const run = () =>
-      tf.tidy(() => tf.grad((a: tf.Tensor) => tf.sum(tf.maxPool(a as tf.Tensor4D, 2, 2, 'valid')))(tf.tensor4d([-3, -1, -2, -4], [1, 2, 2, 1])).dataSync() as Float32Array);
+      tf.tidy(
+        () =>
+          tf
+            .grad((a: tf.Tensor) => tf.sum(tf.maxPool(a as tf.Tensor4D, 2, 2, 'valid')))(tf.tensor4d([-3, -1, -2, -4], [1, 2, 2, 1]))
+            .dataSync() as Float32Array,
+      );
     assert.deepEqual([...on('wasm', run)], [0, 1, 0, 0]);
   });
 
@@ -201,23 +225,41 @@ describe('other replaced kernels on wasm match cpu', () => {
 
   test('tile: whole-tensor repeats (fast path) and other tilings, float32 and int32', () => {
     for (const [shape, reps] of [
-      [[1, 1, 1, 3], [4, 5, 2, 1]],
-      [[1, 2, 3], [3, 1, 1]],
-      [[2, 3], [2, 2]],
-      [[1, 3], [1, 3]],
+      [
+        [1, 1, 1, 3],
+        [4, 5, 2, 1],
+      ],
+      [
+        [1, 2, 3],
+        [3, 1, 1],
+      ],
+      [
+        [2, 3],
+        [2, 2],
+      ],
+      [
+        [1, 3],
+        [1, 3],
+      ],
     ] as const) {
       for (const dtype of ['float32', 'int32'] as const) {
         const n = tf.util.sizeFromShape([...shape]);
         const run = () =>
           tf.tidy(() => {
-            const t = tf.tile(tf.tensor(Array.from({ length: n }, (_, i) => i + 1), [...shape], dtype), [...reps]);
+            const t = tf.tile(
+              tf.tensor(
+                Array.from({ length: n }, (_, i) => i + 1),
+                [...shape],
+                dtype,
+              ),
+              [...reps],
+            );
             return { shape: t.shape, data: [...t.dataSync()] };
           });
         assert.deepEqual(on('wasm', run), on('cpu', run), `tile [${shape}] by [${reps}] ${dtype}`);
       }
     }
   });
-
 });
 
 describe('training on wasm', () => {
@@ -227,16 +269,41 @@ describe('training on wasm', () => {
     // Two classes that differ in where the bright quadrant is: learnable in a few steps.
     const xs = tf.tidy(() => {
       const noise = tf.mul(tf.tensor4d(values(n * 12 * 12 * 3, 11), [n, 12, 12, 3]), 0.1);
-      const bright = tf.pad(tf.ones([n, 6, 6, 3]), [[0, 0], [0, 6], [0, 6], [0, 0]]);
+      const bright = tf.pad(tf.ones([n, 6, 6, 3]), [
+        [0, 0],
+        [0, 6],
+        [0, 6],
+        [0, 0],
+      ]);
       const isB = tf.reshape(tf.tensor1d(Array.from({ length: n }, (_, i) => i % 2)), [n, 1, 1, 1]);
       return tf.add(noise, tf.add(tf.mul(bright, tf.sub(1, isB)), tf.mul(tf.reverse(bright, [1, 2]), isB)));
     });
-    const ys = tf.oneHot(tf.tensor1d(Array.from({ length: n }, (_, i) => i % 2), 'int32'), 2);
+    const ys = tf.oneHot(
+      tf.tensor1d(
+        Array.from({ length: n }, (_, i) => i % 2),
+        'int32',
+      ),
+      2,
+    );
     const model = tf.sequential({
       layers: [
-        tf.layers.conv2d({ inputShape: [12, 12, 3], filters: 4, kernelSize: 3, padding: 'same', activation: 'relu', kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }) }),
+        tf.layers.conv2d({
+          inputShape: [12, 12, 3],
+          filters: 4,
+          kernelSize: 3,
+          padding: 'same',
+          activation: 'relu',
+          kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }),
+        }),
         tf.layers.maxPooling2d({ poolSize: 2 }),
-        tf.layers.conv2d({ filters: 6, kernelSize: 3, strides: 2, padding: 'valid', activation: 'relu', kernelInitializer: tf.initializers.glorotUniform({ seed: 2 }) }),
+        tf.layers.conv2d({
+          filters: 6,
+          kernelSize: 3,
+          strides: 2,
+          padding: 'valid',
+          activation: 'relu',
+          kernelInitializer: tf.initializers.glorotUniform({ seed: 2 }),
+        }),
         tf.layers.flatten(),
         tf.layers.dense({ units: 2, activation: 'softmax', kernelInitializer: tf.initializers.glorotUniform({ seed: 3 }) }),
       ],
