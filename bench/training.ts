@@ -1,10 +1,10 @@
 /**
  * Training throughput (images/s) of the architectures on the WASM backend, variants side by side:
  *
- *  - `wasm`: one thread, `model.trainOnBatch` with the training kernels of src/model/wasm/kernels.ts;
- *  - `wasm-data-parallel`: the batch split over one replica per core (src/model/wasm/data-parallel.ts);
+ *  - `wasm`: one thread, `model.trainOnBatch` with the training kernels of @soundee/tfjs-wasm-training (packages/tfjs-wasm-training/src/kernels.ts);
+ *  - `wasm-data-parallel`: the batch split over one replica per core (packages/tfjs-wasm-training/src/data-parallel.ts);
  *  - `wasm-xnnpack-threads`: one process whose XNNPACK threadpool uses every core
- *    (src/model/wasm/threads.ts); it needs the threaded binary, so it runs in a child process;
+ *    (src/model/wasm-threads.ts); it needs the threaded binary, so it runs in a child process;
  *  - `cpu`: tfjs's pure-JS backend, seed-cnn only, opt-in (one step takes minutes).
  *
  * Variants take turns in rounds (a few steps each, after a warm-up), so that a change in machine
@@ -19,9 +19,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { type Architecture, buildModel } from '../src/model/architectures.ts';
-import { DataParallelTrainer } from '../src/model/wasm/data-parallel.ts';
-import { registerWasmTrainingKernels } from '../src/model/wasm/kernels.ts';
-import { initWasmBackend } from '../src/model/wasm/threads.ts';
+import { DataParallelTrainer, registerWasmTrainingKernels } from '@soundee/tfjs-wasm-training';
+import { initWasmBackend } from '../src/model/wasm-threads.ts';
 import { type Stat, nextReply, stat, table } from './lib.ts';
 
 export const TRAINING_VARIANTS = ['wasm', 'wasm-data-parallel', 'wasm-xnnpack-threads', 'cpu'] as const;

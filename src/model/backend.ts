@@ -29,7 +29,7 @@ async function tryNode(): Promise<boolean> {
 async function useWasm(threads: number): Promise<boolean> {
   if (threads > 1) {
     // the threaded-SIMD binary through worker_threads (./wasm/threads.ts); it removes the glue's handlers itself
-    const { initWasmBackend } = await import('./wasm/threads.ts');
+    const { initWasmBackend } = await import('./wasm-threads.ts');
     return (await initWasmBackend({ threads })) === threads;
   }
   // Emscripten's Node glue installs process-wide handlers that re-throw every uncaught exception and
@@ -122,8 +122,9 @@ export function initBackend(
     }
     await tf.ready();
     if (got === 'wasm') {
-      const { registerWasmTrainingKernels } = await import('./wasm/kernels.ts').catch(() => ({ registerWasmTrainingKernels: undefined }));
-      registerWasmTrainingKernels?.();
+      // the backward kernels tfjs-backend-wasm lacks, so that this process can also train (a missing package is an install error, reported)
+      const { registerWasmTrainingKernels } = await import('@soundee/tfjs-wasm-training');
+      registerWasmTrainingKernels();
     }
     const wasmName = `wasm (WebAssembly, XNNPACK${threads > 1 ? `, ${threads} threads` : ''})`;
     log?.(

@@ -12,7 +12,7 @@ import { diffFeatureConfig, resolveFeatureConfig } from '../../src/config.ts';
 import { buildAudioDataset } from '../../src/data/build.ts';
 import { initBackend } from '../../src/model/backend.ts';
 import { Classifier } from '../../src/model/classifier.ts';
-import { evaluateOnDataset, probeSilenceShortcut } from '../../src/model/evaluate.ts';
+import { evaluateOnDataset, probeSilenceShortcut } from '../../src/training/evaluate.ts';
 import { loadModel } from '../../src/model/io.ts';
 import { DEFAULT_MODEL_DIR } from '../../src/paths.ts';
 import { REPO_ROOT } from '../helpers/fixtures.ts';

@@ -6,9 +6,9 @@ import { loadAudio } from '../../audio/wav.ts';
 import { readDataset } from '../../data/dataset-file.ts';
 import { frameSignal } from '../../features/framer.ts';
 import { renderWindowImages, toUnitFloat } from '../../features/render.ts';
-import { evaluateOnDataset, evaluateOnFolder, probeSilenceShortcut } from '../../model/evaluate.ts';
-import { formatReport } from '../../model/metrics.ts';
-import { confusionSvg, writeSvg } from '../../report/plots.ts';
+import { evaluateOnDataset, evaluateOnFolder, probeSilenceShortcut } from '../../training/evaluate.ts';
+import { formatReport } from '../../training/metrics.ts';
+import { confusionSvg, writeSvg } from '../../training/plots.ts';
 import { type ModelCliOptions, fail, info, modelOptions, openClassifier } from '../common.ts';
 import { progressBar, type Progress } from '../progress.ts';
 

@@ -8,8 +8,8 @@ import { DEFAULT_AUGMENT } from '../../src/data/augment.ts';
 import { buildAudioDataset } from '../../src/data/build.ts';
 import type { Dataset } from '../../src/data/dataset-file.ts';
 import { initBackend } from '../../src/model/backend.ts';
-import { evaluatePredictions } from '../../src/model/metrics.ts';
-import { predictImages, trainModel } from '../../src/model/train.ts';
+import { evaluatePredictions } from '../../src/training/metrics.ts';
+import { predictImages, trainModel } from '../../src/training/train.ts';
 import { noise, sine, tempDir } from '../helpers/fixtures.ts';
 
 let tmp: Awaited<ReturnType<typeof tempDir>>;

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { registerWasmTrainingKernels, unregisterWasmTrainingKernels } from '../../../src/model/wasm/kernels.ts';
+import { registerWasmTrainingKernels, unregisterWasmTrainingKernels } from '../src/kernels.ts';
 
 const TOLERANCE = 1e-4;
 

@@ -9,7 +9,7 @@ import { scanClips } from '../data/scan.ts';
 import type { Split } from '../data/split.ts';
 import { frameSignal } from '../features/framer.ts';
 import { renderWindowImages, toUnitFloat } from '../features/render.ts';
-import type { Classifier } from './classifier.ts';
+import type { Classifier } from '../model/classifier.ts';
 import { type EvaluationReport, evaluatePredictions } from './metrics.ts';
 
 export interface EvaluationRun {

@@ -10,8 +10,8 @@ import { type AugmentOptions, renderAugmented } from '../data/augment.ts';
 import type { Dataset } from '../data/dataset-file.ts';
 import { availableParallelism } from 'node:os';
 import { Random } from '../util/random.ts';
-import { type Architecture, buildModel } from './architectures.ts';
-import { DataParallelTrainer } from './wasm/data-parallel.ts';
+import { type Architecture, buildModel } from '../model/architectures.ts';
+import { DataParallelTrainer } from '@soundee/tfjs-wasm-training';
 
 export interface TrainOptions {
   arch: Architecture;
@@ -48,7 +48,7 @@ export interface TrainOptions {
   ema?: number;
   /**
    * Cores to train on (WASM backend only): the batch is split over this many replicas, the calling
-   * thread plus worker threads (src/model/wasm/data-parallel.ts). Default: all cores.
+   * thread plus worker threads (@soundee/tfjs-wasm-training). Default: all cores.
    */
   replicas?: number;
   onBatch?: (p: { epoch: number; batch: number; batches: number; loss: number; acc: number }) => void;

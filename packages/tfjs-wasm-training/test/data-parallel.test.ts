@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { DataParallelTrainer, shardBounds } from '../../../src/model/wasm/data-parallel.ts';
-import { registerWasmTrainingKernels } from '../../../src/model/wasm/kernels.ts';
+import { DataParallelTrainer, shardBounds } from '../src/data-parallel.ts';
+import { registerWasmTrainingKernels } from '../src/kernels.ts';
 
 const LR = 0.01;
 

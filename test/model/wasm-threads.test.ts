@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
-const threadsModule = fileURLToPath(new URL('../../../src/model/wasm/threads.ts', import.meta.url));
+const threadsModule = fileURLToPath(new URL('../../src/model/wasm-threads.ts', import.meta.url));
 
 const script = `
 import * as tf from '@tensorflow/tfjs';
@@ -28,7 +28,7 @@ console.log(JSON.stringify({ threads, maxDiff }));
 
 test('two XNNPACK threads: correct results, and the process exits by itself', () => {
   const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
-    cwd: fileURLToPath(new URL('../../..', import.meta.url)),
+    cwd: fileURLToPath(new URL('../..', import.meta.url)),
     encoding: 'utf8',
     timeout: 60_000,
   });
