@@ -24,8 +24,13 @@
  *    `cooldownMs` (so events of one class never overlap, even with `cooldownMs` 0).
  * Peak and mean confidence are over the event's windows, from its first to its last scoring window.
  * Background classes (speech-commands' `_background_noise_`) are never tracked.
+ *
+ * With `options.control` (an `EventControl`), the settings can change while the stream runs: a class
+ * that is disabled or snoozed scores 0 and its open event ends at once with a `reason`; new thresholds
+ * apply from the next window.
  */
 import { SoundeeError } from '../config.ts';
+import type { EventControl, OffReason } from './control.ts';
 
 /** One phase of a sound event. */
 export interface SoundEvent {
@@ -42,6 +47,8 @@ export interface SoundEvent {
   peakConfidence: number;
   /** Mean probability of the class over the event's windows so far. */
   meanConfidence: number;
+  /** On an `end` forced by the run-time control: the class was disabled or snoozed. Absent on natural ends. */
+  reason?: OffReason;
 }
 
 /** What the tracker reads of a prediction (a `Prediction` fits). */
@@ -77,6 +84,8 @@ export interface EventOptions extends Partial<ClassEventSettings> {
   backgroundClasses?: readonly string[];
   /** Windows whose RMS level is under this many dBFS count as hearing nothing. Default -60. */
   silenceDb?: number;
+  /** Run-time switches (enabled classes, thresholds, snoozes) shared by the trackers of a device. Default none. */
+  control?: EventControl;
 }
 
 /** The defaults of the event layer, in one place. */
@@ -154,7 +163,8 @@ export const isQuiet = (w: { rmsDb: number }, silenceDb: number): boolean => !(w
 
 interface ClassState {
   readonly name: string;
-  readonly s: ClassEventSettings;
+  /** The settings in force (the control's, when there is one). */
+  s: Readonly<ClassEventSettings>;
   /** The last `smoothWindows` windows (ring): score and time span. */
   readonly scores: Float64Array;
   readonly starts: Float64Array;
@@ -185,6 +195,9 @@ export class EventTracker {
   private readonly states: ClassState[];
   private lastStartMs = -Infinity;
   private finished = false;
+  private readonly control: EventControl | undefined;
+  /** The control's version the settings were last read at. */
+  private controlVersion = -1;
 
   /**
    * @param streamId copied into every event.
@@ -197,6 +210,7 @@ export class EventTracker {
     options: EventOptions = {},
   ) {
     this.options = resolveEventOptions(classes, options);
+    this.control = options.control;
     const n = this.options.smoothWindows;
     this.states = this.options.tracked.map((name) => ({
       name,
@@ -238,12 +252,22 @@ export class EventTracker {
       );
     this.lastStartMs = w.startMs;
     const quiet = isQuiet(w, this.options.silenceDb);
+    const control = this.control;
+    if (control && control.version !== this.controlVersion) {
+      this.controlVersion = control.version;
+      for (const st of this.states) st.s = control.settings(st.name) ?? this.options.settings[st.name]!;
+    }
     const ends: SoundEvent[] = [];
     const starts: SoundEvent[] = [];
     for (const st of this.states) {
-      const raw = quiet ? 0 : (w.scores[st.name] ?? 0);
+      const off = control?.offReason(st.name);
+      // a class that is off hears nothing: when it comes back, smoothing starts from silence
+      const raw = quiet || off ? 0 : (w.scores[st.name] ?? 0);
       const smoothed = this.remember(st, w, raw);
-      if (st.phase === 'idle') {
+      if (off) {
+        if (st.phase === 'active') ends.push(this.close(st, off));
+        st.phase = 'idle';
+      } else if (st.phase === 'idle') {
         if (smoothed >= st.s.threshold) this.begin(st, starts);
       } else if (smoothed >= st.s.offThreshold) {
         this.extend(st, raw, w.endMs, starts);
@@ -319,9 +343,11 @@ export class EventTracker {
     }
   }
 
-  private close(st: ClassState): SoundEvent {
+  private close(st: ClassState, reason?: OffReason): SoundEvent {
     st.quietUntilMs = st.lastOnEndMs + st.s.cooldownMs;
-    return this.event(st, 'end');
+    const e = this.event(st, 'end');
+    if (reason) e.reason = reason;
+    return e;
   }
 
   private event(st: ClassState, phase: 'start' | 'end'): SoundEvent {

@@ -166,6 +166,10 @@ export const eventSchema = {
     meanConfidence: probability,
     startTime: { type: 'string', description: 'wall-clock time of startMs (ISO 8601), when the source knows it (a live microphone)' },
     endTime: { type: 'string', description: 'wall-clock time of endMs (ISO 8601), when known' },
+    reason: {
+      enum: ['disabled', 'snoozed'],
+      description: "on an 'end' forced at run time: the class was disabled or snoozed (absent on natural ends)",
+    },
   },
   if: { properties: { phase: { const: 'end' } } },
   then: { required: ['endMs'] },
