@@ -1,0 +1,188 @@
+/**
+ * A real MQTT broker for tests: Debian's `mosquitto`, started on a free port with its own config file,
+ * persistence database and (optionally) password file in a temporary directory.
+ *
+ *   const skip = await mosquittoSkipReason();
+ *   test('…', { skip }, async () => {
+ *     const broker = await startMosquitto({ persistence: true });
+ *     try { … broker.url … await broker.stop(); await broker.start(); … } finally { await broker.cleanup(); }
+ *   });
+ *
+ * The broker is a direct child of this process, so it is reaped here; `stop()` and `start()` restart it
+ * on the same port (with `persistence`, retained messages and sessions survive, as with a service restart).
+ */
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { connect as tcpConnect, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** Set to 1 (CI, where setup.sh installed it) to make a missing mosquitto a failure instead of a skip. */
+export const REQUIRE_MOSQUITTO_ENV = 'SOUNDEE_REQUIRE_MOSQUITTO';
+
+export interface MosquittoOptions {
+  /** Keep retained messages and persistent sessions across stop()/start() (saved on a clean stop). Default false. */
+  persistence?: boolean;
+  /** Users and passwords; when given, anonymous clients are refused. */
+  users?: Record<string, string>;
+  /** Also open a WebSocket listener (`wsUrl`). Default false. */
+  websockets?: boolean;
+  /** Queued messages per offline persistent client (mosquitto's default is 1000). Default 100 000. */
+  maxQueuedMessages?: number;
+}
+
+export interface Mosquitto {
+  readonly port: number;
+  /** mqtt://127.0.0.1:PORT */
+  readonly url: string;
+  /** ws://127.0.0.1:WSPORT (with `websockets`). */
+  readonly wsUrl?: string;
+  readonly dir: string;
+  readonly running: boolean;
+  /** Stops the broker: SIGTERM (a clean stop that saves persistence) or SIGKILL. */
+  stop(signal?: 'SIGTERM' | 'SIGKILL'): Promise<void>;
+  /** Starts it again on the same port(s). */
+  start(): Promise<void>;
+  /** The broker's log. */
+  log(): Promise<string>;
+  /** Stops it and removes its directory. Idempotent. */
+  cleanup(): Promise<void>;
+}
+
+function which(cmd: string): Promise<boolean> {
+  return new Promise((resolve) => execFile('sh', ['-c', `command -v ${cmd}`], (err) => resolve(!err)));
+}
+
+/** Why mosquitto cannot be used here, or false: pass it to node:test's `skip`. */
+export async function mosquittoSkipReason(): Promise<string | false> {
+  if (process.env[REQUIRE_MOSQUITTO_ENV] === '1') return false;
+  if (!(await which('mosquitto')))
+    return `mosquitto not installed: apt-get install -y mosquitto mosquitto-clients (or bash scripts/setup.sh; set ${REQUIRE_MOSQUITTO_ENV}=1 to fail instead)`;
+  return false;
+}
+
+/** A port that was free a moment ago. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = tcpConnect({ host: '127.0.0.1', port });
+    sock.once('connect', () => {
+      sock.destroy();
+      resolve(true);
+    });
+    sock.once('error', () => resolve(false));
+  });
+}
+
+const exited = (child: ChildProcess): Promise<void> =>
+  child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((r) => child.once('exit', () => r()));
+
+export async function startMosquitto(options: MosquittoOptions = {}): Promise<Mosquitto> {
+  const dir = await mkdtemp(join(tmpdir(), 'soundee-mqtt-'));
+  const port = await freePort();
+  const wsPort = options.websockets ? await freePort() : undefined;
+  const lines = [
+    `listener ${port} 127.0.0.1`,
+    ...(wsPort ? [`listener ${wsPort} 127.0.0.1`, 'protocol websockets'] : []),
+    `allow_anonymous ${options.users ? 'false' : 'true'}`,
+    ...(options.users ? [`password_file ${join(dir, 'passwd')}`] : []),
+    `persistence ${options.persistence ? 'true' : 'false'}`,
+    `persistence_location ${dir}/`,
+    `max_queued_messages ${options.maxQueuedMessages ?? 100_000}`,
+    'max_inflight_messages 100',
+    `log_dest file ${join(dir, 'mosquitto.log')}`,
+    'log_type error',
+    'log_type warning',
+    'log_type notice',
+    'log_type information',
+    'connection_messages true',
+    // as root, mosquitto would switch to the `mosquitto` user, which cannot write this directory
+    ...(process.getuid?.() === 0 ? ['user root'] : []),
+  ];
+  await writeFile(join(dir, 'mosquitto.conf'), `${lines.join('\n')}\n`);
+  if (options.users) {
+    const pw = join(dir, 'passwd');
+    await writeFile(pw, '', { mode: 0o600 });
+    for (const [user, password] of Object.entries(options.users))
+      await new Promise<void>((resolve, reject) =>
+        execFile('mosquitto_passwd', ['-b', pw, user, password], (err, _o, stderr) =>
+          err ? reject(new Error(`mosquitto_passwd: ${stderr || err.message}`)) : resolve(),
+        ),
+      );
+  }
+
+  let child: ChildProcess | undefined;
+  let stderr = '';
+  const killOnExit = () => child?.kill('SIGKILL');
+  process.once('exit', killOnExit);
+
+  async function start(): Promise<void> {
+    if (child && child.exitCode === null && child.signalCode === null) throw new Error('mosquitto is already running');
+    stderr = '';
+    const c = spawn('mosquitto', ['-c', join(dir, 'mosquitto.conf')], { stdio: ['ignore', 'ignore', 'pipe'] });
+    child = c;
+    c.stderr!.setEncoding('utf8');
+    c.stderr!.on('data', (s: string) => (stderr += s));
+    const deadline = Date.now() + 10_000;
+    // the port may still be held for a moment after a stop: mosquitto then exits, and is started again
+    while (Date.now() < deadline) {
+      if (c.exitCode !== null) {
+        if (/Address already in use/.test(stderr + (await readFile(join(dir, 'mosquitto.log'), 'utf8').catch(() => '')))) {
+          await new Promise((r) => setTimeout(r, 200));
+          return start();
+        }
+        throw new Error(`mosquitto exited (${c.exitCode}): ${stderr.trim()} ${await broker.log()}`);
+      }
+      if ((await canConnect(port)) && (!wsPort || (await canConnect(wsPort)))) return;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    c.kill('SIGKILL');
+    throw new Error(`mosquitto did not listen on ${port} within 10 s: ${stderr.trim()}`);
+  }
+
+  let cleaned: Promise<void> | undefined;
+  const broker: Mosquitto = {
+    port,
+    url: `mqtt://127.0.0.1:${port}`,
+    ...(wsPort ? { wsUrl: `ws://127.0.0.1:${wsPort}/mqtt` } : {}),
+    dir,
+    get running() {
+      return child !== undefined && child.exitCode === null && child.signalCode === null;
+    },
+    async stop(signal = 'SIGTERM') {
+      if (!child) return;
+      const c = child;
+      c.kill(signal);
+      const timer = setTimeout(() => c.kill('SIGKILL'), 5000);
+      await exited(c);
+      clearTimeout(timer);
+    },
+    start,
+    log: () => readFile(join(dir, 'mosquitto.log'), 'utf8').catch(() => ''),
+    cleanup() {
+      cleaned ??= (async () => {
+        await broker.stop('SIGKILL');
+        process.removeListener('exit', killOnExit);
+        await rm(dir, { recursive: true, force: true });
+      })();
+      return cleaned;
+    },
+  };
+  try {
+    await start();
+  } catch (e) {
+    await broker.cleanup();
+    throw e;
+  }
+  return broker;
+}
