@@ -11,7 +11,7 @@ import { MqttBridge, type MqttBridgeOptions } from '../../src/mqtt/bridge.ts';
 import { configSchema, levelSchema, mqttPayloadError } from '../../src/mqtt/schemas.ts';
 import { validateServerMessage } from '../../src/server/protocol.ts';
 import { type Mosquitto, mosquittoSkipReason, startMosquitto } from '../helpers/mosquitto.ts';
-import { type Watcher, watch } from './helpers.ts';
+import { watch } from './helpers.ts';
 
 const skip = await mosquittoSkipReason();
 const CLASSES = ['water', 'wind'];
@@ -120,7 +120,7 @@ describe('MQTT bridge with a running broker', { skip }, () => {
       await sleep(200);
       assert.deepEqual(w.on('soundee/d2/water/state'), ['OFF', 'ON'], 'still ON: mic-b is open');
       b.publishEvent(ev('water', 'end', 'mic-b'));
-      await w.next((m) => w.on('soundee/d2/water/state').length === 3, 3000);
+      await w.next(() => w.on('soundee/d2/water/state').length === 3, 3000);
       assert.deepEqual(w.on('soundee/d2/water/state'), ['OFF', 'ON', 'OFF']);
     } finally {
       await b.close(3000);
