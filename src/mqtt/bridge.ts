@@ -232,6 +232,8 @@ export class MqttBridge implements MqttSink {
   private connections = 0;
   private attempt = 0;
   private lastError: string | undefined;
+  /** The broker refused the last connection (CONNACK): waiting for it at close is pointless. */
+  private refused = false;
   private reportedError: string | undefined;
   /** Whether the current connection had been up (for the log line when it closes). */
   private up = false;
@@ -395,7 +397,7 @@ export class MqttBridge implements MqttSink {
     clearTimeout(this.snoozeTimer);
     this.offControl?.();
     const pending = () => this.queue.length + this.inFlight;
-    if (!this.client.connected && pending() > 0) {
+    if (!this.client.connected && pending() > 0 && !this.refused) {
       this.log(`waiting up to ${Math.round(timeoutMs / 1000)} s for ${this.broker} to deliver ${pending()} events`);
       await Promise.race([this.whenConnected(), new Promise((r) => setTimeout(r, timeoutMs))]);
     }
@@ -425,6 +427,7 @@ export class MqttBridge implements MqttSink {
     const wasDown = this.connections > 0 || this.lastError !== undefined;
     this.connections++;
     this.up = true;
+    this.refused = false;
     this.attempt = 0;
     this.lastError = this.reportedError = undefined;
     this.log(
@@ -446,8 +449,8 @@ export class MqttBridge implements MqttSink {
   }
 
   private onError(e: Error & { code?: unknown }): void {
-    const line = describeMqttError(e, this.broker);
-    this.lastError = line;
+    this.lastError = describeMqttError(e, this.broker);
+    this.refused = typeof e.code === 'number';
   }
 
   private onClose(): void {

@@ -46,7 +46,23 @@ export interface HelloMessage {
   streams: string[];
   /** Newest event id so far (0 before the first). */
   lastEventId: number;
+  /** The MQTT bridge's state, when the server publishes to a broker too. */
+  mqtt?: MqttInfo;
   ingest: { enabled: boolean; formats: PcmFormat[]; sampleRatesHz: number[]; maxFrameBytes: number; maxFramesPerSecond: number };
+}
+
+/** The MQTT bridge's state in hello (and /v1/info). */
+export interface MqttInfo {
+  broker: string;
+  deviceId: string;
+  clientId: string;
+  connected: boolean;
+  connections: number;
+  delivered: number;
+  queued: number;
+  inFlight: number;
+  dropped: number;
+  lastError?: string;
 }
 
 /** A window's prediction on the wire: the pipeline's Prediction, with digital silence's level as null. */

@@ -35,6 +35,7 @@ import {
   type EventMessage,
   type Filter,
   type HelloMessage,
+  type MqttInfo,
   INGEST_PATH,
   PROTOCOL_VERSION,
   type PredictionMessage,
@@ -61,6 +62,8 @@ export interface HelloInfo {
   features: FeatureConfig;
   confidenceThreshold: number;
   streams: string[];
+  /** The MQTT bridge's state, when there is one (shown in hello and /v1/info). */
+  mqtt?: MqttInfo;
 }
 
 /** The hello of a server that runs `classifier` (its name, classes, feature config and threshold) for `streams`. */
@@ -104,6 +107,8 @@ export interface ServerOptions {
   origins?: readonly string[];
   /** Accepts audio on /v1/ingest when given. */
   ingest?: IngestOptions;
+  /** Called with every event as published, with its id (e.g. to forward it to MQTT). */
+  onEvent?: (event: EventMessage) => void;
   /** Events held for `since` resumes. Default 1000. */
   historySize?: number;
   /** Interval of WebSocket pings; a client that has not answered the previous one is terminated. Default 30 000 ms. */
@@ -277,6 +282,7 @@ export async function startServer(options: ServerOptions): Promise<SoundeeServer
       confidenceThreshold: info.confidenceThreshold,
       streams: [...new Set([...info.streams, ...streams.keys()])],
       lastEventId: history.lastEventId,
+      ...(info.mqtt ? { mqtt: { ...info.mqtt } } : {}),
       ingest: {
         enabled: ingest !== undefined,
         formats: [...PCM_FORMATS],
@@ -345,6 +351,7 @@ export async function startServer(options: ServerOptions): Promise<SoundeeServer
     check({ ...input, type: 'event', id: history.lastEventId + 1 } as EventMessage);
     const m = history.append(input);
     broadcast(m);
+    options.onEvent?.(m);
     return m;
   }
 

@@ -46,7 +46,7 @@ export function listenCommand(program: Command): void {
     if (o.device !== undefined && o.recorder === 'rec')
       fail('--recorder rec cannot select a device (node-record-lpcm16 passes none); use --recorder sox --device NAME', 2);
     const streamId = o.device === undefined ? 'mic' : `mic:${o.device}`;
-    const { classifier, events, server } = await openServing(o, [streamId]);
+    const { classifier, events, server, mqtt } = await openServing(o, [streamId]);
     const c = classifier.features;
     const { silenceDb } = events;
 
@@ -78,7 +78,7 @@ export function listenCommand(program: Command): void {
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
 
-    const printer = new StreamPrinter(o.json === true, silenceDb, server, out);
+    const printer = new StreamPrinter(o.json === true, silenceDb, server, out, mqtt);
 
     const mic$ = liveMicrophone({
       sampleRateHz: c.sampleRateHz,
@@ -124,6 +124,7 @@ export function listenCommand(program: Command): void {
       // unsubscribing sent SIGTERM (SIGKILL after 2 s); wait so that no recorder outlives us
       await Promise.all([...children].map(exited));
       await server?.close();
+      await mqtt?.close();
       classifier.dispose();
     }
   });

@@ -38,15 +38,16 @@ export function replayCommand(program: Command): void {
       ),
     ),
   ).action(async (file: string, o: ReplayOptions) => {
-    const { classifier, events, server } = await openServing(o, [file]);
+    const { classifier, events, server, mqtt } = await openServing(o, [file]);
     const c = classifier.features;
     const { silenceDb } = events;
     const queue = new BatchQueue(classifier);
 
-    const printer = new StreamPrinter(o.json === true, silenceDb, server);
+    const printer = new StreamPrinter(o.json === true, silenceDb, server, undefined, mqtt);
 
     const backlog = new Backlog();
     const started = performance.now();
+    let wallMs = 0;
     try {
       // the same post-processing as listen and serve: the level gate, then the event layer
       await lastValueFrom(
@@ -59,11 +60,13 @@ export function replayCommand(program: Command): void {
         }).pipe(gateQuietWindows(silenceDb), tap(printer.prediction), detectEvents(classifier.classes, events.options), tap(printer.event)),
         { defaultValue: undefined },
       );
+      wallMs = performance.now() - started; // the pipeline's time, not the broker's acknowledgements
     } finally {
       await server?.close();
+      // waits for the broker's acknowledgements (bounded), then says offline
+      await mqtt?.close();
       classifier.dispose();
     }
-    const wallMs = performance.now() - started;
     const { windows, events: eventCount, lastEndMs } = printer;
     if (windows === 0) info(`soundee: ${file} is shorter than one ${c.windowMillis} ms window; nothing to classify`);
     else

@@ -1,5 +1,6 @@
 /** `soundee serve`: the WebSocket server with remote audio ingest and the live dashboard. */
 import type { Command } from 'commander';
+import { pipe, tap } from 'rxjs';
 import { detectEvents, gateQuietWindows } from '../../events/operators.ts';
 import { BatchQueue } from '../../model/classifier.ts';
 import { isLoopbackAddress } from '../../server/access.ts';
@@ -11,17 +12,19 @@ import type { Prediction } from '../../stream/operators.ts';
 import { eventLine, eventMessage, predictionHeader, predictionRow, quietRow, roundPrediction } from '../format.ts';
 import { type ModelCliOptions, fail, info, modelOptions, openClassifier, parseNumber } from '../common.ts';
 import { type EventCliOptions, type EventSettings, eventOptions, eventSettingsFor } from '../event-options.ts';
+import { type MqttCliOptions, mqttOptions, openMqtt } from '../mqtt-options.ts';
+import type { MqttBridge, MqttSink } from '../../mqtt/bridge.ts';
 
-/** The network options every serving command shares. */
-export interface ServerCliOptions {
+/** The network options every serving command shares (the WebSocket server's, and MQTT's). */
+export interface ServerCliOptions extends MqttCliOptions {
   host: string;
   token?: string;
   origin?: string[];
 }
 
-/** Adds --host, --token and --origin. */
+/** Adds --host, --token and --origin, and the MQTT options (--mqtt…). */
 export function serverOptions(cmd: Command): Command {
-  return cmd
+  return mqttOptions(cmd)
     .option('--host <addr>', 'interface to listen on; anything but loopback exposes the server to the network (use --token)', '127.0.0.1')
     .option('--token <token>', 'require this token on every request (Authorization: Bearer, or ?token= for browsers) (env SOUNDEE_TOKEN)')
     .option('--origin <origins...>', "browser origins allowed besides the server's own (e.g. https://app.example); * allows any");
@@ -54,6 +57,8 @@ export interface Serving {
   events: EventSettings;
   /** Undefined without a port. */
   server: SoundeeServer | undefined;
+  /** The MQTT bridge (connecting in the background); undefined without --mqtt. */
+  mqtt: MqttBridge | undefined;
 }
 
 /**
@@ -68,22 +73,28 @@ export async function openServing(
   more: (
     classifier: Classifier,
     events: EventSettings,
+    mqtt: MqttBridge | undefined,
   ) => Omit<ServerOptions, 'host' | 'token' | 'origins' | 'port' | 'hello'> = () => ({}),
 ): Promise<Serving> {
   const security = o.port === undefined ? undefined : serverSecurity(o);
   const classifier = await openClassifier(o);
   let events: EventSettings;
   let server: SoundeeServer | undefined;
+  let mqtt: MqttBridge | undefined;
   try {
     events = eventSettingsFor(o, classifier);
+    // with --mqtt: the bridge, and its run-time control in events.options (set commands)
+    mqtt = openMqtt(o, classifier, events);
+    const bridge = mqtt;
     if (security && o.port !== undefined)
       server = await startServer({
         ...security,
         port: o.port,
-        hello: () => helloFor(classifier, streams),
-        ...more(classifier, events),
+        hello: () => ({ ...helloFor(classifier, streams), ...(bridge ? { mqtt: bridge.status() } : {}) }),
+        ...more(classifier, events, mqtt),
       });
   } catch (e) {
+    await mqtt?.close(0);
     classifier.dispose();
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE') fail(`port ${o.port} on ${o.host} is already in use; choose another with --port (0 = any free port)`);
@@ -91,7 +102,7 @@ export async function openServing(
     throw e;
   }
   if (server) announce(server, security?.token !== undefined);
-  return { classifier, events, server };
+  return { classifier, events, server, mqtt };
 }
 
 /**
@@ -112,6 +123,7 @@ export class StreamPrinter {
     private readonly silenceDb: number,
     private readonly server: SoundeeServer | undefined,
     private readonly out: (line: string) => void = (line) => void process.stdout.write(`${line}\n`),
+    private readonly mqtt?: MqttSink,
   ) {}
 
   readonly prediction = (p: Prediction): void => {
@@ -124,11 +136,14 @@ export class StreamPrinter {
       this.out(isQuiet(p, this.silenceDb) ? quietRow(r) : predictionRow(r));
     }
     this.server?.publish({ type: 'prediction', ...r });
+    this.mqtt?.publishLevel(p.streamId, p.rmsDb);
   };
 
   readonly event = (e: SoundEvent): void => {
     if (e.phase === 'start') this.events++;
-    const msg = this.server?.publishEvent(eventMessage(e)) ?? eventMessage(e);
+    const served = this.server?.publishEvent(eventMessage(e)) ?? eventMessage(e);
+    // without a server, the MQTT bridge numbers the events: --json prints the ids MQTT carries
+    const msg = this.mqtt?.publishEvent(served) ?? served;
     this.out(this.json ? JSON.stringify(msg) : eventLine(e));
   };
 }
@@ -164,17 +179,25 @@ export function serveCommand(program: Command): void {
       ),
     ),
   ).action(async (o: ServeOptions) => {
-    const { classifier, server } = await openServing(o, [], (classifier, events) => {
+    const { classifier, server, mqtt } = await openServing(o, [], (classifier, events, mqtt) => {
       const queue = new BatchQueue(classifier);
       return {
         // the post-processing of listen and replay, per ingest stream: the level gate ("nothing heard"), then the event layer
         ingest: {
           queue,
-          postprocess: () => gateQuietWindows(events.silenceDb),
+          postprocess: () =>
+            mqtt
+              ? pipe(
+                  gateQuietWindows(events.silenceDb),
+                  tap((p) => mqtt.publishLevel(p.streamId, p.rmsDb)),
+                )
+              : gateQuietWindows(events.silenceDb),
           events: () => detectEvents(classifier.classes, events.options),
         },
         historySize: o.history,
         maxStreams: o.maxStreams,
+        // every event, with the id WebSocket clients see, to the broker too
+        ...(mqtt ? { onEvent: (e) => void mqtt.publishEvent(e) } : {}),
       };
     });
     await new Promise<void>((resolve) => {
@@ -188,6 +211,7 @@ export function serveCommand(program: Command): void {
     });
     info('soundee: shutting down');
     await server!.close();
+    await mqtt?.close();
     classifier.dispose();
   });
 }
