@@ -39,6 +39,8 @@ export interface Mosquitto {
   readonly wsUrl?: string;
   readonly dir: string;
   readonly running: boolean;
+  /** The broker's process id while it runs. */
+  readonly pid: number | undefined;
   /** Stops the broker: SIGTERM (a clean stop that saves persistence) or SIGKILL. */
   stop(signal?: 'SIGTERM' | 'SIGKILL'): Promise<void>;
   /** Starts it again on the same port(s). */
@@ -158,6 +160,9 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Mo
     dir,
     get running() {
       return child !== undefined && child.exitCode === null && child.signalCode === null;
+    },
+    get pid() {
+      return broker.running ? child!.pid : undefined;
     },
     async stop(signal = 'SIGTERM') {
       if (!child) return;
