@@ -1,7 +1,7 @@
 /**
  * The MQTT command-line options, in one place for every command that can publish to a broker
  * (`listen`, `replay`, `serve`): --mqtt, --mqtt-prefix, --device-id, --no-discovery, --mqtt-ca,
- * --mqtt-queue; and `openMqtt`, which opens the bridge they describe (docs/mqtt.md).
+ * --mqtt-queue, --mqtt-level-interval; and `openMqtt`, which opens the bridge they describe (docs/mqtt.md).
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -24,12 +24,13 @@ export interface MqttCliOptions {
   discovery?: boolean;
   mqttCa?: string;
   mqttQueue?: number;
+  mqttLevelInterval?: number;
 }
 
 /** Environment variables for the broker's user name and password (when the URL has none). */
 export const MQTT_ENV = { username: 'SOUNDEE_MQTT_USERNAME', password: 'SOUNDEE_MQTT_PASSWORD' } as const;
 
-/** Adds --mqtt, --mqtt-prefix, --device-id, --no-discovery, --mqtt-ca and --mqtt-queue. */
+/** Adds --mqtt, --mqtt-prefix, --device-id, --no-discovery, --mqtt-ca, --mqtt-queue and --mqtt-level-interval. */
 export function mqttOptions(cmd: Command): Command {
   const d = DEFAULT_MQTT_OPTIONS;
   return cmd
@@ -48,6 +49,11 @@ export function mqttOptions(cmd: Command): Command {
       '--mqtt-queue <n>',
       `MQTT: events kept while the broker is away; beyond, the oldest are dropped (counted) (default ${d.queueLimit})`,
       parseNumber('--mqtt-queue', { min: 1, max: 10_000_000, integer: true }),
+    )
+    .option(
+      '--mqtt-level-interval <s>',
+      `MQTT: seconds between level messages; 0 sends none (many devices: the level is most of the traffic) (default ${d.levelIntervalMs / 1000})`,
+      parseNumber('--mqtt-level-interval', { min: 0, max: 86_400 }),
     );
 }
 
@@ -100,6 +106,7 @@ export function openMqtt(
       discovery: o.discovery !== false,
       ...(o.mqttPrefix === undefined ? {} : { prefix: o.mqttPrefix }),
       ...(o.mqttQueue === undefined ? {} : { queueLimit: o.mqttQueue }),
+      ...(o.mqttLevelInterval === undefined ? {} : { levelIntervalMs: o.mqttLevelInterval * 1000 }),
       ...(ca ? { ca } : {}),
       ...(username === undefined ? {} : { username }),
       ...(password === undefined ? {} : { password }),

@@ -36,7 +36,7 @@ export const DEFAULT_MQTT_OPTIONS = Object.freeze({
   discoveryPrefix: 'homeassistant',
   /** Events held while the broker is away. */
   queueLimit: 10_000,
-  /** Shortest time between two level messages, ms. */
+  /** Shortest time between two level messages, ms; 0 publishes none. */
   levelIntervalMs: 1000,
   /** How long a connection attempt may wait for the broker's CONNACK, ms. */
   connectTimeoutMs: 10_000,
@@ -347,6 +347,7 @@ export class MqttBridge implements MqttSink {
   }
 
   publishLevel(streamId: string, rmsDb: number | null, atMs: number = this.now()): void {
+    if (this.o.levelIntervalMs === 0) return;
     const db = rmsDb === null || !Number.isFinite(rmsDb) ? null : Math.round(rmsDb * 10) / 10;
     const p = this.pendingLevel;
     if (!p || (db !== null && (p.rmsDb === null || db > p.rmsDb))) this.pendingLevel = { streamId, rmsDb: db };

@@ -242,14 +242,16 @@ describe('MQTT bridge with a running broker', { skip }, () => {
     }
   });
 
-  test('--no-discovery: nothing under homeassistant/', async () => {
-    const w = await watch(broker.url, ['homeassistant/+/+/config', 'soundee/d7/availability']);
-    const { b } = bridge(broker.url, 'd7', { discovery: false });
+  test('--no-discovery: nothing under homeassistant/; a level interval of 0: no level messages', async () => {
+    const w = await watch(broker.url, ['homeassistant/+/+/config', 'soundee/d7/availability', 'soundee/d7/level']);
+    const { b } = bridge(broker.url, 'd7', { discovery: false, levelIntervalMs: 0 });
     try {
       await b.whenConnected();
       await w.next((m) => m.topic === 'soundee/d7/availability', 3000);
+      for (let i = 0; i < 5; i++) b.publishLevel('mic', -20, Date.now() + i * 2000);
       await sleep(300);
       assert.equal(w.messages.filter((m) => m.topic.includes('/d7_')).length, 0);
+      assert.equal(w.on('soundee/d7/level').length, 0);
     } finally {
       await b.close(3000);
       await w.close();

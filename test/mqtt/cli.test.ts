@@ -49,7 +49,15 @@ test('help lists the MQTT options on listen, replay and serve', () => {
   const program = buildProgram();
   for (const name of ['listen', 'replay', 'serve']) {
     const help = program.commands.find((c) => c.name() === name)!.helpInformation();
-    for (const opt of ['--mqtt <url>', '--mqtt-prefix', '--device-id', '--no-discovery', '--mqtt-ca', '--mqtt-queue'])
+    for (const opt of [
+      '--mqtt <url>',
+      '--mqtt-prefix',
+      '--device-id',
+      '--no-discovery',
+      '--mqtt-ca',
+      '--mqtt-queue',
+      '--mqtt-level-interval',
+    ])
       assert.ok(help.includes(opt), `${name} ${opt}`);
     assert.match(help, /SOUNDEE_MQTT_USERNAME/);
   }
