@@ -1,6 +1,6 @@
 /**
  * `npm run bench:mqtt [-- --devices 50] [-- --subscribers 100] [-- --rates 0.5,2,8] [-- --seconds 20]
- * [-- --device-procs 5] [-- --subscriber-procs 4] [-- --topic 'soundee/#'] [-- --json] [-- --out FILE]`:
+ * [-- --device-procs 5] [-- --subscriber-procs 4] [-- --topic 'soundee/#'] [-- --url mqtt://…] [-- --json] [-- --out FILE]`:
  * many Soundee devices publishing through one Mosquitto to many subscribers.
  *
  * - The events are real: the bundled model and the event layer (`soundee replay --json`, the CLI itself)
@@ -11,7 +11,8 @@
  *   several per process (`--device-procs`); every subscriber its own MQTT.js connection subscribed at
  *   QoS 1 to `--topic` (default every device's every topic, as a Home Assistant instance would be),
  *   several per process. The broker is Debian's mosquitto, started on a free port
- *   (max_queued_messages 100 000, max_inflight_messages 100).
+ *   (max_queued_messages 100 000, max_inflight_messages 100), or the one at `--url` (a cluster to size).
+ *   Device ids are dev-0…dev-<N−1>: use a broker (or prefix) where they are free.
  * - Per rate: events published per second, deliveries per second, device-to-subscriber latency over
  *   every delivery (the device's wall clock when it hands the event to its bridge vs the subscriber's when
  *   the message arrives, same machine), events lost (sent by a device and never received by a
@@ -39,6 +40,7 @@ const { values } = parseArgs({
     'device-procs': { type: 'string', default: '5' },
     'subscriber-procs': { type: 'string', default: '4' },
     topic: { type: 'string', default: 'soundee/#' },
+    url: { type: 'string' },
     json: { type: 'boolean', default: false },
     out: { type: 'string' },
   },
@@ -161,7 +163,8 @@ log(`soundee MQTT bench — ${m.cpu}, ${m.cores} cores, Node ${m.node}`);
 log(`before: ${result.uptimeBefore}${m.load1 > 0.5 * m.cores ? '  ⚠ machine busy: figures will be low and noisy' : ''}`);
 
 const tmp = await tempDir('soundee-bench-mqtt-');
-const broker = await startMosquitto();
+const local = values.url ? undefined : await startMosquitto();
+const brokerUrl = values.url ?? local!.url;
 const devices: ReturnType<typeof child>[] = [];
 const subscribers: ReturnType<typeof child>[] = [];
 try {
@@ -178,7 +181,7 @@ try {
     const n = Math.floor(SUBSCRIBERS / SUB_PROCS) + (p < SUBSCRIBERS % SUB_PROCS ? 1 : 0);
     const c = child('./mqtt-subscriber.ts');
     subscribers.push(c);
-    await c.ask({ cmd: 'open', url: broker.url, n, topic: values.topic, first });
+    await c.ask({ cmd: 'open', url: brokerUrl, n, topic: values.topic, first });
     first += n;
   }
   progress(`${DEVICES} devices in ${DEVICE_PROCS} processes`);
@@ -186,14 +189,14 @@ try {
     const n = Math.floor(DEVICES / DEVICE_PROCS) + (p < DEVICES % DEVICE_PROCS ? 1 : 0);
     const c = child('./mqtt-device.ts');
     devices.push(c);
-    await c.ask({ cmd: 'open', url: broker.url, first, n, classes });
+    await c.ask({ cmd: 'open', url: brokerUrl, first, n, classes });
     first += n;
   }
   await sleep(2000); // discovery and retained states delivered to everyone before measuring
 
   for (const rate of RATES) {
     progress(`${rate} events/s per device for ${SECONDS} s`);
-    const cpu0 = cpuSeconds(broker.pid!);
+    const cpu0 = local ? cpuSeconds(local.pid!) : Number.NaN;
     const t0 = wallMs();
     const runs = await Promise.all(
       devices.map((d) => d.ask<DeviceRunReply>({ cmd: 'run', timeline, lengthMs, speed: rate / natural, seconds: SECONDS })),
@@ -211,7 +214,7 @@ try {
       await sleep(500);
     }
     const wallSeconds = (wallMs() - t0) / 1000;
-    const cpu1 = cpuSeconds(broker.pid!);
+    const cpu1 = local ? cpuSeconds(local.pid!) : Number.NaN;
     const replies = await Promise.all(subscribers.map((s) => s.ask<CollectReply>({ cmd: 'collect', sent })));
     const lat: number[] = [];
     for (const r of replies) for (const v of new Float32Array(new Uint8Array(Buffer.from(r.latenciesMs, 'base64')).buffer)) lat.push(v);
@@ -235,7 +238,7 @@ try {
   }
 } finally {
   await Promise.allSettled([...devices, ...subscribers].map((c) => c.ask({ cmd: 'close' })));
-  await broker.cleanup();
+  await local?.cleanup();
   await tmp.cleanup();
 }
 result.uptimeAfter = uptime();
