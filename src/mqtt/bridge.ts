@@ -235,7 +235,11 @@ export class MqttBridge implements MqttSink {
   /** The broker refused the last connection (CONNACK): waiting for it at close is pointless. */
   private refused = false;
   private reportedError: string | undefined;
-  /** Whether the current connection had been up (for the log line when it closes). */
+  /**
+   * Connected and caught up: set at the 'connect' event (after MQTT.js has resent what was in flight),
+   * cleared at 'close'. MQTT.js's own `connected` turns true before that resend: publishing on it would
+   * let a new event overtake the queued ones.
+   */
   private up = false;
   /** Set once `close()` ends the client: no more reconnections. */
   private ended = false;
@@ -313,7 +317,7 @@ export class MqttBridge implements MqttSink {
 
   /** Whether the broker is connected now. */
   get connected(): boolean {
-    return this.client.connected;
+    return this.up;
   }
 
   status(): MqttStatus {
@@ -321,7 +325,7 @@ export class MqttBridge implements MqttSink {
       broker: this.broker,
       deviceId: this.deviceId,
       clientId: this.clientId,
-      connected: this.client.connected,
+      connected: this.up,
       connections: this.connections,
       delivered: this.delivered,
       queued: this.queue.length,
@@ -336,7 +340,7 @@ export class MqttBridge implements MqttSink {
     const msg: EventMessage = { type: 'event', ...rest, id: message.id ?? this.lastId + 1 };
     this.lastId = Math.max(this.lastId, msg.id);
     const changed = this.track(msg);
-    if (this.client.connected) {
+    if (this.up) {
       this.sendEvent(msg);
       if (changed) this.publishState(msg.label);
     } else if (this.queue.push(msg) !== undefined && !this.dropsLogged) {
@@ -356,13 +360,13 @@ export class MqttBridge implements MqttSink {
     this.pendingLevel = undefined;
     this.lastLevelAtMs = atMs;
     // QoS 0 and never queued: a level from minutes ago is of no use
-    if (this.client.connected)
+    if (this.up)
       this.client.publish(this.topics.level, JSON.stringify({ ...level, time: new Date(atMs).toISOString() }), { qos: 0 });
   }
 
   /** Resolves once the broker is connected (immediately when it is). */
   whenConnected(): Promise<void> {
-    if (this.client.connected) return Promise.resolve();
+    if (this.up) return Promise.resolve();
     return new Promise((resolve) => this.connectWaiters.add(resolve));
   }
 
@@ -398,19 +402,19 @@ export class MqttBridge implements MqttSink {
     clearTimeout(this.snoozeTimer);
     this.offControl?.();
     const pending = () => this.queue.length + this.inFlight;
-    if (!this.client.connected && pending() > 0 && !this.refused) {
+    if (!this.up && pending() > 0 && !this.refused) {
       this.log(`waiting up to ${Math.round(timeoutMs / 1000)} s for ${this.broker} to deliver ${pending()} events`);
       await Promise.race([this.whenConnected(), new Promise((r) => setTimeout(r, timeoutMs))]);
     }
     let delivered = await this.flush(Math.max(0, deadline - this.now()));
-    if (this.client.connected) {
+    if (this.up) {
       // a clean goodbye: the will is not sent on a DISCONNECT, so say offline ourselves
       this.publishRetained(this.topics.availability, 'offline');
       delivered = (await this.flush(Math.max(1000, deadline - this.now()))) && delivered;
     }
     this.ended = true;
     clearTimeout(this.reconnectTimer);
-    const graceful = this.client.connected;
+    const graceful = this.up;
     await new Promise<void>((resolve) => this.client.end(!graceful, {}, () => resolve()));
     delivered &&= this.idle();
     if (!delivered)
@@ -524,7 +528,7 @@ export class MqttBridge implements MqttSink {
   }
 
   private publishState(label: string): void {
-    if (!this.client.connected) return; // republished on connection
+    if (!this.up) return; // republished on connection
     this.publishRetained(this.topics.state(label), (this.open.get(label)?.size ?? 0) > 0 ? 'ON' : 'OFF');
   }
 
@@ -536,7 +540,7 @@ export class MqttBridge implements MqttSink {
     const control = this.options.control;
     if (!control) return;
     this.scheduleSnoozeEnd(control);
-    if (!this.client.connected) return; // republished on connection
+    if (!this.up) return; // republished on connection
     this.publishRetained(this.topics.config, JSON.stringify(configPayload(this.deviceId, control, this.now(), this.lastCommand)));
   }
 
@@ -562,7 +566,7 @@ export class MqttBridge implements MqttSink {
       this.resendTimer = setTimeout(
         () => {
           this.resendTimer = undefined;
-          if (!this.client.connected || this.closing) return;
+          if (!this.up || this.closing) return;
           this.publishDiscovery();
           this.publishConfig();
           for (const c of this.classes) this.publishState(c);
