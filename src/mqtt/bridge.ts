@@ -360,8 +360,7 @@ export class MqttBridge implements MqttSink {
     this.pendingLevel = undefined;
     this.lastLevelAtMs = atMs;
     // QoS 0 and never queued: a level from minutes ago is of no use
-    if (this.up)
-      this.client.publish(this.topics.level, JSON.stringify({ ...level, time: new Date(atMs).toISOString() }), { qos: 0 });
+    if (this.up) this.client.publish(this.topics.level, JSON.stringify({ ...level, time: new Date(atMs).toISOString() }), { qos: 0 });
   }
 
   /** Resolves once the broker is connected (immediately when it is). */
