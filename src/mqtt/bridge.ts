@@ -166,6 +166,8 @@ export function describeMqttError(e: Error & { code?: unknown }, broker: string)
     case 'EPIPE':
       return `the connection to ${broker} was reset`;
   }
+  if (/connack timeout/i.test(e.message))
+    return `no answer from ${broker} within the connect timeout (is it an MQTT broker, and the scheme right: mqtts:// on a TLS port?)`;
   if (typeof code === 'string' && /CERT|SSL|TLS|SELF_SIGNED|UNABLE_TO/.test(code))
     return `TLS with ${broker} failed: ${e.message} (${code}); give the broker's CA with --mqtt-ca FILE`;
   return `${broker}: ${e.message}`;

@@ -4,6 +4,7 @@
  * that is down at start or restarts, the bounded queue, refused credentials, WebSockets.
  */
 import assert from 'node:assert/strict';
+import { createServer } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import type { MqttClient } from 'mqtt';
 import { EventControl } from '../../src/events/control.ts';
@@ -304,6 +305,29 @@ describe('MQTT bridge when the broker is away', { skip }, () => {
       await b.close(3000);
       await w.close();
       await broker.cleanup();
+    }
+  });
+
+  test('a broker that accepts the connection and never answers: a clear line, retried, nothing blocks', async () => {
+    // a TCP server that says nothing: no CONNACK ever comes
+    const silent = createServer(() => {});
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const port = (silent.address() as { port: number }).port;
+    const { b, logs } = bridge(`mqtt://127.0.0.1:${port}`, 'silent', { connectTimeoutMs: 300 });
+    try {
+      const t = performance.now();
+      b.publishEvent(ev('water', 'start'));
+      assert.ok(performance.now() - t < 50, 'publishing does not wait for the broker');
+      await sleep(1200);
+      assert.equal(b.connected, false);
+      assert.equal(b.status().queued, 1);
+      assert.ok(
+        logs.some((l) => /no answer from mqtt:\/\/127\.0\.0\.1:\d+ within the connect timeout .*; retrying in/.test(l)),
+        logs.join('\n'),
+      );
+    } finally {
+      await b.close(100);
+      silent.close();
     }
   });
 
