@@ -37,7 +37,7 @@ const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 export function eventLine(e: SoundEvent): string {
   return e.phase === 'start'
     ? `▶ ${e.label} started at ${seconds(e.startMs)} (peak ${e.peakConfidence.toFixed(2)})`
-    : `■ ${e.label} ended: ${seconds(e.startMs)}–${seconds(e.endMs!)}, ${seconds(e.endMs! - e.startMs)} (peak ${e.peakConfidence.toFixed(2)}, mean ${e.meanConfidence.toFixed(2)})`;
+    : `■ ${e.label} ended: ${seconds(e.startMs)}–${seconds(e.endMs!)}, ${seconds(e.endMs! - e.startMs)} (peak ${e.peakConfidence.toFixed(2)}, mean ${e.meanConfidence.toFixed(2)}${e.reason ? `; ${e.reason}` : ''})`;
 }
 
 const round4 = (x: number) => Math.round(x * 1e4) / 1e4;
