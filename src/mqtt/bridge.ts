@@ -322,6 +322,7 @@ export class MqttBridge implements MqttSink {
     return this.up;
   }
 
+  /** The connection and delivery counters (for logs, `/v1/info` and `hello`). */
   status(): MqttStatus {
     return {
       broker: this.broker,
@@ -337,6 +338,10 @@ export class MqttBridge implements MqttSink {
     };
   }
 
+  /**
+   * Publishes an event (QoS 1), or queues it while the broker is away, and the class's state when it
+   * changes. Never waits. An event without an id gets the next one after the highest seen.
+   */
   publishEvent(message: EventInput & { type?: 'event'; id?: number }): EventMessage {
     const { type: _t, ...rest } = message;
     const msg: EventMessage = { type: 'event', ...rest, id: message.id ?? this.lastId + 1 };
@@ -352,6 +357,7 @@ export class MqttBridge implements MqttSink {
     return msg;
   }
 
+  /** Takes a window's level; publishes the loudest since the last message once `levelIntervalMs` has passed (QoS 0, dropped while the broker is away). */
   publishLevel(streamId: string, rmsDb: number | null, atMs: number = this.now()): void {
     if (this.o.levelIntervalMs === 0) return;
     const db = rmsDb === null || !Number.isFinite(rmsDb) ? null : Math.round(rmsDb * 10) / 10;
