@@ -5,12 +5,13 @@
 #   pulseaudio, pulseaudio-utils, alsa-utils, libasound2-plugins
 #                             the virtual microphone the listen tests record from
 #   chromium                  the dashboard test (headless, driven by playwright-core)
-#   mosquitto, mosquitto-clients
-#                             the MQTT broker the MQTT tests start on a free port (and mosquitto_sub to watch it)
+#   mosquitto, mosquitto-clients, openssl
+#                             the MQTT broker the MQTT tests start on a free port (mosquitto_sub to watch it,
+#                             openssl for the certificates of its TLS listener)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PKGS=(sox libsox-fmt-all pulseaudio pulseaudio-utils alsa-utils libasound2-plugins chromium mosquitto mosquitto-clients)
+PKGS=(sox libsox-fmt-all pulseaudio pulseaudio-utils alsa-utils libasound2-plugins chromium mosquitto mosquitto-clients openssl)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null | grep -qx installed || missing+=("$p")

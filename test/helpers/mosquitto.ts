@@ -29,6 +29,8 @@ export interface MosquittoOptions {
   websockets?: boolean;
   /** Queued messages per offline persistent client (mosquitto's default is 1000). Default 100 000. */
   maxQueuedMessages?: number;
+  /** Also open a TLS listener (`tlsUrl`) with a certificate for 127.0.0.1 signed by a CA of its own (`caFile`); needs openssl. Default false. */
+  tls?: boolean;
 }
 
 export interface Mosquitto {
@@ -37,6 +39,10 @@ export interface Mosquitto {
   readonly url: string;
   /** ws://127.0.0.1:WSPORT (with `websockets`). */
   readonly wsUrl?: string;
+  /** mqtts://127.0.0.1:TLSPORT (with `tls`). */
+  readonly tlsUrl?: string;
+  /** The CA certificate (PEM file) the TLS listener's certificate is signed with (with `tls`). */
+  readonly caFile?: string;
   readonly dir: string;
   readonly running: boolean;
   /** The broker's process id while it runs. */
@@ -55,12 +61,53 @@ function which(cmd: string): Promise<boolean> {
   return new Promise((resolve) => execFile('sh', ['-c', `command -v ${cmd}`], (err) => resolve(!err)));
 }
 
-/** Why mosquitto cannot be used here, or false: pass it to node:test's `skip`. */
-export async function mosquittoSkipReason(): Promise<string | false> {
+/** Why mosquitto (and, with `tls`, openssl) cannot be used here, or false: pass it to node:test's `skip`. */
+export async function mosquittoSkipReason(options: { tls?: boolean } = {}): Promise<string | false> {
   if (process.env[REQUIRE_MOSQUITTO_ENV] === '1') return false;
-  if (!(await which('mosquitto')))
-    return `mosquitto not installed: apt-get install -y mosquitto mosquitto-clients (or bash scripts/setup.sh; set ${REQUIRE_MOSQUITTO_ENV}=1 to fail instead)`;
+  const missing = [
+    ...((await which('mosquitto')) ? [] : ['mosquitto', 'mosquitto-clients']),
+    ...(options.tls && !(await which('openssl')) ? ['openssl'] : []),
+  ];
+  if (missing.length)
+    return `not installed: apt-get install -y ${missing.join(' ')} (or bash scripts/setup.sh; set ${REQUIRE_MOSQUITTO_ENV}=1 to fail instead)`;
   return false;
+}
+
+function run(cmd: string, args: string[], cwd: string): Promise<void> {
+  return new Promise((resolve, reject) =>
+    execFile(cmd, args, { cwd }, (err, _o, stderr) =>
+      err ? reject(new Error(`${cmd} ${args.join(' ')}: ${stderr || err.message}`)) : resolve(),
+    ),
+  );
+}
+
+/** A CA and a server certificate for 127.0.0.1/localhost signed by it (EC P-256, one day), in `dir`. */
+async function makeCertificates(dir: string): Promise<void> {
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  await run('openssl', ['req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '1', '-subj', '/CN=soundee test CA'], dir);
+  await run('openssl', ['req', ...ec, '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=127.0.0.1'], dir);
+  await writeFile(join(dir, 'ext.cnf'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
+  await run(
+    'openssl',
+    [
+      'x509',
+      '-req',
+      '-in',
+      'server.csr',
+      '-CA',
+      'ca.crt',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-out',
+      'server.crt',
+      '-days',
+      '1',
+      '-extfile',
+      'ext.cnf',
+    ],
+    dir,
+  );
 }
 
 /** A port that was free a moment ago. */
@@ -93,9 +140,19 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Mo
   const dir = await mkdtemp(join(tmpdir(), 'soundee-mqtt-'));
   const port = await freePort();
   const wsPort = options.websockets ? await freePort() : undefined;
+  const tlsPort = options.tls ? await freePort() : undefined;
+  if (tlsPort) await makeCertificates(dir);
   const lines = [
     `listener ${port} 127.0.0.1`,
     ...(wsPort ? [`listener ${wsPort} 127.0.0.1`, 'protocol websockets'] : []),
+    ...(tlsPort
+      ? [
+          `listener ${tlsPort} 127.0.0.1`,
+          `cafile ${join(dir, 'ca.crt')}`,
+          `certfile ${join(dir, 'server.crt')}`,
+          `keyfile ${join(dir, 'server.key')}`,
+        ]
+      : []),
     `allow_anonymous ${options.users ? 'false' : 'true'}`,
     ...(options.users ? [`password_file ${join(dir, 'passwd')}`] : []),
     `persistence ${options.persistence ? 'true' : 'false'}`,
@@ -145,7 +202,7 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Mo
         }
         throw new Error(`mosquitto exited (${c.exitCode}): ${stderr.trim()} ${await broker.log()}`);
       }
-      if ((await canConnect(port)) && (!wsPort || (await canConnect(wsPort)))) return;
+      if ((await canConnect(port)) && (!wsPort || (await canConnect(wsPort))) && (!tlsPort || (await canConnect(tlsPort)))) return;
       await new Promise((r) => setTimeout(r, 50));
     }
     c.kill('SIGKILL');
@@ -157,6 +214,7 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Mo
     port,
     url: `mqtt://127.0.0.1:${port}`,
     ...(wsPort ? { wsUrl: `ws://127.0.0.1:${wsPort}/mqtt` } : {}),
+    ...(tlsPort ? { tlsUrl: `mqtts://127.0.0.1:${tlsPort}`, caFile: join(dir, 'ca.crt') } : {}),
     dir,
     get running() {
       return child !== undefined && child.exitCode === null && child.signalCode === null;

@@ -4,6 +4,7 @@
  * that is down at start or restarts, the bounded queue, refused credentials, WebSockets.
  */
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import type { MqttClient } from 'mqtt';
@@ -16,6 +17,7 @@ import { type Mosquitto, mosquittoSkipReason, startMosquitto } from '../helpers/
 import { watch } from './helpers.ts';
 
 const skip = await mosquittoSkipReason();
+const tlsSkip = await mosquittoSkipReason({ tls: true });
 const CLASSES = ['water', 'wind'];
 const MODEL = { name: 'test-model', architecture: 'cnn' };
 
@@ -420,6 +422,32 @@ describe('MQTT bridge when the broker is away', { skip }, () => {
       await right.b.whenConnected();
     } finally {
       await right.b.close(3000);
+      await broker.cleanup();
+    }
+  });
+
+  test("mqtts:// with the broker's CA (--mqtt-ca) connects; without it, a clear TLS error", { skip: tlsSkip }, async () => {
+    const broker = await startMosquitto({ tls: true });
+    const untrusted = bridge(broker.tlsUrl!, 'tls1');
+    try {
+      await sleep(800);
+      assert.equal(untrusted.b.connected, false);
+      assert.match(
+        untrusted.b.status().lastError ?? '',
+        /TLS with mqtts:\/\/127\.0\.0\.1:\d+ failed: .*give the broker's CA with --mqtt-ca FILE/,
+      );
+    } finally {
+      await untrusted.b.close(100);
+    }
+    const w = await watch(broker.url, ['soundee/tls2/events']);
+    const trusted = bridge(broker.tlsUrl!, 'tls2', { ca: await readFile(broker.caFile!) });
+    try {
+      await trusted.b.whenConnected();
+      trusted.b.publishEvent(ev('wind', 'start'));
+      await w.next(() => true, 3000, 'the event, through TLS');
+    } finally {
+      await trusted.b.close(3000);
+      await w.close();
       await broker.cleanup();
     }
   });
