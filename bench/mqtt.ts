@@ -213,7 +213,8 @@ try {
     const expected = published * SUBSCRIBERS;
     let got = -1;
     let tDone = wallMs();
-    for (let stable = 0, last = -1; stable < 10; ) {
+    // done when everything arrived, or nothing more for 10 s (what is missing then is lost)
+    for (let stable = 0, last = -1; stable < 100; ) {
       got = (await Promise.all(subscribers.map((s) => s.ask<{ events: number }>({ cmd: 'count' })))).reduce((a, r) => a + r.events, 0);
       if (got !== last) tDone = wallMs();
       if (got >= expected) break;
