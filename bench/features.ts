@@ -6,7 +6,8 @@
 import { framesPerHop, hopSamples, resolveFeatureConfig } from '../src/config.ts';
 import { FrameAnalyzer } from '../src/dsp/spectrogram.ts';
 import { Framer, frameSignal } from '../src/features/framer.ts';
-import { colorize, renderWindowImages, resizeRgb, toUnitFloat } from '../src/features/render.ts';
+import { colorize, renderWindowImages, resizeRgb } from '../src/features/render.ts';
+import { toModelInput } from '../src/model/classifier.ts';
 import { type Stat, stat, timeIt } from './lib.ts';
 
 export interface FeatureFigures {
@@ -81,10 +82,10 @@ export async function benchFeatures({ quick = false, batch = 64 } = {}): Promise
   };
   pushHops(Math.ceil(c.windowMillis / c.hopMillis));
   const lone = async () => {
-    for (const win of pushHops(1)) for (const im of await renderWindowImages([win], c)) toUnitFloat(im);
+    for (const win of pushHops(1)) for (const im of await renderWindowImages([win], c)) toModelInput(im);
   };
   const together = async () => {
-    for (const im of await renderWindowImages(pushHops(batch), c)) toUnitFloat(im);
+    for (const im of await renderWindowImages(pushHops(batch), c)) toModelInput(im);
   };
   const total = await timeIt(lone, { repeats, warmup: 5, inner: 20 });
   const totalBatched = await timeIt(together, { repeats, warmup: 1, inner: 2 });

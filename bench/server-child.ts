@@ -1,7 +1,7 @@
 /**
  * The server under test for the pipeline benchmarks (bench/pipeline.ts), in a process of its own: the
- * bundled model behind the real `startServer`, wired as `soundee serve` wires it (shared BatchQueue,
- * level gate, event layer), with the connection and stream limits raised so that the benchmark finds
+ * bundled model's engine behind the real `startServer`, wired as `soundee serve` wires it (one engine:
+ * shared queues, level gate, event layer), with the connection and stream limits raised so that the benchmark finds
  * the machine's limit rather than the configured one. The parent talks to it over IPC:
  *
  *  - it sends `{ ready, port, backend, threads }` once it listens;
@@ -13,13 +13,9 @@
  * `node --import tsx --expose-gc bench/server-child.ts [--threads N]`
  */
 import * as tf from '@tensorflow/tfjs';
-import { detectEvents, gateQuietWindows } from '../src/events/operators.ts';
+import { openEngine } from '../src/engine/engine.ts';
 import { initBackend } from '../src/model/backend.ts';
-import { BatchQueue, Classifier } from '../src/model/classifier.ts';
-import { loadModel } from '../src/model/io.ts';
-import { DEFAULT_MODEL_DIR } from '../src/paths.ts';
 import { helloFor, startServer } from '../src/server/server.ts';
-import { renderQueueFor } from '../src/stream/operators.ts';
 import { wallMs } from './lib.ts';
 
 export type ServerRequest = { cmd: 'stats'; gc?: boolean } | { cmd: 'events'; count: number; rate: number } | { cmd: 'close' };
@@ -51,18 +47,13 @@ async function main(): Promise<void> {
   const i = process.argv.indexOf('--threads');
   const threads = i > 0 ? Number(process.argv[i + 1]) : 1;
   const backend = await initBackend(undefined, null, { wasmThreads: threads });
-  const classifier = new Classifier(await loadModel(DEFAULT_MODEL_DIR));
-  classifier.warmUp();
-  const queue = new BatchQueue(classifier);
+  const engine = await openEngine({ wasmThreads: threads });
+  const classifier = engine.model;
   const logs: string[] = [];
   const server = await startServer({
     port: 0,
     hello: () => helloFor(classifier),
-    ingest: {
-      queue,
-      postprocess: () => gateQuietWindows(),
-      events: () => detectEvents(classifier.classes, { backgroundClasses: classifier.backgroundClasses }),
-    },
+    ingest: { engine },
     maxConnections: 20_000,
     maxStreams: 4096,
     maxStreamsPerClient: 4096,
@@ -88,8 +79,8 @@ async function main(): Promise<void> {
       ingestStreams: server.ingestStreams.length,
       processListeners: process.eventNames().reduce((n, e) => n + process.listenerCount(e), 0),
       resources,
-      inference: { ...queue.stats },
-      render: { ...renderQueueFor(classifier.features).stats },
+      inference: { ...engine.inference.stats },
+      render: { ...engine.render.stats },
       logs: [...logs],
     };
   };
@@ -115,7 +106,7 @@ async function main(): Promise<void> {
       }, 1000 / req.rate);
     } else if (req.cmd === 'close') {
       void server.close().then(() => {
-        classifier.dispose();
+        engine.dispose();
         process.exit(0);
       });
     }

@@ -22,6 +22,13 @@ export type Colormap = (typeof COLORMAPS)[number];
 export const RESIZE_KERNELS = ['nearest', 'linear', 'cubic', 'mitchell', 'lanczos2', 'lanczos3'] as const;
 export type ResizeKernel = (typeof RESIZE_KERNELS)[number];
 
+/**
+ * How every route (files, ingest, microphone) reaches the model's rate: libsamplerate's sinc
+ * converters, run as a stream and flushed at its end (src/audio/resample.ts).
+ */
+export const RESAMPLERS = ['sinc-medium', 'sinc-best', 'sinc-fastest'] as const;
+export type Resampler = (typeof RESAMPLERS)[number];
+
 /** How decibels are referenced before they are mapped onto the colormap. */
 export const DB_REFERENCES = ['window-max', 'full-scale'] as const;
 export type DbReference = (typeof DB_REFERENCES)[number];
@@ -30,6 +37,12 @@ export type DbReference = (typeof DB_REFERENCES)[number];
 export interface FeatureConfig {
   /** Rate the model works at; every source is resampled to it. Default 16000 Hz. */
   sampleRateHz: number;
+  /**
+   * The resampling rule that brings every source to `sampleRateHz` (libsamplerate's sinc converter of
+   * that quality, streamed and flushed at the end). Default 'sinc-medium' (what models before this
+   * setting existed were trained with).
+   */
+  resampler: Resampler;
   /** Length of one classified window. Default 1000 ms. */
   windowMillis: number;
   /** Step between consecutive windows. Default 250 ms; must divide into whole STFT hops. */
@@ -74,6 +87,7 @@ export interface FeatureConfig {
 /** The defaults. Change them here and nowhere else. */
 export const DEFAULT_FEATURE_CONFIG: Readonly<FeatureConfig> = Object.freeze({
   sampleRateHz: 16000,
+  resampler: 'sinc-medium',
   windowMillis: 1000,
   hopMillis: 250,
   fftSize: 512,
@@ -128,6 +142,7 @@ export function resolveFeatureConfig(partial: Partial<FeatureConfig> = {}): Feat
   if (unknown.length) configError(`unknown feature setting(s): ${unknown.join(', ')}`);
   const c = { ...DEFAULT_FEATURE_CONFIG, ...partial } as FeatureConfig;
   num('sampleRateHz', c.sampleRateHz, (v) => isInt(v) && v >= 4000 && v <= 192000, 'an integer in [4000, 192000]');
+  oneOf('resampler', c.resampler, RESAMPLERS);
   num('windowMillis', c.windowMillis, (v) => v > 0 && v <= 10000, 'in (0, 10000]');
   num('hopMillis', c.hopMillis, (v) => v > 0 && v <= c.windowMillis, `in (0, windowMillis=${c.windowMillis}]`);
   num('fftSize', c.fftSize, (v) => isInt(v) && v >= 16 && (v & (v - 1)) === 0, 'a power of two ≥ 16');
@@ -171,15 +186,20 @@ export function diffFeatureConfig(expected: FeatureConfig, actual: FeatureConfig
   return keys.filter((k) => expected[k] !== actual[k]).map((k) => `${k}: ${JSON.stringify(expected[k])} ≠ ${JSON.stringify(actual[k])}`);
 }
 
-/** Settings of the classifier that are not features (they do not change what the model sees). */
-export interface ClassifierConfig {
-  /** Predictions under this top-class probability are reported as `unknown`. Default 0.4 (the capstone's). */
-  confidenceThreshold: number;
-  /** Largest inference batch. Default 64. */
-  maxBatch: number;
-}
-
-export const DEFAULT_CLASSIFIER_CONFIG: Readonly<ClassifierConfig> = Object.freeze({ confidenceThreshold: 0.4, maxBatch: 64 });
+/**
+ * Defaults beyond the feature path, in one place (the feature path's are DEFAULT_FEATURE_CONFIG, the
+ * event layer's DEFAULT_EVENT_OPTIONS).
+ */
+export const DEFAULTS = Object.freeze({
+  /** Top-class probability under which a prediction is `unknown` ("cannot tell"): the capstone's 0.4. */
+  confidenceThreshold: 0.4,
+  /** Largest batch the inference queue gives the model. */
+  inferenceBatch: 64,
+  /** Training mini-batch (the capstone's). */
+  trainingBatchSize: 64,
+  /** Seed of the train/valid/test split of `dataset build`. */
+  splitSeed: 42,
+});
 
 /** Label used for predictions under the confidence threshold. */
 export const UNKNOWN_LABEL = 'unknown';

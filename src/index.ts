@@ -1,34 +1,65 @@
 /**
- * Soundee's library API: the feature path, model loading and inference, the streaming pipeline, the
- * event layer, the microphone and the server.
+ * Soundee's library API. Its face is the engine: `openEngine()` loads a model and
+ * `engine.stream(pcm$, streamId, { sampleRateHz })` classifies a stream of audio at any rate into
+ * predictions and sound events, encoded for the wire. Below it: the feature path, model loading and
+ * inference, the streaming pipeline, the event layer, the microphone and the server.
  * The CLI (`soundee`) is built from these same pieces.
  */
 export * from './config.ts';
-export { decodeWav, encodeWav, loadAudio, readWav, writeWav, type DecodedWav } from './audio/wav.ts';
+export { Engine, openEngine, type EngineOptions, type OpenEngineOptions } from './engine/engine.ts';
+export type { StreamOptions } from './engine/session.ts';
+export type {
+  EventOutput,
+  PredictionOutput,
+  StreamEndedOutput,
+  StreamOutput,
+  StreamStartedOutput,
+  WindowOutput,
+} from './engine/outputs.ts';
+export { encodeEvent, encodePrediction } from './engine/wire.ts';
+export {
+  bufferSource,
+  decodeFrames,
+  decodeWav,
+  encodeWav,
+  readWav,
+  readWavFormat,
+  writeWav,
+  type DecodedWav,
+  type WavFormat,
+} from './audio/wav.ts';
+export { WavReader, loadAudio } from './audio/wav-reader.ts';
+export { StreamResampler, resample } from './audio/resample.ts';
 export { decodePcm, encodePcm, PcmDecoder, PCM_FORMATS, type PcmFormat } from './audio/pcm.ts';
-export { Framer, frameSignal, type WindowFrames } from './features/framer.ts';
-export { colorize, renderFeatures, renderWindowImage, type RgbImage } from './features/render.ts';
+export { Framer, frameSignal, levels, padToWindow, type WindowFrames } from './features/framer.ts';
+export { colorize, RenderQueue, renderWindowImage, renderWindowImages, type RgbImage } from './features/render.ts';
+export { renderClip, renderFile, type RenderedClip } from './features/clip.ts';
 export { initBackend, BACKEND_CHOICES, type BackendChoice, type ActiveBackend } from './model/backend.ts';
 export { loadModel, saveModel, readMetadata, type ModelMetadata, type LoadedModel } from './model/io.ts';
-export { BatchQueue, Classifier, type Classification } from './model/classifier.ts';
+export { BatchQueue, Classifier, toModelInput, type Classification, type ImageClassifier } from './model/classifier.ts';
 export { buildModel, ARCHITECTURES, type Architecture } from './model/architectures.ts';
-export { fromSamples, fromWavFile, fromPcmBytes, type Pace } from './stream/sources.ts';
+export { fromChunks, fromSamples, fromWavFile, fromWavReader, fromPcmBytes, type Pace } from './stream/sources.ts';
+export { resampleTo } from './stream/resample.ts';
 export {
   Backlog,
   classifyStream,
   classifyWindows,
+  classifyWindowsOf,
   mapOrdered,
-  toModelInputs,
+  toImages,
   toWindows,
+  type ClassifiedWindow,
   type Prediction,
   type RenderedWindow,
 } from './stream/operators.ts';
 export {
   DEFAULT_EVENT_OPTIONS,
+  EVENT_END_REASONS,
   EventTracker,
   isQuiet,
   resolveEventOptions,
   type ClassEventSettings,
+  type EventEndReason,
   type EventOptions,
   type ResolvedEventOptions,
   type ScoredWindow,
@@ -36,6 +67,7 @@ export {
 } from './events/tracker.ts';
 export { detectEvents, gatePrediction, gateQuietWindows } from './events/operators.ts';
 export {
+  DEFAULT_MICROPHONE,
   RECORDERS,
   RecorderError,
   findRecorder,

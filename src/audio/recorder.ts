@@ -34,6 +34,8 @@ export type RecorderErrorCode =
   | 'ERR_RECORDER_EXIT'
   /** The recorder delivered no audio for too long (it is killed and restarted). */
   | 'ERR_RECORDER_STALLED'
+  /** No recorder run ever delivered audio: `maxStartFailures` starts failed in a row (no input device, no sound server). */
+  | 'ERR_RECORDER_NO_INPUT'
   /** Any other error node-record-lpcm16 reported. */
   | 'ERR_RECORDER';
 
@@ -300,14 +302,29 @@ export interface MicrophoneOptions extends RecorderOptions {
   scheduler?: SchedulerLike;
   /** The recorder (tests pass a fake). Default `recordPcm`. */
   source?: (o: RecorderOptions) => Observable<Uint8Array>;
+  /**
+   * Starts that may fail in a row before any run has delivered audio, after which the microphone gives
+   * up with ERR_RECORDER_NO_INPUT (no device, no sound server: restarting would not help). Once a run
+   * has delivered audio, failures are restarted for ever, as a device that went away may come back.
+   * Default `DEFAULT_MICROPHONE.maxStartFailures` (3).
+   */
+  maxStartFailures?: number;
 }
+
+/** Defaults of the live microphone. */
+export const DEFAULT_MICROPHONE = Object.freeze({
+  /** Rate to record at: what nearly every device and sound server (PulseAudio, PipeWire) runs at natively. */
+  captureRateHz: 48_000,
+  maxStartFailures: 3,
+});
 
 /**
  * A live microphone: mono Float32 chunks at `sampleRateHz`, for as long as it is subscribed. A recorder
  * that exits, fails or delivers nothing for `health.noDataMs` is killed if need be and restarted after a
  * capped exponential back-off; each step is reported through `onStatus`, and downstream sees one
  * continuous stream (outages filled with silence, so stream time stays on wall time). Errors only when
- * restarting cannot help (ERR_RECORDER_MISSING, ERR_RECORDER_OPTIONS). Unsubscribing stops the recorder.
+ * restarting cannot help (ERR_RECORDER_MISSING, ERR_RECORDER_OPTIONS, and ERR_RECORDER_NO_INPUT when the
+ * first `maxStartFailures` starts all fail). Unsubscribing stops the recorder.
  */
 export function liveMicrophone(options: MicrophoneOptions): Observable<Float32Array> {
   const { sampleRateHz, recorder = 'sox', device, scheduler = asyncScheduler, source = recordPcm, onStatus, checkEveryMs = 250 } = options;
@@ -338,6 +355,10 @@ export function liveMicrophone(options: MicrophoneOptions): Observable<Float32Ar
     let current: { run: number; sub?: Subscription; firstDataMs?: number; over: boolean } | undefined;
     let restartTimer: Subscription | undefined;
     let stopped = false;
+    /** Whether any run has delivered audio; until then, failed starts are counted. */
+    let delivered = false;
+    let startFailures = 0;
+    const maxStartFailures = options.maxStartFailures ?? DEFAULT_MICROPHONE.maxStartFailures;
     const what = `${recorder}${device === undefined ? '' : ` (device ${device})`}`;
 
     const ended = (r: NonNullable<typeof current>, error: unknown) => {
@@ -352,6 +373,19 @@ export function liveMicrophone(options: MicrophoneOptions): Observable<Float32Ar
         return;
       }
       const e = error === undefined ? undefined : toRecorderError(error, recorder);
+      if (!delivered && ++startFailures >= maxStartFailures) {
+        stopped = true;
+        watchdog.unsubscribe();
+        sub.error(
+          new RecorderError(
+            'ERR_RECORDER_NO_INPUT',
+            `no audio input: ${what} failed ${startFailures} times in a row without delivering audio${e ? ` (last: ${e.message})` : ''}`,
+            { recorder, ...(e?.details.stderr ? { stderr: e.details.stderr } : {}) },
+            { cause: e },
+          ),
+        );
+        return;
+      }
       report({
         state: 'recorder-stopped',
         level: 'warning',
@@ -399,6 +433,7 @@ export function liveMicrophone(options: MicrophoneOptions): Observable<Float32Ar
           const t = now();
           const first = r.firstDataMs === undefined;
           if (first) r.firstDataMs = t;
+          delivered = true;
           const fill = clock.arrive(samples.length, t, first);
           if (first) {
             const gapMs = Math.round((fill / sampleRateHz) * 1000);

@@ -6,7 +6,6 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import wavefile from 'wavefile';
 import { SoundeeError } from '../config.ts';
-import { resample } from './resample.ts';
 
 /** What a WAV file holds, decoded and downmixed to mono. */
 export interface DecodedWav {
@@ -19,6 +18,20 @@ export interface DecodedWav {
   readonly samples: Float32Array;
 }
 
+/** The format of a WAV file's audio and where it lies, as read from its header (checked). */
+export interface WavFormat {
+  readonly sampleRateHz: number;
+  readonly channels: number;
+  readonly bitsPerSample: number;
+  readonly encoding: 'int' | 'float';
+  /** Bytes per frame (all channels of one sample time). */
+  readonly blockAlign: number;
+  /** Byte offset of the data chunk's body in the file. */
+  readonly dataOffset: number;
+  /** Whole frames in the data chunk. */
+  readonly frames: number;
+}
+
 const FORMAT_PCM = 1;
 const FORMAT_FLOAT = 3;
 const FORMAT_EXTENSIBLE = 0xfffe;
@@ -27,52 +40,68 @@ function wavError(file: string, problem: string, code = 'ERR_WAV_INVALID'): neve
   throw new SoundeeError(code, `${file}: ${problem}`);
 }
 
-interface FmtInfo {
+/** Random access to the bytes of a WAV file (a buffer in memory, or positioned reads of a file). */
+export interface ByteSource {
+  /** Total bytes. */
+  readonly size: number;
+  /** Up to `length` bytes from `offset` (fewer at the end). */
+  read(offset: number, length: number): Uint8Array;
+}
+
+/** A buffer as a ByteSource. */
+export const bufferSource = (buf: Uint8Array): ByteSource => ({
+  size: buf.length,
+  read: (offset, length) => buf.subarray(offset, Math.min(buf.length, offset + length)),
+});
+
+interface RawFmt {
   format: number;
   channels: number;
   sampleRateHz: number;
   bitsPerSample: number;
   blockAlign: number;
-  dataBytes: number;
-  /** Byte offset of the data chunk's body. */
-  dataOffset: number;
 }
 
-/** Walks the RIFF chunks and checks them against the file's length. */
-function inspect(buf: Uint8Array, file: string): FmtInfo {
-  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  const tag = (o: number) => String.fromCharCode(buf[o]!, buf[o + 1]!, buf[o + 2]!, buf[o + 3]!);
-  if (buf.length < 12) wavError(file, `not a WAV file (only ${buf.length} bytes)`);
-  const riff = tag(0);
+const tag = (b: Uint8Array, o: number) => String.fromCharCode(b[o]!, b[o + 1]!, b[o + 2]!, b[o + 3]!);
+const view = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset, b.byteLength);
+
+/** Walks the RIFF chunks up to the data chunk and checks them against the file's length. */
+function walkChunks(src: ByteSource, file: string): { fmt: RawFmt; dataBytes: number; dataOffset: number } {
+  const head = src.read(0, 12);
+  if (head.length < 12) wavError(file, `not a WAV file (only ${head.length} bytes)`);
+  const riff = tag(head, 0);
   if (riff === 'RF64' || riff === 'RIFX')
     wavError(file, `${riff} WAV files are not supported; convert with: sox "${file}" -b 16 out.wav`, 'ERR_WAV_UNSUPPORTED');
-  if (riff !== 'RIFF' || tag(8) !== 'WAVE') wavError(file, 'not a WAV file (no RIFF/WAVE header)');
-  let fmt: Omit<FmtInfo, 'dataBytes' | 'dataOffset'> | undefined;
+  if (riff !== 'RIFF' || tag(head, 8) !== 'WAVE') wavError(file, 'not a WAV file (no RIFF/WAVE header)');
+  let fmt: RawFmt | undefined;
   let off = 12;
-  while (off + 8 <= buf.length) {
-    const id = tag(off);
-    const size = dv.getUint32(off + 4, true);
+  while (off + 8 <= src.size) {
+    const header = src.read(off, 8);
+    const id = tag(header, 0);
+    const size = view(header).getUint32(4, true);
     const body = off + 8;
     if (id === 'fmt ') {
       if (size < 16) wavError(file, `malformed fmt chunk (${size} bytes)`);
-      if (body + 16 > buf.length) wavError(file, 'truncated inside the fmt chunk', 'ERR_WAV_TRUNCATED');
-      let format = dv.getUint16(body, true);
-      if (format === FORMAT_EXTENSIBLE && size >= 40 && body + 26 <= buf.length) format = dv.getUint16(body + 24, true);
+      if (body + 16 > src.size) wavError(file, 'truncated inside the fmt chunk', 'ERR_WAV_TRUNCATED');
+      const f = src.read(body, Math.min(size, 40));
+      const dv = view(f);
+      let format = dv.getUint16(0, true);
+      if (format === FORMAT_EXTENSIBLE && size >= 40 && f.length >= 26) format = dv.getUint16(24, true);
       fmt = {
         format,
-        channels: dv.getUint16(body + 2, true),
-        sampleRateHz: dv.getUint32(body + 4, true),
-        blockAlign: dv.getUint16(body + 12, true),
-        bitsPerSample: dv.getUint16(body + 14, true),
+        channels: dv.getUint16(2, true),
+        sampleRateHz: dv.getUint32(4, true),
+        blockAlign: dv.getUint16(12, true),
+        bitsPerSample: dv.getUint16(14, true),
       };
     } else if (id === 'data') {
       if (!fmt) wavError(file, 'data chunk before fmt chunk');
-      const present = buf.length - body;
-      // Streaming writers leave 0 or 0xFFFFFFFF as the size; anything else must fit in the file.
+      const present = src.size - body;
+      // Streaming writers leave 0 or 0xFFFFFFFF as the size (and files over 4 GiB cannot state theirs): the data runs to the end.
       const declared = size === 0 || size === 0xffffffff ? present : size;
       if (declared > present)
         wavError(file, `truncated: the header declares ${declared} bytes of audio but only ${present} are present`, 'ERR_WAV_TRUNCATED');
-      return { ...fmt, dataBytes: declared, dataOffset: body };
+      return { fmt, dataBytes: declared, dataOffset: body };
     }
     off = body + size + (size & 1);
   }
@@ -80,14 +109,13 @@ function inspect(buf: Uint8Array, file: string): FmtInfo {
 }
 
 /**
- * Decodes a WAV file held in memory.
- * Supports 8/16/24/32-bit integer and 32/64-bit float PCM, any channel count (averaged to mono).
+ * Reads and checks a WAV header: 8/16/24/32-bit integer or 32/64-bit float PCM, any channel count.
  * @param name used in error messages.
- * @throws SoundeeError ERR_WAV_INVALID | ERR_WAV_TRUNCATED | ERR_WAV_UNSUPPORTED.
+ * @throws SoundeeError ERR_WAV_INVALID | ERR_WAV_TRUNCATED | ERR_WAV_UNSUPPORTED | ERR_WAV_EMPTY.
  */
-export function decodeWav(buf: Uint8Array, name = 'WAV'): DecodedWav {
-  const info = inspect(buf, name);
-  const { format, channels, sampleRateHz, bitsPerSample } = info;
+export function readWavFormat(src: ByteSource, name = 'WAV'): WavFormat {
+  const { fmt, dataBytes, dataOffset } = walkChunks(src, name);
+  const { format, channels, sampleRateHz, bitsPerSample, blockAlign } = fmt;
   if (format !== FORMAT_PCM && format !== FORMAT_FLOAT)
     wavError(
       name,
@@ -104,76 +132,79 @@ export function decodeWav(buf: Uint8Array, name = 'WAV'): DecodedWav {
     );
   if (channels < 1) wavError(name, 'the fmt chunk declares 0 channels');
   if (sampleRateHz < 1000 || sampleRateHz > 768000) wavError(name, `implausible sample rate ${sampleRateHz} Hz`);
-  if (info.blockAlign !== channels * (bitsPerSample / 8))
-    wavError(name, `inconsistent fmt chunk (block align ${info.blockAlign} for ${channels}×${bitsPerSample}-bit)`);
-  const frames = Math.floor(info.dataBytes / info.blockAlign);
+  if (blockAlign !== channels * (bitsPerSample / 8))
+    wavError(name, `inconsistent fmt chunk (block align ${blockAlign} for ${channels}×${bitsPerSample}-bit)`);
+  const frames = Math.floor(dataBytes / blockAlign);
   if (frames === 0) wavError(name, 'contains no audio samples', 'ERR_WAV_EMPTY');
+  return { sampleRateHz, channels, bitsPerSample, encoding: format === FORMAT_FLOAT ? 'float' : 'int', blockAlign, dataOffset, frames };
+}
 
-  const encoding = format === FORMAT_FLOAT ? 'float' : 'int';
-  const fast = readCommonPcm(buf, info, frames);
-  if (fast) return { sampleRateHz, channels, bitsPerSample, encoding, samples: fast };
-
-  let perChannel: Float64Array[];
-  try {
-    const wav = new wavefile.WaveFile(buf);
-    perChannel = wav.getSamples(false, Float64Array) as unknown as Float64Array[];
-    if (channels === 1 && !Array.isArray(perChannel)) perChannel = [perChannel as unknown as Float64Array];
-  } catch (e) {
-    wavError(name, `cannot decode: ${(e as Error).message}`);
+/** Reads sample `o` (byte offset) of a format as a number: integers as they are stored, floats as floats. */
+function sampleReader(f: WavFormat, dv: DataView): (o: number) => number {
+  if (f.encoding === 'float') return f.bitsPerSample === 32 ? (o) => dv.getFloat32(o, true) : (o) => dv.getFloat64(o, true);
+  switch (f.bitsPerSample) {
+    case 8:
+      return (o) => dv.getUint8(o);
+    case 16:
+      return (o) => dv.getInt16(o, true);
+    case 24:
+      return (o) => dv.getUint8(o) | (dv.getUint8(o + 1) << 8) | (dv.getInt8(o + 2) << 16);
+    default:
+      return (o) => dv.getInt32(o, true);
   }
-  // Integer PCM → [-1, 1); 8-bit WAV is unsigned with a 128 offset.
-  const scale = format === FORMAT_FLOAT ? 1 : bitsPerSample === 8 ? 1 / 128 : 1 / 2 ** (bitsPerSample - 1);
-  const offset = format === FORMAT_PCM && bitsPerSample === 8 ? 128 : 0;
-  const mono = new Float32Array(frames);
-  for (const ch of perChannel) {
-    for (let i = 0; i < frames; i++) mono[i]! += ((ch[i] ?? 0) - offset) * scale;
-  }
-  if (channels > 1) for (let i = 0; i < frames; i++) mono[i]! /= channels;
-  return { sampleRateHz, channels, bitsPerSample, encoding, samples: mono };
 }
 
 /**
- * 16-bit integer and 32-bit float PCM (the common cases) read straight from the bytes, about ten
- * times faster than wavefile's generic unpacking: a long replay spent a tenth of its time there. The
- * arithmetic is the general path's, in the same order — (sample − 0) · scale summed over channels in
- * a Float32Array, then divided by the channel count — so the samples are bit-for-bit the same (a
- * test compares both paths). Returns undefined for every other format.
+ * Decodes whole frames of a format's data to mono: (sample − offset) · scale summed over the channels
+ * in a Float32Array, then divided by the channel count (8-bit WAV is unsigned with a 128 offset;
+ * integers are scaled to [-1, 1)). Each frame is decoded on its own, so decoding a file chunk by chunk
+ * gives the samples of decoding it whole, bit for bit (a test checks this, and that the samples are
+ * those of wavefile's generic unpacking).
+ * @param bytes a whole number of frames.
  */
-function readCommonPcm(buf: Uint8Array, info: FmtInfo, frames: number): Float32Array | undefined {
-  const { format, channels, bitsPerSample, dataOffset, blockAlign } = info;
-  const int16 = format === FORMAT_PCM && bitsPerSample === 16;
-  const float32 = format === FORMAT_FLOAT && bitsPerSample === 32;
-  if (!int16 && !float32) return undefined;
-  const dv = new DataView(buf.buffer, buf.byteOffset + dataOffset, frames * blockAlign);
+export function decodeFrames(bytes: Uint8Array, f: WavFormat): Float32Array {
+  const frames = Math.floor(bytes.length / f.blockAlign);
   const mono = new Float32Array(frames);
-  const scale = int16 ? 1 / 2 ** 15 : 1;
-  for (let c = 0; c < channels; c++) {
-    for (let i = 0, o = c * (bitsPerSample / 8); i < frames; i++, o += blockAlign)
-      mono[i]! += (int16 ? dv.getInt16(o, true) : dv.getFloat32(o, true)) * scale;
+  const read = sampleReader(f, view(bytes));
+  const scale = f.encoding === 'float' ? 1 : f.bitsPerSample === 8 ? 1 / 128 : 1 / 2 ** (f.bitsPerSample - 1);
+  const offset = f.encoding === 'int' && f.bitsPerSample === 8 ? 128 : 0;
+  const step = f.bitsPerSample / 8;
+  for (let c = 0; c < f.channels; c++) {
+    for (let i = 0, o = c * step; i < frames; i++, o += f.blockAlign) mono[i]! += (read(o) - offset) * scale;
   }
-  if (channels > 1) for (let i = 0; i < frames; i++) mono[i]! /= channels;
+  if (f.channels > 1) for (let i = 0; i < frames; i++) mono[i]! /= f.channels;
   return mono;
 }
 
-/** Reads and decodes a WAV file (see decodeWav). */
+/**
+ * Decodes a WAV file held in memory.
+ * Supports 8/16/24/32-bit integer and 32/64-bit float PCM, any channel count (averaged to mono).
+ * @param name used in error messages.
+ * @throws SoundeeError ERR_WAV_INVALID | ERR_WAV_TRUNCATED | ERR_WAV_UNSUPPORTED | ERR_WAV_EMPTY.
+ */
+export function decodeWav(buf: Uint8Array, name = 'WAV'): DecodedWav {
+  const f = readWavFormat(bufferSource(buf), name);
+  const samples = decodeFrames(buf.subarray(f.dataOffset, f.dataOffset + f.frames * f.blockAlign), f);
+  return { sampleRateHz: f.sampleRateHz, channels: f.channels, bitsPerSample: f.bitsPerSample, encoding: f.encoding, samples };
+}
+
+/** Reads and decodes a whole WAV file (see decodeWav). For long files use `WavReader`, which reads it chunk by chunk. */
 export async function readWav(path: string): Promise<DecodedWav> {
   let buf: Uint8Array;
   try {
     buf = await readFile(path);
   } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    throw new SoundeeError(
-      err.code === 'ENOENT' ? 'ERR_FILE_NOT_FOUND' : 'ERR_FILE_READ',
-      `${path}: ${err.code === 'ENOENT' ? 'no such file' : err.message}`,
-    );
+    throw fileError(path, e);
   }
   return decodeWav(buf, path);
 }
 
-/** Reads a WAV file as mono samples at `sampleRateHz` (resampled when the file's rate differs). */
-export async function loadAudio(path: string, sampleRateHz: number): Promise<Float32Array> {
-  const wav = await readWav(path);
-  return wav.sampleRateHz === sampleRateHz ? wav.samples : await resample(wav.samples, wav.sampleRateHz, sampleRateHz);
+/** The SoundeeError of a file that cannot be opened or read. */
+export function fileError(path: string, e: unknown): SoundeeError {
+  const err = e as NodeJS.ErrnoException;
+  if (err.code === 'ENOENT') return new SoundeeError('ERR_FILE_NOT_FOUND', `${path}: no such file`);
+  if (err.code === 'EISDIR') return new SoundeeError('ERR_FILE_READ', `${path}: is a directory, not a WAV file`);
+  return new SoundeeError('ERR_FILE_READ', `${path}: ${err.message}`);
 }
 
 /** Encodes mono or interleaved samples in [-1, 1] as a WAV file. */

@@ -3,10 +3,9 @@
  */
 import { readFile } from 'node:fs/promises';
 import { type Command, Option } from 'commander';
-import { type FeatureConfig, SoundeeError, resolveFeatureConfig } from '../config.ts';
-import { BACKEND_CHOICES, type BackendChoice, inferenceThreads, initBackend } from '../model/backend.ts';
-import { Classifier } from '../model/classifier.ts';
-import { loadModel } from '../model/io.ts';
+import { DEFAULTS, type FeatureConfig, SoundeeError, resolveFeatureConfig } from '../config.ts';
+import type { OpenEngineOptions } from '../engine/engine.ts';
+import { BACKEND_CHOICES, type BackendChoice, inferenceThreads } from '../model/backend.ts';
 import { DEFAULT_MODEL_DIR } from '../paths.ts';
 
 /** An error the CLI reports as one line (no stack) and exits with `exitCode`. */
@@ -53,7 +52,7 @@ export function modelOptions(cmd: Command): Command {
       .option('--model <dir>', 'model directory (model.json, weights.bin, metadata.json)', DEFAULT_MODEL_DIR)
       .option(
         '--threshold <p>',
-        "report 'unknown' under this confidence (default: the model's, 0.4)",
+        `report 'unknown' under this confidence (default: the model's, usually ${DEFAULTS.confidenceThreshold})`,
         parseNumber('--threshold', { min: 0, max: 1 }),
       )
       .option(
@@ -82,16 +81,20 @@ export async function readFeatureFile(path: string): Promise<FeatureConfig> {
 }
 
 /**
- * Initialises the backend (with SOUNDEE_WASM_THREADS XNNPACK threads: these commands only run
- * inference), loads and warms up the model.
+ * The engine options of the model options: the model directory, backend, threshold and (with
+ * --features) the feature config the model must have been trained with. Inference commands get
+ * SOUNDEE_WASM_THREADS XNNPACK threads (they only run inference).
  */
-export async function openClassifier(o: ModelCliOptions): Promise<Classifier> {
-  await initBackend(o.backend, undefined, { wasmThreads: inferenceThreads() });
+export async function engineOptionsOf(o: ModelCliOptions): Promise<OpenEngineOptions> {
   const expectFeatures = o.features ? await readFeatureFile(o.features) : undefined;
-  const loaded = await loadModel(o.model, expectFeatures ? { expectFeatures } : {});
-  const classifier = new Classifier(loaded, o.threshold === undefined ? {} : { threshold: o.threshold });
-  classifier.warmUp();
-  return classifier;
+  return {
+    model: o.model,
+    wasmThreads: inferenceThreads(),
+    ...(o.backend ? { backend: o.backend } : {}),
+    ...(o.threshold === undefined ? {} : { threshold: o.threshold }),
+    ...(expectFeatures ? { expectFeatures } : {}),
+    onWarning: (message) => info(`soundee: warning: ${message}`),
+  };
 }
 
 /** Writes a line to stderr (logs, progress, summaries; stdout carries results). */

@@ -6,7 +6,10 @@ export interface Progress {
   stop(): void;
 }
 
-/** A bar titled `title` counting to `total`; `format` may use {value} {total} {eta_formatted} and payload keys. */
+/**
+ * A bar titled `title` counting to `total`; `extra` may use payload keys (`loss {loss}`), shown as '–'
+ * until `update` gives them.
+ */
 export function progressBar(title: string, total: number, extra = ''): Progress {
   const bar = new cliProgress.SingleBar(
     {
@@ -20,7 +23,9 @@ export function progressBar(title: string, total: number, extra = ''): Progress 
     },
     cliProgress.Presets.shades_classic,
   );
-  bar.start(total, 0, {});
+  // cli-progress prints a payload token literally until the payload has it: start every token of `extra` as '–'
+  const tokens = Object.fromEntries([...extra.matchAll(/\{(\w+)\}/g)].map((m) => [m[1]!, '–']));
+  bar.start(total, 0, tokens);
   return {
     update: (done, payload) => bar.update(done, payload ?? {}),
     stop: () => bar.stop(),

@@ -4,9 +4,8 @@
  */
 import sharp from 'sharp';
 import { type FeatureConfig, SoundeeError, windowSamples } from '../config.ts';
-import { loadAudio } from '../audio/wav.ts';
-import { frameSignal } from '../features/framer.ts';
-import { renderWindowImages } from '../features/render.ts';
+import { loadAudio } from '../audio/wav-reader.ts';
+import { renderClip } from '../features/clip.ts';
 import { Dataset, type DatasetHeader, type DatasetItem, DATASET_FORMAT, DATASET_VERSION } from './dataset-file.ts';
 import { type ClipRef, scanClips } from './scan.ts';
 import { DEFAULT_RATIOS, type Split, splitByGroup } from './split.ts';
@@ -31,14 +30,6 @@ export interface BuildOptions {
   extraTrain?: string[];
 }
 
-/** Pads a clip shorter than one window with silence at the end (the noise floor makes it neutral). */
-function fitWindow(samples: Float32Array, n: number): Float32Array {
-  if (samples.length >= n) return samples;
-  const out = new Float32Array(n);
-  out.set(samples);
-  return out;
-}
-
 async function pool<T>(items: readonly T[], concurrency: number, fn: (x: T, i: number) => Promise<void>): Promise<void> {
   let next = 0;
   const worker = async () => {
@@ -56,7 +47,7 @@ async function pool<T>(items: readonly T[], concurrency: number, fn: (x: T, i: n
  * @throws SoundeeError ERR_DATASET (nothing usable) or the first clip's error with onError 'fail'.
  */
 export async function buildAudioDataset(dir: string, o: BuildOptions): Promise<Dataset> {
-  const { clips, unlabelled } = await scanClips(dir, o.manifest ? { manifest: o.manifest } : {});
+  const { clips, unlabelled, problems } = await scanClips(dir, o.manifest ? { manifest: o.manifest } : {});
   const c = o.features;
   const winLen = windowSamples(c);
   const px = c.imageSize * c.imageSize * 3;
@@ -68,10 +59,12 @@ export async function buildAudioDataset(dir: string, o: BuildOptions): Promise<D
     clip,
     reason: 'no label (not in a class folder, no name-N pattern, not in the manifest)',
   }));
+  skipped.push(...problems);
   for (const [k, extraDir] of (o.extraTrain ?? []).entries()) {
     const extra = await scanClips(extraDir);
     const tag = `extra${k + 1}:`;
     for (const clip of extra.unlabelled) skipped.push({ clip: tag + clip, reason: 'no label' });
+    for (const p of extra.problems) skipped.push({ clip: tag + p.clip, reason: p.reason });
     const foreign = [...new Set(extra.clips.map((x) => x.label))].filter((l) => !classes.includes(l));
     if (foreign.length)
       throw new SoundeeError(
@@ -87,15 +80,14 @@ export async function buildAudioDataset(dir: string, o: BuildOptions): Promise<D
   let done = 0;
   await pool(clips, o.concurrency ?? 4, async (ref: ClipRef, i) => {
     try {
-      const samples = fitWindow(await loadAudio(ref.path, c.sampleRateHz), winLen);
-      const windows = frameSignal(samples, c);
-      const images = await renderWindowImages(windows, c);
+      // the one pad rule and feature path of every command (a clip shorter than a window is padded to one)
+      const { samples, windows, images } = await renderClip(await loadAudio(ref.path, c.sampleRateHz, c.resampler), c);
       const audio = windows.map((w) => {
         const a = new Int16Array(winLen);
         for (let k = 0; k < winLen; k++) a[k] = Math.max(-32768, Math.min(32767, Math.round(samples[w.startSample + k]! * 32768)));
         return a;
       });
-      perClip[i] = { images, audio };
+      perClip[i] = { images: [...images], audio };
     } catch (e) {
       if (o.onError === 'fail') throw e;
       skipped.push({ clip: ref.clip, reason: (e as Error).message });
@@ -148,7 +140,7 @@ export async function importImageDataset(
   dir: string,
   o: Omit<BuildOptions, 'features'> & { imageSize: number; resizeKernel?: FeatureConfig['resizeKernel'] },
 ): Promise<Dataset> {
-  const { clips, unlabelled } = await scanClips(dir, {
+  const { clips, unlabelled, problems } = await scanClips(dir, {
     extensions: ['.png', '.jpg', '.jpeg', '.webp'],
     ...(o.manifest ? { manifest: o.manifest } : {}),
   });
@@ -158,7 +150,7 @@ export async function importImageDataset(
   if (classes.length < 2) throw new SoundeeError('ERR_DATASET', `${dir}: need at least two classes, found ${classes.length}`);
   const splits = splitByGroup(clips, { ratios: o.ratios ?? DEFAULT_RATIOS, seed: o.seed ?? 42 });
   const imgs: (Uint8Array | undefined)[] = new Array(clips.length);
-  const skipped: { clip: string; reason: string }[] = unlabelled.map((clip) => ({ clip, reason: 'no label' }));
+  const skipped: { clip: string; reason: string }[] = [...unlabelled.map((clip) => ({ clip, reason: 'no label' })), ...problems];
   let done = 0;
   await pool(clips, o.concurrency ?? 4, async (ref, i) => {
     try {

@@ -3,7 +3,8 @@
  * (`drop-4.wav` → `drop`), optionally with a CSV manifest that gives each clip a group (one original
  * recording) so that splits never put windows of one recording on both sides.
  */
-import { readFile, readdir, stat } from 'node:fs/promises';
+import type { Dirent } from 'node:fs';
+import { readFile, readdir, realpath, stat } from 'node:fs/promises';
 import { basename, extname, join, relative, sep } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { SoundeeError } from '../config.ts';
@@ -26,13 +27,50 @@ export function labelFromFileName(file: string): string | undefined {
   return i > 0 ? stem.slice(0, i) : undefined;
 }
 
-async function walk(dir: string, exts: ReadonlySet<string>): Promise<string[]> {
+/**
+ * Files under `dir` with the given extensions, in name order. Symbolic links are followed, to files
+ * and to folders, with a guard against loops (a folder already on the path is not entered again); what
+ * cannot be used — a broken link, a loop, an unreadable folder — is reported in `problems`, never
+ * dropped without a word.
+ */
+async function walk(
+  dir: string,
+  exts: ReadonlySet<string>,
+  problems: { path: string; reason: string }[],
+  ancestors: ReadonlySet<string> = new Set(),
+): Promise<string[]> {
   const out: string[] = [];
-  const entries = await readdir(dir, { withFileTypes: true });
+  let real: string;
+  let entries: Dirent[];
+  try {
+    real = await realpath(dir);
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch (e) {
+    problems.push({ path: dir, reason: `cannot read the folder: ${(e as Error).message}` });
+    return out;
+  }
+  if (ancestors.has(real)) {
+    problems.push({ path: dir, reason: 'symbolic link loop (a folder that contains itself): not entered again' });
+    return out;
+  }
+  const path = new Set([...ancestors, real]);
   for (const e of entries.sort((a, b) => a.name.localeCompare(b.name))) {
     const p = join(dir, e.name);
-    if (e.isDirectory()) out.push(...(await walk(p, exts)));
-    else if (e.isFile() && exts.has(extname(e.name).toLowerCase())) out.push(p);
+    let isDir = e.isDirectory();
+    let isFile = e.isFile();
+    if (e.isSymbolicLink()) {
+      try {
+        const st = await stat(p);
+        isDir = st.isDirectory();
+        isFile = st.isFile();
+      } catch {
+        if (exts.has(extname(e.name).toLowerCase()) || !extname(e.name))
+          problems.push({ path: p, reason: 'broken symbolic link (its target does not exist)' });
+        continue;
+      }
+    }
+    if (isDir) out.push(...(await walk(p, exts, problems, path)));
+    else if (isFile && exts.has(extname(e.name).toLowerCase())) out.push(p);
   }
   return out;
 }
@@ -52,14 +90,20 @@ export interface ScanOptions {
 export async function scanClips(
   dir: string,
   { extensions = ['.wav'], manifest }: ScanOptions = {},
-): Promise<{ clips: ClipRef[]; manifestUsed?: string; unlabelled: string[] }> {
+): Promise<{ clips: ClipRef[]; manifestUsed?: string; unlabelled: string[]; problems: { clip: string; reason: string }[] }> {
   try {
     if (!(await stat(dir)).isDirectory()) throw new Error();
   } catch {
     throw new SoundeeError('ERR_DATASET', `${dir}: not a directory`);
   }
-  const files = await walk(dir, new Set(extensions));
-  if (files.length === 0) throw new SoundeeError('ERR_DATASET', `${dir}: no ${extensions.join('/')} files found`);
+  const found: { path: string; reason: string }[] = [];
+  const files = await walk(dir, new Set(extensions), found);
+  const problems = found.map((p) => ({ clip: relative(dir, p.path).split(sep).join('/') || '.', reason: p.reason }));
+  if (files.length === 0)
+    throw new SoundeeError(
+      'ERR_DATASET',
+      `${dir}: no ${extensions.join('/')} files found${problems.length ? ` (${problems.map((p) => `${p.clip}: ${p.reason}`).join('; ')})` : ''}`,
+    );
   const manifestPath = manifest ?? join(dir, 'manifest.csv');
   let rows: Record<string, string>[] | undefined;
   try {
@@ -89,5 +133,5 @@ export async function scanClips(
   }
   if (clips.length === 0)
     throw new SoundeeError('ERR_DATASET', `${dir}: found files but no labels (use class sub-folders or names like drop-4.wav)`);
-  return { clips, ...(rows ? { manifestUsed: manifestPath } : {}), unlabelled };
+  return { clips, ...(rows ? { manifestUsed: manifestPath } : {}), unlabelled, problems };
 }

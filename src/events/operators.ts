@@ -4,7 +4,6 @@
  */
 import { type OperatorFunction, concat, concatMap, defer, map } from 'rxjs';
 import { UNKNOWN_LABEL } from '../config.ts';
-import type { Prediction } from '../stream/operators.ts';
 import {
   DEFAULT_EVENT_OPTIONS,
   type EventOptions,
@@ -15,23 +14,30 @@ import {
   resolveEventOptions,
 } from './tracker.ts';
 
+/** What the level gate reads and writes of a prediction (a pipeline `Prediction` fits). */
+export interface GatedWindow {
+  label: string;
+  /** RMS level of the window, dBFS. */
+  rmsDb: number;
+}
+
 /**
  * Level gate on a prediction's label: a window quieter than `silenceDb` dBFS is labelled `unknown`
  * whatever the model said (its per-window normalised image carries no information). Scores are kept as
  * the model gave them; the event layer applies the same gate to them.
  * @returns `p` itself when loud enough, else a copy with `label: 'unknown'`.
  */
-export function gatePrediction<P extends Prediction>(p: P, silenceDb: number = DEFAULT_EVENT_OPTIONS.silenceDb): P {
+export function gatePrediction<P extends GatedWindow>(p: P, silenceDb: number = DEFAULT_EVENT_OPTIONS.silenceDb): P {
   return isQuiet(p, silenceDb) && p.label !== UNKNOWN_LABEL ? { ...p, label: UNKNOWN_LABEL } : p;
 }
 
 /** `gatePrediction` as an operator. */
-export const gateQuietWindows = <P extends Prediction>(silenceDb: number = DEFAULT_EVENT_OPTIONS.silenceDb): OperatorFunction<P, P> =>
+export const gateQuietWindows = <P extends GatedWindow>(silenceDb: number = DEFAULT_EVENT_OPTIONS.silenceDb): OperatorFunction<P, P> =>
   map((p: P) => gatePrediction(p, silenceDb));
 
 /**
  * Predictions → sound events, per stream id. When the source completes, every open event gets its
- * `end`; errors pass through as they are.
+ * `end` (reason `stream-ended`); errors pass through as they are.
  * @param classes the model's classes.
  * @throws (synchronously) SoundeeError ERR_EVENT_OPTIONS for bad options, before anything is subscribed.
  */

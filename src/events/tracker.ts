@@ -25,12 +25,25 @@
  * Peak and mean confidence are over the event's windows, from its first to its last scoring window.
  * Background classes (speech-commands' `_background_noise_`) are never tracked.
  *
+ * Every event that starts also ends: when the stream ends for any reason (`finish(reason)`) or its
+ * class stops being tracked (`reconfigure`), each open event gets its `end`, with a `reason` saying
+ * why it ended other than by the sound stopping.
+ *
  * With `options.control` (an `EventControl`), the settings can change while the stream runs: a class
  * that is disabled or snoozed scores 0 and its open event ends at once with a `reason`; new thresholds
- * apply from the next window.
+ * apply from the next window (and, for the classes it knows, the control's settings win over the options').
  */
 import { SoundeeError } from '../config.ts';
-import type { EventControl, OffReason } from './control.ts';
+import type { EventControl } from './control.ts';
+
+/**
+ * Why an event ended other than by its sound stopping: the stream's audio ended (a file's end, an
+ * ingest client's `end` or disconnection), the stream was stopped (Ctrl-C, a command), the server shut
+ * down, the stream failed, or the class was disabled (a run-time change of the event settings: a set
+ * command, `Engine.setEventOptions`) or snoozed.
+ */
+export const EVENT_END_REASONS = ['stream-ended', 'stopped', 'shutdown', 'error', 'disabled', 'snoozed'] as const;
+export type EventEndReason = (typeof EVENT_END_REASONS)[number];
 
 /** One phase of a sound event. */
 export interface SoundEvent {
@@ -47,8 +60,8 @@ export interface SoundEvent {
   peakConfidence: number;
   /** Mean probability of the class over the event's windows so far. */
   meanConfidence: number;
-  /** On an `end` forced by the run-time control: the class was disabled or snoozed. Absent on natural ends. */
-  reason?: OffReason;
+  /** On `end` only, when the event ended for another reason than its sound stopping. */
+  reason?: EventEndReason;
 }
 
 /** What the tracker reads of a prediction (a `Prediction` fits). */
@@ -166,9 +179,9 @@ interface ClassState {
   /** The settings in force (the control's, when there is one). */
   s: Readonly<ClassEventSettings>;
   /** The last `smoothWindows` windows (ring): score and time span. */
-  readonly scores: Float64Array;
-  readonly starts: Float64Array;
-  readonly ends: Float64Array;
+  scores: Float64Array;
+  starts: Float64Array;
+  ends: Float64Array;
   filled: number;
   pos: number;
   phase: 'idle' | 'candidate' | 'active';
@@ -191,11 +204,11 @@ interface ClassState {
  * of the stream to close open events.
  */
 export class EventTracker {
-  readonly options: ResolvedEventOptions;
-  private readonly states: ClassState[];
+  private resolved: ResolvedEventOptions;
+  private states: ClassState[];
   private lastStartMs = -Infinity;
   private finished = false;
-  private readonly control: EventControl | undefined;
+  private control: EventControl | undefined;
   /** The control's version the settings were last read at. */
   private controlVersion = -1;
 
@@ -206,15 +219,24 @@ export class EventTracker {
    */
   constructor(
     readonly streamId: string,
-    classes: readonly string[],
+    private readonly classes: readonly string[],
     options: EventOptions = {},
   ) {
-    this.options = resolveEventOptions(classes, options);
+    this.resolved = resolveEventOptions(classes, options);
     this.control = options.control;
-    const n = this.options.smoothWindows;
-    this.states = this.options.tracked.map((name) => ({
+    this.states = this.resolved.tracked.map((name) => this.newState(name));
+  }
+
+  /** The options in force. */
+  get options(): ResolvedEventOptions {
+    return this.resolved;
+  }
+
+  private newState(name: string): ClassState {
+    const n = this.resolved.smoothWindows;
+    return {
       name,
-      s: this.options.settings[name]!,
+      s: this.resolved.settings[name]!,
       scores: new Float64Array(n),
       starts: new Float64Array(n),
       ends: new Float64Array(n),
@@ -230,7 +252,33 @@ export class EventTracker {
       pendingSum: 0,
       pendingCount: 0,
       quietUntilMs: -Infinity,
-    }));
+    };
+  }
+
+  /**
+   * Changes the settings while the stream runs; they apply from the next window. A class that keeps
+   * being tracked keeps its state (an open event stays open, judged by the new thresholds from now
+   * on; a new smoothing length keeps the latest windows); a class that stops being tracked (now a
+   * background class) has its open event ended here, with reason `disabled`.
+   * @returns those `end`s, in class order.
+   * @throws SoundeeError ERR_EVENT_OPTIONS for bad options (nothing changes then).
+   */
+  reconfigure(options: EventOptions): SoundEvent[] {
+    const next = resolveEventOptions(this.classes, options);
+    const ends: SoundEvent[] = [];
+    for (const st of this.states) if (!next.tracked.includes(st.name) && st.phase === 'active') ends.push(this.close(st, 'disabled'));
+    const old = new Map(this.states.map((st) => [st.name, st]));
+    this.resolved = next;
+    this.control = options.control;
+    this.controlVersion = -1; // the control's settings are read again at the next window
+    this.states = next.tracked.map((name) => {
+      const st = old.get(name);
+      if (!st) return this.newState(name);
+      st.s = next.settings[name]!;
+      if (st.scores.length !== next.smoothWindows) resizeRing(st, next.smoothWindows);
+      return st;
+    });
+    return ends;
   }
 
   /** Classes currently in a confirmed event. */
@@ -251,11 +299,11 @@ export class EventTracker {
         `stream ${this.streamId}: predictions out of order (window at ${w.startMs} ms after one at ${this.lastStartMs} ms)`,
       );
     this.lastStartMs = w.startMs;
-    const quiet = isQuiet(w, this.options.silenceDb);
+    const quiet = isQuiet(w, this.resolved.silenceDb);
     const control = this.control;
     if (control && control.version !== this.controlVersion) {
       this.controlVersion = control.version;
-      for (const st of this.states) st.s = control.settings(st.name) ?? this.options.settings[st.name]!;
+      for (const st of this.states) st.s = control.settings(st.name) ?? this.resolved.settings[st.name]!;
     }
     const ends: SoundEvent[] = [];
     const starts: SoundEvent[] = [];
@@ -279,16 +327,24 @@ export class EventTracker {
     return [...ends, ...starts];
   }
 
-  /** Ends the stream: returns an `end` for every open event. Idempotent; `push` is refused afterwards. */
-  finish(): SoundEvent[] {
+  /**
+   * Ends the stream: returns an `end` for every open event, with `reason` (default 'stream-ended').
+   * Idempotent; `push` is refused afterwards.
+   */
+  finish(reason: EventEndReason = 'stream-ended'): SoundEvent[] {
     if (this.finished) return [];
     this.finished = true;
     const ends: SoundEvent[] = [];
     for (const st of this.states) {
-      if (st.phase === 'active') ends.push(this.close(st));
+      if (st.phase === 'active') ends.push(this.close(st, reason));
       st.phase = 'idle';
     }
     return ends;
+  }
+
+  /** Whether `finish` was called. */
+  get isFinished(): boolean {
+    return this.finished;
   }
 
   /** Adds the window to the class's ring; returns the smoothed score. */
@@ -343,8 +399,9 @@ export class EventTracker {
     }
   }
 
-  private close(st: ClassState, reason?: OffReason): SoundEvent {
+  private close(st: ClassState, reason?: EventEndReason): SoundEvent {
     st.quietUntilMs = st.lastOnEndMs + st.s.cooldownMs;
+    st.phase = 'idle';
     const e = this.event(st, 'end');
     if (reason) e.reason = reason;
     return e;
@@ -362,4 +419,20 @@ export class EventTracker {
     if (phase === 'end') e.endMs = st.lastOnEndMs;
     return e;
   }
+}
+
+/** Gives a class's ring of recent windows a new length, keeping the latest ones in order. */
+function resizeRing(st: ClassState, n: number): void {
+  const old = st.scores.length;
+  const keep = Math.min(st.filled, n);
+  const scores = new Float64Array(n);
+  const starts = new Float64Array(n);
+  const ends = new Float64Array(n);
+  for (let k = 0; k < keep; k++) {
+    const i = (st.pos - keep + k + old) % old;
+    scores[k] = st.scores[i]!;
+    starts[k] = st.starts[i]!;
+    ends[k] = st.ends[i]!;
+  }
+  Object.assign(st, { scores, starts, ends, filled: keep, pos: keep % n });
 }

@@ -25,6 +25,22 @@ export interface WindowFrames {
   readonly rmsDb: number;
 }
 
+/**
+ * Peak absolute value and RMS level (dBFS, -Infinity for digital silence) of `n` samples from `offset`:
+ * the levels every window carries, and that the level gate reads.
+ */
+export function levels(samples: Float32Array, offset = 0, n = samples.length - offset): { peak: number; rmsDb: number } {
+  let sq = 0;
+  let peak = 0;
+  for (let i = 0; i < n; i++) {
+    const v = samples[offset + i]!;
+    sq += v * v;
+    const a = Math.abs(v);
+    if (a > peak) peak = a;
+  }
+  return { peak, rmsDb: 20 * Math.log10(Math.sqrt(sq / n)) };
+}
+
 /** Streaming framer. Feed it samples with `push`; it returns the windows that became complete. */
 export class Framer {
   readonly config: FeatureConfig;
@@ -81,6 +97,18 @@ export class Framer {
     return out;
   }
 
+  /**
+   * Ends the stream and applies the pad rule (`padToWindow`): a stream shorter than one window gets
+   * silence after its last sample up to one window, and so exactly the one window a clip of it gets in
+   * `renderClip`. Longer streams end with their last complete window (a partial hop is not padded).
+   * @returns the window the padding completed, if any.
+   */
+  finish(): WindowFrames[] {
+    const missing = this.winLen - this.totalSamples;
+    if (this.totalSamples === 0 || missing <= 0) return [];
+    return this.push(new Float32Array(missing));
+  }
+
   /** Computes every frame and window the buffered samples allow. */
   private drain(out: WindowFrames[]): void {
     const { fftSize, stftHopSamples, bands } = this.config;
@@ -113,17 +141,8 @@ export class Framer {
       const row = ((first + f) % this.ringRows) * bands;
       data.set(this.ring.subarray(row, row + bands), f * bands);
     }
-    let sq = 0;
-    let peak = 0;
-    const off = windowStart - this.bufStart;
-    for (let i = 0; i < this.winLen; i++) {
-      const v = this.buf[off + i]!;
-      sq += v * v;
-      const a = Math.abs(v);
-      if (a > peak) peak = a;
-    }
-    const rms = Math.sqrt(sq / this.winLen);
-    return { index: this.nextWindow, startSample: windowStart, data, frames: this.fpw, bands, peak, rmsDb: 20 * Math.log10(rms) };
+    const { peak, rmsDb } = levels(this.buf, windowStart - this.bufStart, this.winLen);
+    return { index: this.nextWindow, startSample: windowStart, data, frames: this.fpw, bands, peak, rmsDb };
   }
 
   /** Drops samples no future frame or window needs; grows the buffer if it is still full. */
@@ -143,7 +162,22 @@ export class Framer {
   }
 }
 
-/** All complete windows of a whole signal, through the same `Framer` that streams use. */
+/**
+ * The pad rule, one for every command: a clip shorter than one window is padded with silence at its
+ * end to one window (the noise floor makes the padding neutral), so that it gives one prediction;
+ * longer clips are left as they are (their windows are the complete ones). `Framer.finish` applies
+ * the same rule at the end of a stream.
+ * @returns `samples` itself when it is at least a window long, else a padded copy.
+ */
+export function padToWindow(samples: Float32Array, config: FeatureConfig): Float32Array {
+  const n = windowSamples(config);
+  if (samples.length >= n || samples.length === 0) return samples;
+  const out = new Float32Array(n);
+  out.set(samples);
+  return out;
+}
+
+/** All complete windows of a whole signal, through the same `Framer` that streams use (no padding: see `padToWindow`). */
 export function frameSignal(samples: Float32Array, config: FeatureConfig): WindowFrames[] {
   return new Framer(config).push(samples);
 }

@@ -1,6 +1,8 @@
 /**
  * The one rendering path: a window's dB spectrogram → colormapped RGB image (low frequencies at the
- * bottom, time left to right) → sharp resize to imageSize² → Float32 HWC tensor data in [0, 1].
+ * bottom, time left to right) → sharp resize to imageSize² → the model-input image, as bytes (HWC).
+ * Bytes are the currency from here to the model: the one conversion to [0, 1] floats is the
+ * classifier's (`toModelInput` in src/model/classifier.ts).
  *
  * All three channels carry the colormap (the capstone kept only `pixel[0]`).
  */
@@ -68,21 +70,9 @@ export async function resizeRgb(img: RgbImage, size: number, kernel: FeatureConf
   return new Uint8Array(buf.buffer, buf.byteOffset, buf.length);
 }
 
-/** Pixels (bytes) → model input values in [0, 1] (the capstone's /255). */
-export function toUnitFloat(pixels: Uint8Array): Float32Array {
-  const out = new Float32Array(pixels.length);
-  for (let i = 0; i < pixels.length; i++) out[i] = pixels[i]! / 255;
-  return out;
-}
-
 /** The model input image of one window, as bytes (imageSize × imageSize × 3, HWC). */
 export async function renderWindowImage(w: WindowFrames, c: FeatureConfig): Promise<Uint8Array> {
   return resizeRgb(colorize(w, c), c.imageSize, c.resizeKernel);
-}
-
-/** The model input of one window: Float32 HWC values in [0, 1], length imageSize² · 3. */
-export async function renderFeatures(w: WindowFrames, c: FeatureConfig): Promise<Float32Array> {
-  return toUnitFloat(await renderWindowImage(w, c));
 }
 
 /**
@@ -120,6 +110,13 @@ export async function renderWindowImages(ws: readonly WindowFrames[], c: Feature
  * So at most `maxInFlight` calls run at once, and windows that arrive meanwhile wait for the next
  * batch: under load the batches grow by themselves, while an idle queue adds no delay.
  */
+export const DEFAULT_RENDER_QUEUE = Object.freeze({
+  /** Windows per sharp call. */
+  maxBatch: 256,
+  /** sharp calls running at once. */
+  maxInFlight: 1,
+});
+
 export class RenderQueue {
   private queue: { w: WindowFrames; resolve: (x: Uint8Array) => void; reject: (e: unknown) => void }[] = [];
   private scheduled = false;
@@ -134,8 +131,8 @@ export class RenderQueue {
    */
   constructor(
     readonly config: FeatureConfig,
-    private readonly maxBatch = 256,
-    private readonly maxInFlight = 1,
+    private readonly maxBatch: number = DEFAULT_RENDER_QUEUE.maxBatch,
+    private readonly maxInFlight: number = DEFAULT_RENDER_QUEUE.maxInFlight,
   ) {
     if (!(Number.isInteger(maxBatch) && maxBatch >= 1)) throw new RangeError(`maxBatch must be a positive integer, got ${maxBatch}`);
     if (!(Number.isInteger(maxInFlight) && maxInFlight >= 1))
@@ -148,11 +145,6 @@ export class RenderQueue {
       this.queue.push({ w, resolve, reject });
       this.schedule();
     });
-  }
-
-  /** The model input of `w` as floats in [0, 1]. */
-  async features(w: WindowFrames): Promise<Float32Array> {
-    return toUnitFloat(await this.image(w));
   }
 
   /** Windows waiting for a batch. */

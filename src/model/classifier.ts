@@ -1,9 +1,10 @@
 /**
- * Inference: model input images in, class probabilities out, with the "cannot tell" threshold and a
- * batching queue shared by every stream that uses the model.
+ * Inference: model-input images (bytes, as the feature path renders them) in, class probabilities
+ * out, with the "cannot tell" threshold and a batching queue shared by every stream that uses the
+ * model. The one conversion of image bytes to the network's [0, 1] floats is here (`toModelInput`).
  */
 import * as tf from '@tensorflow/tfjs';
-import { type FeatureConfig, UNKNOWN_LABEL } from '../config.ts';
+import { DEFAULTS, type FeatureConfig, UNKNOWN_LABEL } from '../config.ts';
 import { foldForInference } from './fold.ts';
 import type { LoadedModel } from './io.ts';
 
@@ -17,10 +18,46 @@ export interface Classification {
   probabilities: Float32Array;
 }
 
-/** A loaded model ready to classify model-input images. */
-export class Classifier {
+/**
+ * What the engine needs of a model: its classes and feature config, and a batch call from
+ * model-input images to classifications. `Classifier` (TensorFlow.js) is one; other inference engines
+ * implement the same interface and take images as bytes, converting them with `toModelInput`.
+ */
+export interface ImageClassifier {
   readonly classes: readonly string[];
-  /** Classes that never become events (the model's `backgroundClasses` in metadata.json; default none). */
+  /** Classes that never become events (the model's `backgroundClasses`; default none). */
+  readonly backgroundClasses: readonly string[];
+  /** The feature config the model was trained with: everything it classifies is rendered with it. */
+  readonly features: FeatureConfig;
+  readonly name: string;
+  readonly architecture: string;
+  /** Probability under which a prediction is `unknown`. */
+  readonly threshold: number;
+  /**
+   * Classifies a batch of model-input images (each imageSize² · 3 bytes, HWC, as the feature path
+   * renders them).
+   * @throws RangeError for an image of the wrong size.
+   */
+  classify(images: readonly Uint8Array[]): Classification[];
+  /** Labels a probability vector per the threshold. */
+  label(probabilities: Float32Array): Classification;
+  /** Runs one prediction so that the first real window does not pay for set-up. */
+  warmUp(): void;
+  dispose(): void;
+}
+
+/**
+ * Image bytes → the network's input: values in [0, 1] (the capstone's /255), written into `out` from
+ * `offset` (a batch is one flat array). The one place the feature path's bytes become floats.
+ */
+export function toModelInput(image: Uint8Array, out: Float32Array = new Float32Array(image.length), offset = 0): Float32Array {
+  for (let i = 0; i < image.length; i++) out[offset + i] = image[i]! / 255;
+  return out;
+}
+
+/** A loaded TensorFlow.js model ready to classify model-input images. */
+export class Classifier implements ImageClassifier {
+  readonly classes: readonly string[];
   readonly backgroundClasses: readonly string[];
   readonly features: FeatureConfig;
   readonly name: string;
@@ -33,26 +70,28 @@ export class Classifier {
   /** The loaded model, when inference runs on a folded copy of it (see ./fold.ts); disposed with it. */
   private readonly original: tf.LayersModel | undefined;
 
-  constructor(loaded: LoadedModel, { threshold }: { threshold?: number } = {}) {
+  /**
+   * @param threshold overrides the model's own "cannot tell" threshold.
+   * @param onWarning hears problems that do not stop inference (batch-norm folding failed). Default: a process warning.
+   */
+  constructor(loaded: LoadedModel, { threshold, onWarning }: { threshold?: number; onWarning?: (message: string) => void } = {}) {
     this.classes = loaded.metadata.classes;
     this.backgroundClasses = [...(loaded.metadata.backgroundClasses ?? [])];
     this.features = loaded.metadata.features;
     this.name = loaded.metadata.name;
     this.architecture = loaded.metadata.architecture;
-    this.threshold = threshold ?? loaded.metadata.confidenceThreshold;
+    this.threshold = threshold ?? loaded.metadata.confidenceThreshold ?? DEFAULTS.confidenceThreshold;
     if (!(this.threshold >= 0 && this.threshold <= 1))
       throw new RangeError(`confidence threshold must be in [0, 1], got ${this.threshold}`);
     this.inputLen = this.features.imageSize * this.features.imageSize * 3;
-    this.model = foldForInference(loaded.model);
+    this.model = foldForInference(loaded.model, onWarning);
     this.original = this.model === loaded.model ? undefined : loaded.model;
   }
 
-  /** Runs one prediction so that the first real window does not pay for kernel set-up. */
   warmUp(): void {
-    this.classify([new Float32Array(this.inputLen)]);
+    this.classify([new Uint8Array(this.inputLen)]);
   }
 
-  /** Labels a probability vector per the threshold. */
   label(probabilities: Float32Array): Classification {
     let best = 0;
     for (let i = 1; i < probabilities.length; i++) if (probabilities[i]! > probabilities[best]!) best = i;
@@ -60,19 +99,16 @@ export class Classifier {
     return { label: confidence >= this.threshold ? this.classes[best]! : UNKNOWN_LABEL, confidence, probabilities };
   }
 
-  /**
-   * Classifies a batch of model inputs (each imageSize²·3 floats in [0, 1], HWC).
-   * Tensors are created and disposed inside; the tensor count does not grow.
-   */
-  classify(inputs: readonly Float32Array[]): Classification[] {
+  /** Classifies a batch of images. Tensors are created and disposed inside; the tensor count does not grow. */
+  classify(images: readonly Uint8Array[]): Classification[] {
     if (this.disposed) throw new Error('Cannot classify: the classifier has been disposed');
-    if (inputs.length === 0) return [];
-    const n = inputs.length;
+    if (images.length === 0) return [];
+    const n = images.length;
     const size = this.features.imageSize;
     const flat = new Float32Array(n * this.inputLen);
-    inputs.forEach((x, i) => {
-      if (x.length !== this.inputLen) throw new RangeError(`input ${i} has ${x.length} values, expected ${this.inputLen}`);
-      flat.set(x, i * this.inputLen);
+    images.forEach((x, i) => {
+      if (x.length !== this.inputLen) throw new RangeError(`image ${i} has ${x.length} bytes, expected ${this.inputLen}`);
+      toModelInput(x, flat, i * this.inputLen);
     });
     const probs = tf.tidy(() => {
       const y = this.model.predict(tf.tensor4d(flat, [n, size, size, 3])) as tf.Tensor;
@@ -92,13 +128,13 @@ export class Classifier {
 }
 
 interface Pending {
-  input: Float32Array;
+  image: Uint8Array;
   resolve: (c: Classification) => void;
   reject: (e: unknown) => void;
 }
 
 /**
- * Collects inputs from any number of streams and classifies them in batches: whatever is queued when
+ * Collects images from any number of streams and classifies them in batches: whatever is queued when
  * the model becomes free goes in one batch (up to maxBatch). A lone real-time stream gets batch 1 and
  * no added latency; a fast replay or many streams get large batches.
  */
@@ -108,24 +144,27 @@ export class BatchQueue {
   /** Batches run so far and their sizes (for status and benchmarks). */
   readonly stats = { batches: 0, items: 0, maxBatchSeen: 0 };
 
+  /** @param maxBatch largest batch. Default `DEFAULTS.inferenceBatch` (64). */
   constructor(
-    readonly classifier: Classifier,
-    private readonly maxBatch = 64,
-  ) {}
+    readonly classifier: ImageClassifier,
+    private readonly maxBatch: number = DEFAULTS.inferenceBatch,
+  ) {
+    if (!(Number.isInteger(maxBatch) && maxBatch >= 1)) throw new RangeError(`maxBatch must be a positive integer, got ${maxBatch}`);
+  }
 
-  /** Queues one input; resolves with its classification. */
-  classify(input: Float32Array): Promise<Classification> {
+  /** Queues one image; resolves with its classification. */
+  classify(image: Uint8Array): Promise<Classification> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ input, resolve, reject });
+      this.queue.push({ image, resolve, reject });
       if (!this.scheduled) {
         this.scheduled = true;
-        // setImmediate lets inputs that arrive in the same turn join the batch.
+        // setImmediate lets images that arrive in the same turn join the batch.
         setImmediate(() => this.run());
       }
     });
   }
 
-  /** Inputs waiting for the model. */
+  /** Images waiting for the model. */
   get pending(): number {
     return this.queue.length;
   }
@@ -133,7 +172,7 @@ export class BatchQueue {
   private run(): void {
     const batch = this.queue.splice(0, this.maxBatch);
     try {
-      const out = this.classifier.classify(batch.map((p) => p.input));
+      const out = this.classifier.classify(batch.map((p) => p.image));
       batch.forEach((p, i) => {
         p.resolve(out[i]!);
       });

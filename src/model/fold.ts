@@ -30,11 +30,16 @@ const MAX_DIFF = 1e-4;
 
 /**
  * Returns a folded copy of `model`, or `model` itself when there is nothing to fold (no
- * Conv2D → BatchNormalization pair, a Sequential model, shared layers) or the copy does not
- * reproduce the original's outputs (checked on a random batch).
- * The caller owns both models.
+ * Conv2D → BatchNormalization pair, a Sequential model, shared layers) or folding failed: the copy
+ * could not be built, or it does not reproduce the original's outputs (checked on a random batch).
+ * A failure is not silent: `onProblem` hears why (inference still works, on the unfolded network, at
+ * its slower speed). The caller owns both models.
+ * @param onProblem default: a process warning (code SOUNDEE_FOLD_FAILED), which Node prints on stderr.
  */
-export function foldForInference(model: tf.LayersModel): tf.LayersModel {
+export function foldForInference(
+  model: tf.LayersModel,
+  onProblem: (message: string) => void = (message) => process.emitWarning(message, { code: 'SOUNDEE_FOLD_FAILED' }),
+): tf.LayersModel {
   if (model instanceof tf.Sequential) return model;
   let folded: tf.LayersModel | undefined;
   try {
@@ -42,11 +47,13 @@ export function foldForInference(model: tf.LayersModel): tf.LayersModel {
     if (!folded) return model;
     if (!sameOutputs(model, folded)) {
       folded.dispose();
+      onProblem(`${model.name}: the batch-norm-folded copy does not reproduce the network's outputs; running it unfolded (slower)`);
       return model;
     }
     return folded;
-  } catch {
+  } catch (e) {
     folded?.dispose();
+    onProblem(`${model.name}: cannot fold batch norm into the convolutions (${(e as Error).message}); running it unfolded (slower)`);
     return model;
   }
 }

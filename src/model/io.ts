@@ -6,7 +6,7 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { type FeatureConfig, SoundeeError, diffFeatureConfig, resolveFeatureConfig } from '../config.ts';
+import { DEFAULTS, type FeatureConfig, SoundeeError, diffFeatureConfig, resolveFeatureConfig } from '../config.ts';
 
 export const MODEL_FORMAT = 'soundee-model';
 export const MODEL_FORMAT_VERSION = 1;
@@ -190,7 +190,7 @@ export async function readMetadata(dir: string): Promise<ModelMetadata> {
   } catch (e) {
     modelError('ERR_MODEL_INVALID', `${where}: invalid feature config: ${(e as Error).message}`);
   }
-  return { ...(m as ModelMetadata), features, confidenceThreshold: m.confidenceThreshold ?? 0.4 };
+  return { ...(m as ModelMetadata), features, confidenceThreshold: m.confidenceThreshold ?? DEFAULTS.confidenceThreshold };
 }
 
 /** Merges fields into a model directory's metadata.json (e.g. an evaluation summary). */

@@ -1,16 +1,16 @@
 /**
- * Remote audio ingest: one `IngestStream` per `/v1/ingest` connection. Binary PCM frames are decoded,
- * resampled to the model's rate when needed, and pushed through the same `classifyStream` pipeline
- * every other source uses, with the server's shared `BatchQueue` (so many streams share one model and
- * batched inference). Independent of WebSocket: the server wires frames in and messages out.
+ * Remote audio ingest: one `IngestStream` per `/v1/ingest` connection. Binary PCM frames are decoded
+ * and streamed through the engine every other source uses (the server's shared engine: one model,
+ * batched inference, the same resampling rule, level gate and event layer as listen and replay).
+ * Independent of WebSocket: the server wires frames in and messages out.
  */
-import { type OperatorFunction, Subject, type Subscription, identity, ignoreElements, tap } from 'rxjs';
+import { Subject, type Subscription } from 'rxjs';
 import { SoundeeError } from '../config.ts';
 import { PCM_FORMATS, type PcmFormat, bytesPerSample, decodePcm } from '../audio/pcm.ts';
-import { StreamResampler } from '../audio/resample.ts';
-import type { BatchQueue } from '../model/classifier.ts';
-import { Backlog, type Prediction, type RenderedWindow, classifyStream } from '../stream/operators.ts';
-import { type ErrorCode, type EventInput, RESAMPLED_RATES_HZ } from './protocol.ts';
+import type { Engine } from '../engine/engine.ts';
+import type { EventEndReason } from '../events/tracker.ts';
+import { Backlog, type RenderedWindow } from '../stream/operators.ts';
+import { type ErrorCode, type EventInput, type PredictionMessage, RESAMPLED_RATES_HZ } from './protocol.ts';
 
 export { RESAMPLED_RATES_HZ } from './protocol.ts';
 
@@ -53,66 +53,64 @@ export function parseIngestParams(url: URL, modelRateHz: number): IngestParams |
   return { streamId, sampleRateHz: rate, format: format as PcmFormat };
 }
 
-/** Turns a stream's predictions into events (the event layer plugs in here; see ServerOptions.events). */
-export type EventOperatorFactory = (streamId: string) => OperatorFunction<Prediction, EventInput>;
-
 export interface IngestStreamOptions {
-  queue: BatchQueue;
+  /** The engine every ingest stream shares (one model, batched inference, the event settings). */
+  engine: Engine;
   /** Windows in flight before reading from the client pauses (TCP back-pressure). Default 64. */
   maxBacklogWindows?: number;
-  events?: EventOperatorFactory;
-  /** Applied to the predictions before they are published and reach `events`. */
-  postprocess?: (streamId: string) => OperatorFunction<Prediction, Prediction>;
-  onPrediction: (p: Prediction) => void;
+  /** Each prediction as encoded for the wire (level-gated). */
+  onPrediction: (m: PredictionMessage) => void;
+  /** Each event as encoded for the wire (without its id: the server numbers it). */
   onEvent: (e: EventInput) => void;
   onRendered?: (r: RenderedWindow) => void;
   /** Called with true when the stream wants the client to stop sending for now, false when it may go on. */
   onBackpressure: (paused: boolean) => void;
-  /** Called once when the pipeline finished (after end()) or failed. */
+  /** Called once when the pipeline finished (after end()) or failed; not after abort(). */
   onDone: (result: { windows: number; error?: unknown }) => void;
 }
 
+/** Defaults of ingest streams. */
+export const DEFAULT_INGEST_STREAM = Object.freeze({ maxBacklogWindows: 64 });
+
+/**
+ * One `/v1/ingest` connection's stream: binary PCM frames in, through the engine (the resampling rule,
+ * the feature path, batched inference, the level gate, the event layer), messages out.
+ */
 export class IngestStream {
   private readonly pcm$ = new Subject<Float32Array>();
+  private readonly stop$ = new Subject<EventEndReason>();
   private readonly backlog: Backlog;
   private readonly sub: Subscription;
+  private readonly maxBacklog: number;
   private paused = false;
   private finished = false;
+  private aborted = false;
   private windows = 0;
 
   private constructor(
     readonly params: IngestParams,
-    private readonly resampler: StreamResampler | undefined,
     private readonly o: IngestStreamOptions,
   ) {
-    this.backlog = new Backlog(o.maxBacklogWindows ?? 64);
-    const { streamId } = params;
-    this.sub = classifyStream(this.pcm$, {
-      streamId,
-      queue: o.queue,
-      backlog: this.backlog,
-      ...(o.onRendered ? { onRendered: o.onRendered } : {}),
-    })
-      .pipe(
-        o.postprocess ? o.postprocess(streamId) : identity,
-        tap((p) => {
-          this.windows++;
-          o.onPrediction(p);
-        }),
-        o.events ? o.events(streamId) : ignoreElements(),
-      )
+    this.maxBacklog = o.maxBacklogWindows ?? DEFAULT_INGEST_STREAM.maxBacklogWindows;
+    this.backlog = new Backlog(this.maxBacklog);
+    this.sub = o.engine
+      .stream(this.pcm$, params.streamId, { sampleRateHz: params.sampleRateHz, stop: this.stop$, backlog: this.backlog })
       .subscribe({
-        next: (e) => o.onEvent(e),
+        next: (out) => {
+          if (out.type === 'window') o.onRendered?.(out.rendered);
+          else if (out.type === 'prediction') {
+            this.windows++;
+            o.onPrediction(out.message);
+          } else if (out.type === 'event') o.onEvent(out.message);
+        },
         error: (error: unknown) => this.finish(error),
         complete: () => this.finish(),
       });
   }
 
-  /** Opens a stream (creating its resampler when the client's rate is not the model's). */
+  /** Opens a stream (resolves at once: the engine creates the stream's resampler when needed, holding early audio meanwhile). */
   static async open(params: IngestParams, o: IngestStreamOptions): Promise<IngestStream> {
-    const modelRate = o.queue.classifier.features.sampleRateHz;
-    const resampler = params.sampleRateHz === modelRate ? undefined : await StreamResampler.create(params.sampleRateHz, modelRate);
-    return new IngestStream(params, resampler, o);
+    return new IngestStream(params, o);
   }
 
   /** Windows classified so far. */
@@ -135,9 +133,8 @@ export class IngestStream {
         `a binary frame of ${frame.length} bytes is not a whole number of ${this.params.format} samples (${bps} bytes each); every frame must hold whole samples`,
       );
     if (frame.length === 0) return;
-    const samples = decodePcm(frame, this.params.format);
-    this.pcm$.next(this.resampler ? this.resampler.push(samples) : samples);
-    if (!this.paused && this.backlog.size >= (this.o.maxBacklogWindows ?? 64)) {
+    this.pcm$.next(decodePcm(frame, this.params.format));
+    if (!this.paused && this.backlog.size >= this.maxBacklog) {
       this.paused = true;
       this.o.onBackpressure(true);
       void this.backlog.ready().then(() => {
@@ -147,22 +144,27 @@ export class IngestStream {
     }
   }
 
-  /** No more audio: the windows in flight are classified, then onDone is called. */
+  /** No more audio: the windows in flight are classified (the resampler flushed, the pad rule applied), open events end, then onDone is called. */
   end(): void {
     this.pcm$.complete();
   }
 
-  /** Stops at once (the client went away); onDone is not called. */
-  abort(): void {
-    this.finished = true;
+  /**
+   * Stops at once (the client went away, the server shuts down): windows in flight are dropped, every
+   * open event gets its `end` with `reason` (through onEvent, before this returns); onDone is not called.
+   */
+  abort(reason: EventEndReason = 'stream-ended'): void {
+    if (this.finished) return;
+    this.aborted = true;
+    this.stop$.next(reason);
     this.sub.unsubscribe();
-    this.resampler?.destroy();
+    this.finished = true;
   }
 
   private finish(error?: unknown): void {
     if (this.finished) return;
     this.finished = true;
-    this.resampler?.destroy();
+    if (this.aborted) return;
     this.o.onDone(error === undefined ? { windows: this.windows } : { windows: this.windows, error });
   }
 }

@@ -1,35 +1,17 @@
 /**
- * Builders of the messages the pipeline produces: predictions (rounded for the wire) and the
- * dashboard's spectrogram columns, rendered by the one feature path (`colorize`, the same colormap
+ * Builders of the messages the pipeline produces: predictions (rounded for the wire, by the engine's
+ * one encoder) and the dashboard's spectrogram columns, rendered by the one feature path (`colorize`, the same colormap
  * and dB mapping the model input uses).
  */
 import { Buffer } from 'node:buffer';
 import { type FeatureConfig, framesPerHop } from '../config.ts';
 import { colorize } from '../features/render.ts';
 import type { Prediction, RenderedWindow } from '../stream/operators.ts';
+import { encodePrediction } from '../engine/wire.ts';
 import type { PredictionMessage, RgbImageData, SpectrogramMessage } from './protocol.ts';
 
-const round4 = (x: number) => Math.round(x * 1e4) / 1e4;
-
-/**
- * A prediction as sent: scores rounded to 4 decimals (below any decision the threshold makes),
- * rmsDb to 0.1 dB and null for digital silence (JSON has no -Infinity).
- */
-export function predictionMessage(p: Prediction): PredictionMessage {
-  const scores: Record<string, number> = {};
-  for (const [k, v] of Object.entries(p.scores)) scores[k] = round4(v);
-  return {
-    type: 'prediction',
-    streamId: p.streamId,
-    index: p.index,
-    startMs: p.startMs,
-    endMs: p.endMs,
-    label: p.label,
-    confidence: round4(p.confidence),
-    scores,
-    rmsDb: Number.isFinite(p.rmsDb) ? Math.round(p.rmsDb * 10) / 10 : null,
-  };
-}
+/** A prediction as sent: the one wire encoder (src/engine/wire.ts). */
+export const predictionMessage: (p: Prediction) => PredictionMessage = encodePrediction;
 
 function rgb(width: number, height: number, bytes: Uint8Array): RgbImageData {
   return { width, height, data: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64') };
@@ -48,8 +30,6 @@ export function spectrogramMessage(streamId: string, r: RenderedWindow, c: Featu
     const src = (y * img.width + (img.width - n)) * 3;
     cols.set(img.data.subarray(src, src + n * 3), y * n * 3);
   }
-  const input = new Uint8Array(r.input.length);
-  for (let i = 0; i < input.length; i++) input[i] = Math.round(r.input[i]! * 255);
   const startMs = (w.startSample / c.sampleRateHz) * 1000;
   return {
     type: 'spectrogram',
@@ -58,6 +38,6 @@ export function spectrogramMessage(streamId: string, r: RenderedWindow, c: Featu
     startMs,
     endMs: startMs + c.windowMillis,
     columns: rgb(n, img.height, cols),
-    input: rgb(c.imageSize, c.imageSize, input),
+    input: rgb(c.imageSize, c.imageSize, r.image),
   };
 }

@@ -5,7 +5,7 @@
  *
  * Each schema is self-contained (no `$ref`), so that it can be copied out of the doc and used alone.
  */
-import { COLORMAPS, DB_REFERENCES, FREQUENCY_SCALES, RESIZE_KERNELS, WINDOW_FUNCTIONS } from '../config.ts';
+import { COLORMAPS, RESAMPLERS, DB_REFERENCES, FREQUENCY_SCALES, RESIZE_KERNELS, WINDOW_FUNCTIONS } from '../config.ts';
 import { PCM_FORMATS } from '../audio/pcm.ts';
 
 const DRAFT = 'http://json-schema.org/draft-07/schema#';
@@ -55,6 +55,10 @@ const featureConfig = {
   ],
   properties: {
     sampleRateHz: { type: 'integer' },
+    resampler: {
+      enum: [...RESAMPLERS],
+      description: 'how every source reaches sampleRateHz (absent from servers older than the setting: sinc-medium)',
+    },
     windowMillis: { type: 'number' },
     hopMillis: { type: 'number' },
     fftSize: { type: 'integer' },
@@ -165,6 +169,9 @@ export const predictionSchema = {
   },
 } as const;
 
+/** Why an event ended other than by its sound stopping (the event layer's EVENT_END_REASONS; a test keeps them equal). */
+export const EVENT_END_REASONS = ['stream-ended', 'stopped', 'shutdown', 'error', 'disabled', 'snoozed'] as const;
+
 export const eventSchema = {
   $schema: DRAFT,
   $id: `${SCHEMA_ID_PREFIX}event`,
@@ -185,8 +192,9 @@ export const eventSchema = {
     startTime: { type: 'string', description: 'wall-clock time of startMs (ISO 8601), when the source knows it (a live microphone)' },
     endTime: { type: 'string', description: 'wall-clock time of endMs (ISO 8601), when known' },
     reason: {
-      enum: ['disabled', 'snoozed'],
-      description: "on an 'end' forced at run time: the class was disabled or snoozed (absent on natural ends)",
+      enum: EVENT_END_REASONS,
+      description:
+        "on 'end' only, when the event ended for another reason than its sound stopping: the stream's audio ended (end of file, the ingest client's end or disconnection), it was stopped (Ctrl-C), the server shut down, the stream failed, or the class was disabled or snoozed at run time (absent on natural ends)",
     },
   },
   if: { properties: { phase: { const: 'end' } } },

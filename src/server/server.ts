@@ -15,15 +15,15 @@ import { randomBytes } from 'node:crypto';
 import { type IncomingMessage, type ServerResponse, STATUS_CODES, createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { OperatorFunction } from 'rxjs';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { type FeatureConfig, SoundeeError } from '../config.ts';
 import { PCM_FORMATS } from '../audio/pcm.ts';
-import type { BatchQueue, Classifier } from '../model/classifier.ts';
+import type { Engine } from '../engine/engine.ts';
+import type { ImageClassifier } from '../model/classifier.ts';
 import type { Prediction, RenderedWindow } from '../stream/operators.ts';
 import { type AccessPolicy, TOKEN_COOKIE, checkAccess, isLoopbackAddress } from './access.ts';
 import { EventHistory } from './history.ts';
-import { type EventOperatorFactory, IngestStream, acceptedRates, parseIngestParams } from './ingest.ts';
+import { IngestStream, acceptedRates, parseIngestParams } from './ingest.ts';
 import { predictionMessage, spectrogramMessage } from './messages.ts';
 import { type DroppableKind, Outbox, type OutboxOptions } from './outbox.ts';
 import {
@@ -67,7 +67,7 @@ export interface HelloInfo {
 }
 
 /** The hello of a server that runs `classifier` (its name, classes, feature config and threshold) for `streams`. */
-export function helloFor(classifier: Classifier, streams: string[] = []): HelloInfo {
+export function helloFor(classifier: ImageClassifier, streams: string[] = []): HelloInfo {
   return {
     model: { name: classifier.name, architecture: classifier.architecture },
     classes: classifier.classes,
@@ -77,20 +77,10 @@ export function helloFor(classifier: Classifier, streams: string[] = []): HelloI
   };
 }
 
-/** Remote audio ingest: the model every ingest stream shares. */
+/** Remote audio ingest: the engine every ingest stream shares. */
 export interface IngestOptions {
-  /** The shared batching queue (one model for every stream). */
-  queue: BatchQueue;
-  /**
-   * Turns one stream's predictions into events. The event layer plugs in here; without it ingest
-   * streams produce predictions only.
-   */
-  events?: EventOperatorFactory;
-  /**
-   * Applied to each stream's predictions before they are published and reach `events` (e.g. the
-   * event layer's level gate, which labels quiet windows unknown).
-   */
-  postprocess?: (streamId: string) => OperatorFunction<Prediction, Prediction>;
+  /** The shared engine: one model, batched inference, the level gate and the event settings for every stream. */
+  engine: Engine;
   /** Windows in flight per stream before the server stops reading from its client. Default 64. */
   maxBacklogWindows?: number;
 }
@@ -286,7 +276,7 @@ export async function startServer(options: ServerOptions): Promise<SoundeeServer
       ingest: {
         enabled: ingest !== undefined,
         formats: [...PCM_FORMATS],
-        sampleRatesHz: ingest ? acceptedRates(ingest.queue.classifier.features.sampleRateHz) : [],
+        sampleRatesHz: ingest ? acceptedRates(ingest.engine.features.sampleRateHz) : [],
         maxFrameBytes,
         maxFramesPerSecond,
       },
@@ -391,7 +381,7 @@ export async function startServer(options: ServerOptions): Promise<SoundeeServer
   function publishWindow(streamId: string, r: RenderedWindow): void {
     const probe = { type: 'spectrogram', streamId };
     if (![...conns].some((c) => matchesFilter(c.filter, probe))) return;
-    const c = ingest?.queue.classifier.features ?? hello().features;
+    const c = ingest?.engine.features ?? hello().features;
     broadcast(spectrogramMessage(streamId, r, c), 'spectrogram');
   }
 
@@ -553,7 +543,7 @@ export async function startServer(options: ServerOptions): Promise<SoundeeServer
 
   function onIngest(ws: WebSocket, req: IncomingMessage, url: URL): void {
     if (!ingest) return sendError(ws, 'ERR_INGEST_DISABLED', 'this server does not accept audio (start it with soundee serve)');
-    const features = ingest.queue.classifier.features;
+    const features = ingest.engine.features;
     const params = parseIngestParams(url, features.sampleRateHz);
     if ('code' in params) return sendError(ws, params.code, params.message);
     const address = req.socket.remoteAddress ?? '';
@@ -646,11 +636,9 @@ export async function startServer(options: ServerOptions): Promise<SoundeeServer
     };
 
     IngestStream.open(params, {
-      queue: ingest.queue,
+      engine: ingest.engine,
       ...(ingest.maxBacklogWindows !== undefined ? { maxBacklogWindows: ingest.maxBacklogWindows } : {}),
-      ...(ingest.events ? { events: ingest.events } : {}),
-      ...(ingest.postprocess ? { postprocess: ingest.postprocess } : {}),
-      onPrediction: (p) => publishPrediction(p),
+      onPrediction: (m) => broadcast(check(m), 'prediction'),
       onEvent: (e) => publishEvent(e),
       onRendered: (r) => publishWindow(streamId, r),
       onBackpressure: (paused) => {
@@ -824,11 +812,12 @@ export async function startServer(options: ServerOptions): Promise<SoundeeServer
         const closed = all.map(
           (c) => new Promise<void>((r) => (c.ws.readyState === WebSocket.CLOSED ? r() : c.ws.once('close', () => r()))),
         );
+        // every stream first, so that subscribers still get the `end` of each open event (reason shutdown)
         for (const c of all) {
-          c.stream?.abort();
+          c.stream?.abort('shutdown');
           c.ended = true;
-          sendError(c, 'ERR_SHUTDOWN', 'the server is shutting down');
         }
+        for (const c of all) sendError(c, 'ERR_SHUTDOWN', 'the server is shutting down');
         const grace = new Promise<void>((r) => setTimeout(r, 1000).unref());
         await Promise.race([Promise.all(closed), grace]);
         for (const c of conns) c.ws.terminate();

@@ -1,19 +1,20 @@
 /**
  * Thin RxJS operators over the pure feature and inference functions, and the pipeline that composes
- * them: PCM chunks → windows → model inputs → batched inference → predictions.
+ * them: PCM chunks at the model's rate → windows (the pad rule at the end) → model-input images
+ * (batched through a render queue) → batched inference → predictions.
  */
-import { type Observable, type OperatorFunction, concatMap, defer, finalize, from, map, mergeMap, tap } from 'rxjs';
+import { type Observable, type OperatorFunction, concat, concatMap, defer, finalize, from, map, mergeMap, tap } from 'rxjs';
 import type { FeatureConfig } from '../config.ts';
 import { Framer, type WindowFrames } from '../features/framer.ts';
 import { RenderQueue } from '../features/render.ts';
 import type { BatchQueue, Classification } from '../model/classifier.ts';
 import type { Gate } from './sources.ts';
 
-/** A window with its model input. */
+/** A window with its model-input image. */
 export interface RenderedWindow {
   readonly window: WindowFrames;
-  /** imageSize² · 3 floats in [0, 1], HWC. */
-  readonly input: Float32Array;
+  /** The model-input image: imageSize² · 3 bytes, HWC. */
+  readonly image: Uint8Array;
 }
 
 /** What the pipeline says about one window. */
@@ -24,7 +25,7 @@ export interface Prediction {
   /** Window start and end, in ms from the start of the stream. */
   startMs: number;
   endMs: number;
-  /** Top class, or `unknown` when its probability is under the threshold. */
+  /** Top class, or `unknown` when its probability is under the threshold (or the window is under the level gate). */
   label: string;
   /** Probability of the top class. */
   confidence: number;
@@ -33,6 +34,16 @@ export interface Prediction {
   /** RMS level of the window, dBFS. */
   rmsDb: number;
 }
+
+/** Defaults of the pipeline's stages. */
+export const DEFAULT_PIPELINE = Object.freeze({
+  /** Windows being rendered at once per stream (they queue in the shared render queue). */
+  renderConcurrency: 64,
+  /** Windows being classified at once per stream (they queue in the shared batch queue). */
+  classifyConcurrency: 256,
+  /** Windows between framing and prediction before a fast source waits. */
+  backlogWindows: 256,
+});
 
 /**
  * Maps each value through an async function with up to `concurrency` calls in flight, emitting results
@@ -58,29 +69,30 @@ export function mapOrdered<T, R>(fn: (x: T) => Promise<R>, concurrency: number):
     });
 }
 
-/** PCM chunks → complete windows (one Framer per subscription). */
+/**
+ * PCM chunks (mono, at the config's rate) → complete windows, one Framer per subscription. When the
+ * source completes, the pad rule applies (`Framer.finish`): a stream shorter than one window still
+ * gives that one window, exactly as a clip of it does.
+ */
 export const toWindows =
   (c: FeatureConfig): OperatorFunction<Float32Array, WindowFrames> =>
   (source) =>
     defer(() => {
       const framer = new Framer(c);
-      return source.pipe(concatMap((chunk) => framer.push(chunk)));
+      return concat(
+        source.pipe(concatMap((chunk) => framer.push(chunk))),
+        defer(() => framer.finish()),
+      );
     });
 
-/** Render queues shared by every stream of a feature config, so that concurrent windows are resized together. */
-const renderQueues = new WeakMap<FeatureConfig, RenderQueue>();
-/** The shared render queue of a (resolved, frozen) feature config. */
-export function renderQueueFor(c: FeatureConfig): RenderQueue {
-  let q = renderQueues.get(c);
-  if (!q) renderQueues.set(c, (q = new RenderQueue(c)));
-  return q;
-}
+/** Windows → model-input images, rendered by the one feature path through `render` (batched with other streams' windows; order kept). */
+export const toImages = (
+  render: RenderQueue,
+  concurrency: number = DEFAULT_PIPELINE.renderConcurrency,
+): OperatorFunction<WindowFrames, RenderedWindow> =>
+  mapOrdered(async (window: WindowFrames) => ({ window, image: await render.image(window) }), concurrency);
 
-/** Windows → model inputs, rendered by the one feature path (batched through the shared render queue, order kept). */
-export const toModelInputs = (c: FeatureConfig, concurrency = 64): OperatorFunction<WindowFrames, RenderedWindow> =>
-  mapOrdered(async (window: WindowFrames) => ({ window, input: await renderQueueFor(c).features(window) }), concurrency);
-
-/** Builds the prediction message of a classified window. */
+/** Builds the prediction of a classified window. */
 export function toPrediction(
   streamId: string,
   w: WindowFrames,
@@ -105,15 +117,29 @@ export function toPrediction(
   };
 }
 
-/** Model inputs → predictions, through the shared batching queue (order kept). */
+/** A prediction with the image it was made from. */
+export interface ClassifiedWindow {
+  readonly rendered: RenderedWindow;
+  readonly prediction: Prediction;
+}
+
+/** Rendered windows → predictions, through the shared batching queue (order kept). */
 export const classifyWindows = (
   queue: BatchQueue,
   streamId: string,
-  c: FeatureConfig,
-  concurrency = 256,
-): OperatorFunction<RenderedWindow, Prediction> =>
+  concurrency: number = DEFAULT_PIPELINE.classifyConcurrency,
+): OperatorFunction<RenderedWindow, ClassifiedWindow> =>
   mapOrdered(
-    async (r: RenderedWindow) => toPrediction(streamId, r.window, c, await queue.classify(r.input), queue.classifier.classes),
+    async (rendered: RenderedWindow) => ({
+      rendered,
+      prediction: toPrediction(
+        streamId,
+        rendered.window,
+        queue.classifier.features,
+        await queue.classify(rendered.image),
+        queue.classifier.classes,
+      ),
+    }),
     concurrency,
   );
 
@@ -121,7 +147,7 @@ export const classifyWindows = (
 export class Backlog implements Gate {
   private inFlight = 0;
   private waiters: (() => void)[] = [];
-  constructor(private readonly highWater = 256) {}
+  constructor(readonly highWater: number = DEFAULT_PIPELINE.backlogWindows) {}
   add(n = 1): void {
     this.inFlight += n;
   }
@@ -140,37 +166,44 @@ export class Backlog implements Gate {
 export interface ClassifyStreamOptions {
   streamId: string;
   queue: BatchQueue;
+  /** The render queue (share one between streams so their windows are resized together). Default: one for this stream. */
+  render?: RenderQueue;
   /** Counts windows in flight (pass the same Backlog as the source's gate for back-pressure). */
   backlog?: Backlog;
-  /** Called with every rendered window (e.g. for the dashboard's model-input view). */
-  onRendered?: (r: RenderedWindow) => void;
 }
 
 /**
- * The whole pipeline for one stream: PCM chunks (mono, model rate) → predictions, one per window hop.
- * Unsubscribing stops everything; no tensors outlive a batch.
+ * The model stage of one stream: PCM chunks (mono, at the model's rate) → windows → images →
+ * predictions, one per window hop, each with its image. Unsubscribing stops everything; no tensors
+ * outlive a batch.
  */
-export function classifyStream(
+export function classifyWindowsOf(
   pcm$: Observable<Float32Array>,
-  { streamId, queue, backlog, onRendered }: ClassifyStreamOptions,
-): Observable<Prediction> {
+  { streamId, queue, render, backlog }: ClassifyStreamOptions,
+): Observable<ClassifiedWindow> {
   const c = queue.classifier.features;
-  let pending = 0;
-  return pcm$.pipe(
-    toWindows(c),
-    tap(() => {
-      pending++;
-      backlog?.add();
-    }),
-    toModelInputs(c),
-    tap((r) => onRendered?.(r)),
-    classifyWindows(queue, streamId, c),
-    tap(() => {
-      pending--;
-      backlog?.done();
-    }),
-    finalize(() => {
-      if (pending) backlog?.done(pending);
-    }),
-  );
+  return defer(() => {
+    let pending = 0;
+    return pcm$.pipe(
+      toWindows(c),
+      tap(() => {
+        pending++;
+        backlog?.add();
+      }),
+      toImages(render ?? new RenderQueue(c)),
+      classifyWindows(queue, streamId),
+      tap(() => {
+        pending--;
+        backlog?.done();
+      }),
+      finalize(() => {
+        if (pending) backlog?.done(pending);
+      }),
+    );
+  });
+}
+
+/** `classifyWindowsOf`, predictions only. */
+export function classifyStream(pcm$: Observable<Float32Array>, options: ClassifyStreamOptions): Observable<Prediction> {
+  return classifyWindowsOf(pcm$, options).pipe(map((w) => w.prediction));
 }

@@ -1,15 +1,17 @@
 /**
  * Evaluation of a model on a dataset file's split, or on a folder of labelled clips rendered through
- * the one feature path with the model's own feature config.
+ * the one feature path with the model's own feature config. The level gate applies as in every other
+ * command: a window quieter than `silenceDb` is "nothing heard" — not scored, and counted as gated.
  */
-import { type FeatureConfig, SoundeeError, diffFeatureConfig, windowSamples } from '../config.ts';
-import { loadAudio } from '../audio/wav.ts';
+import { SoundeeError, diffFeatureConfig, windowSamples } from '../config.ts';
 import type { Dataset } from '../data/dataset-file.ts';
 import { scanClips } from '../data/scan.ts';
 import type { Split } from '../data/split.ts';
-import { frameSignal } from '../features/framer.ts';
-import { renderWindowImages, toUnitFloat } from '../features/render.ts';
-import type { Classifier } from '../model/classifier.ts';
+import { DEFAULT_EVENT_OPTIONS, isQuiet } from '../events/tracker.ts';
+import { renderFile } from '../features/clip.ts';
+import { type WindowFrames, frameSignal, levels } from '../features/framer.ts';
+import { renderWindowImages } from '../features/render.ts';
+import type { ImageClassifier } from '../model/classifier.ts';
 import { type EvaluationReport, evaluatePredictions } from './metrics.ts';
 
 export interface EvaluationRun {
@@ -18,7 +20,24 @@ export interface EvaluationRun {
   source: string;
   /** Clips that could not be read (folder evaluation). */
   skipped: { clip: string; reason: string }[];
+  /**
+   * Windows under the level gate (quieter than `silenceDb`): nothing heard, so not scored; and clips
+   * all of whose windows were (a clip of digital silence).
+   */
+  gated: { windows: number; clips: number; silenceDb: number };
 }
+
+/** Options of the evaluations. */
+export interface EvaluateOptions {
+  /** Called as items are rendered (done, total). */
+  onProgress?: (done: number, total: number) => void;
+  /** The level gate: windows under this many dBFS are not scored. Default `DEFAULT_EVENT_OPTIONS.silenceDb` (-60). */
+  silenceDb?: number;
+  /** Sees every window of a folder evaluation: its clip, image and probabilities (and whether it was gated). */
+  onWindow?: (w: { clip: string; window: WindowFrames; image: Uint8Array; probabilities: Float32Array; gated: boolean }) => void;
+}
+
+const GATE_DEFAULT = DEFAULT_EVENT_OPTIONS.silenceDb;
 
 function mapClasses(model: readonly string[], data: readonly string[], where: string): number[] {
   const missing = data.filter((c) => !model.includes(c));
@@ -30,39 +49,29 @@ function mapClasses(model: readonly string[], data: readonly string[], where: st
   return data.map((c) => model.indexOf(c));
 }
 
-async function classifyImages(cls: Classifier, images: readonly Uint8Array[], batch = 128): Promise<Float32Array[]> {
+async function classifyImages(cls: ImageClassifier, images: readonly Uint8Array[], batch = 128): Promise<Float32Array[]> {
   const out: Float32Array[] = [];
-  for (let s = 0; s < images.length; s += batch)
-    out.push(...cls.classify(images.slice(s, s + batch).map(toUnitFloat)).map((c) => c.probabilities));
+  for (let s = 0; s < images.length; s += batch) out.push(...cls.classify(images.slice(s, s + batch)).map((c) => c.probabilities));
   return out;
 }
 
-/**
- * Evaluates on a split of a dataset file. Stored images are used when the dataset was rendered with
- * the model's feature config; otherwise the stored audio is re-rendered with the model's config.
- */
-export async function evaluateOnDataset(
-  cls: Classifier,
+/** The images of a dataset split: stored, or re-rendered from the stored audio with the model's features. */
+async function splitImages(
+  cls: ImageClassifier,
   ds: Dataset,
-  split: Split | 'all' = 'test',
+  idx: readonly number[],
+  split: string,
   onProgress?: (d: number, t: number) => void,
-): Promise<EvaluationRun> {
-  const idx = split === 'all' ? ds.header.items.map((_, i) => i) : ds.indices(split);
-  if (!idx.length) throw new SoundeeError('ERR_DATASET', `the dataset has no ${split} items`);
-  const map = mapClasses(cls.classes, ds.classes, 'the dataset');
-  const truth = idx.map((i) => map[ds.header.items[i]!.label]!);
-  let images: Uint8Array[];
-  let source: string;
+): Promise<{ images: Uint8Array[]; source: string }> {
   const same = ds.header.features && diffFeatureConfig(cls.features, ds.header.features).length === 0;
-  if (same || (!ds.header.features && ds.header.imageSize === cls.features.imageSize)) {
-    images = idx.map((i) => ds.image(i));
-    source = `${split} split, stored images`;
-  } else if (
+  if (same || (!ds.header.features && ds.header.imageSize === cls.features.imageSize))
+    return { images: idx.map((i) => ds.image(i)), source: `${split} split, stored images` };
+  if (
     ds.audio &&
     ds.header.audio?.samplesPerItem === windowSamples(cls.features) &&
     ds.header.audio.sampleRateHz === cls.features.sampleRateHz
   ) {
-    images = [];
+    const images: Uint8Array[] = [];
     for (let s = 0; s < idx.length; s += 64) {
       const part = idx.slice(s, s + 64);
       images.push(
@@ -73,51 +82,103 @@ export async function evaluateOnDataset(
       );
       onProgress?.(Math.min(idx.length, s + 64), idx.length);
     }
-    source = `${split} split, audio re-rendered with the model's features (${diffFeatureConfig(ds.header.features!, cls.features).join('; ')})`;
-  } else
-    throw new SoundeeError(
-      'ERR_MODEL_MISMATCH',
-      "the dataset's images were rendered with other feature settings than the model's, and its audio cannot be re-rendered for this model; rebuild the dataset with the model's features",
-    );
+    return {
+      images,
+      source: `${split} split, audio re-rendered with the model's features (${diffFeatureConfig(ds.header.features!, cls.features).join('; ')})`,
+    };
+  }
+  throw new SoundeeError(
+    'ERR_MODEL_MISMATCH',
+    "the dataset's images were rendered with other feature settings than the model's, and its audio cannot be re-rendered for this model; rebuild the dataset with the model's features",
+  );
+}
+
+/**
+ * Evaluates on a split of a dataset file. Stored images are used when the dataset was rendered with
+ * the model's feature config; otherwise the stored audio is re-rendered with the model's config.
+ * Items whose stored audio is under the level gate are not scored (datasets of imported images have
+ * no audio: nothing is gated).
+ */
+export async function evaluateOnDataset(
+  cls: ImageClassifier,
+  ds: Dataset,
+  split: Split | 'all' = 'test',
+  { onProgress, silenceDb = GATE_DEFAULT }: EvaluateOptions = {},
+): Promise<EvaluationRun> {
+  const all = split === 'all' ? ds.header.items.map((_, i) => i) : ds.indices(split);
+  if (!all.length) throw new SoundeeError('ERR_DATASET', `the dataset has no ${split} items`);
+  const map = mapClasses(cls.classes, ds.classes, 'the dataset');
+  const quiet = new Set(ds.audio ? all.filter((i) => isQuiet(levels(ds.samples(i)), silenceDb)) : []);
+  const idx = all.filter((i) => !quiet.has(i));
+  const clipsOf = (items: readonly number[]) => new Set(items.map((i) => ds.header.items[i]!.clip));
+  const loudClips = clipsOf(idx);
+  const gatedClips = [...clipsOf([...quiet])].filter((c) => !loudClips.has(c)).length;
+  if (!idx.length)
+    throw new SoundeeError('ERR_DATASET', `every ${split} item is quieter than ${silenceDb} dBFS (the level gate): nothing to score`);
+  const truth = idx.map((i) => map[ds.header.items[i]!.label]!);
+  const { images, source } = await splitImages(cls, ds, idx, split, onProgress);
   const probs = await classifyImages(cls, images);
-  return { report: evaluatePredictions(cls.classes, truth, probs, cls.threshold), source, skipped: [] };
+  return {
+    report: evaluatePredictions(cls.classes, truth, probs, cls.threshold),
+    source,
+    skipped: [],
+    gated: { windows: quiet.size, clips: gatedClips, silenceDb },
+  };
 }
 
 /**
  * Evaluates on a folder of labelled clips (class sub-folders or name-N files): every window of every
- * clip, rendered with the model's feature config.
+ * clip, each file streamed through the feature path with the model's config (`renderFile`: the pad
+ * rule, the resampling rule, memory flat however long the file). Windows under the level gate are
+ * not scored.
  */
-export async function evaluateOnFolder(cls: Classifier, dir: string, onProgress?: (d: number, t: number) => void): Promise<EvaluationRun> {
-  const { clips, unlabelled } = await scanClips(dir);
-  const c: FeatureConfig = cls.features;
+export async function evaluateOnFolder(
+  cls: ImageClassifier,
+  dir: string,
+  { onProgress, silenceDb = GATE_DEFAULT, onWindow }: EvaluateOptions = {},
+): Promise<EvaluationRun> {
+  const { clips, unlabelled, problems } = await scanClips(dir);
   const labels = [...new Set(clips.map((x) => x.label))].sort();
   const map = mapClasses(cls.classes, labels, dir);
   const truth: number[] = [];
   const probs: Float32Array[] = [];
-  const skipped = unlabelled.map((clip) => ({ clip, reason: 'no label' }));
+  const skipped = [...unlabelled.map((clip) => ({ clip, reason: 'no label' })), ...problems];
+  const gated = { windows: 0, clips: 0, silenceDb };
   for (const [k, ref] of clips.entries()) {
     try {
-      let x = await loadAudio(ref.path, c.sampleRateHz);
-      if (x.length < windowSamples(c)) {
-        const p = new Float32Array(windowSamples(c));
-        p.set(x);
-        x = p;
+      let loud = 0;
+      for await (const { windows, images } of renderFile(ref.path, cls.features)) {
+        const results = cls.classify(images);
+        windows.forEach((window, i) => {
+          const quiet = isQuiet(window, silenceDb);
+          onWindow?.({ clip: ref.clip, window, image: images[i]!, probabilities: results[i]!.probabilities, gated: quiet });
+          if (quiet) {
+            gated.windows++;
+            return;
+          }
+          loud++;
+          probs.push(results[i]!.probabilities);
+          truth.push(map[labels.indexOf(ref.label)]!);
+        });
       }
-      const inputs = (await renderWindowImages(frameSignal(x, c), c)).map(toUnitFloat);
-      for (const r of cls.classify(inputs)) {
-        probs.push(r.probabilities);
-        truth.push(map[labels.indexOf(ref.label)]!);
-      }
+      if (loud === 0) gated.clips++;
     } catch (e) {
       skipped.push({ clip: ref.clip, reason: (e as Error).message });
     }
     onProgress?.(k + 1, clips.length);
   }
-  if (!truth.length) throw new SoundeeError('ERR_DATASET', `${dir}: no clip could be evaluated`);
+  if (!truth.length)
+    throw new SoundeeError(
+      'ERR_DATASET',
+      gated.windows
+        ? `${dir}: every window is quieter than ${silenceDb} dBFS (the level gate): nothing to score`
+        : `${dir}: no clip could be evaluated`,
+    );
   return {
     report: evaluatePredictions(cls.classes, truth, probs, cls.threshold),
-    source: `${dir}: ${clips.length - skipped.length} clips, ${truth.length} windows`,
+    source: `${dir}: ${clips.length - skipped.length} clips, ${truth.length + gated.windows} windows`,
     skipped,
+    gated,
   };
 }
 
@@ -141,7 +202,7 @@ export interface SilenceProbe {
  * not the padding, barely moves.
  */
 export async function probeSilenceShortcut(
-  cls: Classifier,
+  cls: ImageClassifier,
   ds: Dataset,
   { split = 'test' as Split, target = 'speech', tailMillis = 250 } = {},
 ): Promise<SilenceProbe> {
@@ -160,8 +221,8 @@ export async function probeSilenceShortcut(
         edit(x);
         return frameSignal(x, c)[0]!;
       });
-      const inputs = (await renderWindowImages(windows, c)).map(toUnitFloat);
-      for (const r of cls.classify(inputs)) if (r.probabilities.indexOf(Math.max(...r.probabilities)) === mt) hits++;
+      for (const r of cls.classify(await renderWindowImages(windows, c)))
+        if (r.probabilities.indexOf(Math.max(...r.probabilities)) === mt) hits++;
     }
     return hits / idx.length;
   };

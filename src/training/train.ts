@@ -11,6 +11,7 @@ import type { Dataset } from '../data/dataset-file.ts';
 import { availableParallelism } from 'node:os';
 import { Random } from '../util/random.ts';
 import { type Architecture, buildModel } from '../model/architectures.ts';
+import { toModelInput } from '../model/classifier.ts';
 import { DataParallelTrainer } from '@soundee/tfjs-wasm-training';
 
 export interface TrainOptions {
@@ -124,12 +125,12 @@ function updateEma(ema: tf.Tensor[], model: tf.LayersModel, decay: number): void
   });
 }
 
-/** Stacks uint8 HWC images into a float tensor in [0, 1]. */
+/** Stacks uint8 HWC images into a float tensor in [0, 1] (the classifier's one conversion, `toModelInput`). */
 export function imagesToTensor(images: readonly Uint8Array[], size: number): tf.Tensor4D {
   const px = size * size * 3;
   const flat = new Float32Array(images.length * px);
   images.forEach((img, k) => {
-    for (let j = 0; j < px; j++) flat[k * px + j] = img[j]! / 255;
+    toModelInput(img.subarray(0, px), flat, k * px);
   });
   return tf.tensor4d(flat, [images.length, size, size, 3]);
 }

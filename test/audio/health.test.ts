@@ -228,7 +228,8 @@ test('a stalled recorder (no data for noDataMs) is stopped and restarted', () =>
 
 test('consecutive failures back off exponentially up to the cap; a recorder that ends normally is restarted too', () => {
   const fail = () => throwError(() => new RecorderError('ERR_RECORDER_EXIT', 'sox exited with code 2'));
-  const { statuses, calls } = runMic([fail], 20_000, { restart: { maxDelayMs: 4000 } });
+  // maxStartFailures off: this is about the back-off of a recorder that fails for ever (ERR_RECORDER_NO_INPUT is tested below)
+  const { statuses, calls } = runMic([fail], 20_000, { restart: { maxDelayMs: 4000 }, maxStartFailures: Infinity });
   assert.deepEqual(
     statuses.filter((s) => s.state === 'restarting').map((s) => [s.attempt, s.delayMs]),
     [
@@ -264,6 +265,36 @@ test('consecutive failures back off exponentially up to the cap; a recorder that
     [0, 700],
   );
   assert.equal(completes.statuses.find((s) => s.state === 'recorder-stopped')!.message, 'sox ended');
+});
+
+test('no input at start-up: after maxStartFailures failed starts the microphone gives up with ERR_RECORDER_NO_INPUT', () => {
+  const fail = () =>
+    throwError(() => new RecorderError('ERR_RECORDER_EXIT', 'sox exited with code 2: cannot open default device', { stderr: 'no card' }));
+  const { statuses, calls, error } = runMic([fail], 20_000);
+  assert.equal((error as RecorderError).code, 'ERR_RECORDER_NO_INPUT');
+  assert.match(
+    (error as Error).message,
+    /failed 3 times in a row without delivering audio \(last: sox exited with code 2: cannot open default device\)/,
+  );
+  assert.deepEqual(
+    calls.map((c) => c.at),
+    [0, 500, 1500],
+    'three starts with the usual back-off, then no more',
+  );
+  assert.equal(statuses.filter((s) => s.state === 'restarting').length, 2);
+  // a stall before any audio counts as a failed start too
+  const stalls = runMic([() => NEVER], 20_000, { health: { noDataMs: 1000 }, maxStartFailures: 2 });
+  assert.equal((stalls.error as RecorderError).code, 'ERR_RECORDER_NO_INPUT');
+  assert.equal(stalls.calls.length, 2);
+});
+
+test('a device that worked and went away is restarted for ever, however often it fails', () => {
+  const fail = () => throwError(() => new RecorderError('ERR_RECORDER_EXIT', 'sox exited with code 2'));
+  const { calls, error } = runMic([chunks(3, new RecorderError('ERR_RECORDER_EXIT', 'unplugged')), fail], 20_000, {
+    restart: { maxDelayMs: 1000 },
+  });
+  assert.equal(error, undefined);
+  assert.ok(calls.length > 10, `${calls.length} starts`);
 });
 
 test('a missing recorder is fatal: the error reaches the subscriber and nothing is restarted', () => {

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { test } from 'node:test';
-import { decodeWav, encodeWav, loadAudio, readWav } from '../../src/audio/wav.ts';
+import { decodeWav, encodeWav, readWav } from '../../src/audio/wav.ts';
+import { loadAudio } from '../../src/audio/wav-reader.ts';
 import { fixture } from '../helpers/fixtures.ts';
 
 /** Amplitude of the component at freqHz (Goertzel), for checking decoded content. */

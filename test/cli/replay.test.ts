@@ -131,9 +131,11 @@ test('replay detects events as listen does: fire, silence, water gives fire star
   assert.match(table.stdout, /\(quiet\) +digital silence/);
 });
 
-test('replay --port serves hello, every prediction and the events to a WebSocket client', async () => {
+test('replay --port serves hello, every prediction and the events to a WebSocket client, and keeps serving after the end until Ctrl-C', async () => {
   const got: Record<string, unknown>[] = [];
+  const lateHello: Record<string, unknown>[] = [];
   let stdout = '';
+  let stderr = '';
   let connected: Promise<void> | undefined;
   const r = await new Promise<{ code: number | null }>((resolve) => {
     const p = spawn(process.execPath, [
@@ -149,6 +151,16 @@ test('replay --port serves hello, every prediction and the events to a WebSocket
     ]);
     p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     p.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      // after the end of the file the server stays up: a client can still connect; Ctrl-C stops it
+      if (/end of noise-2s\.wav; still serving on port \d+ \(Ctrl-C to stop\)/.test(stderr) && !p.killed)
+        void connected?.then(async () => {
+          const late = new WebSocket(/ws:\/\/127\.0\.0\.1:(\d+)\//.exec(stderr)![0]);
+          const hello = await new Promise<Record<string, unknown>>((ok) => late.once('message', (m) => ok(JSON.parse(m.toString()))));
+          lateHello.push(hello);
+          late.close();
+          p.kill('SIGINT');
+        });
       // connect as soon as the server announces its port (the first window completes 1 s later)
       const m = /ws:\/\/127\.0\.0\.1:(\d+)\//.exec(d.toString());
       if (m && !connected) {
@@ -162,9 +174,11 @@ test('replay --port serves hello, every prediction and the events to a WebSocket
   });
   assert.ok(connected, 'the server announced its port');
   await connected;
-  assert.equal(r.code, 0);
+  assert.equal(r.code, 0, stderr);
   assert.equal(got[0]?.type, 'hello');
   assert.deepEqual(got[0]?.classes, ['hum', 'hiss']);
+  assert.deepEqual(got[0]?.streams, ['noise-2s.wav'], 'hello names the file, not its path');
+  assert.equal(lateHello[0]?.type, 'hello', 'a client connecting after the end of the file is still served');
   const preds = got.filter((m) => m.type === 'prediction');
   assert.deepEqual(
     preds.map((p) => p.index),

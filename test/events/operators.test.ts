@@ -1,6 +1,6 @@
 /**
  * The event operator on a virtual clock (RxJS TestScheduler marbles): events are emitted at the
- * prediction that decides them, open events end when the stream completes, streams are tracked apart.
+ * prediction that decides them, open events end when the stream completes (reason stream-ended), streams are tracked apart.
  * Each marble frame is one prediction (one 250 ms hop); the tracker itself reads time from the predictions.
  */
 import assert from 'node:assert/strict';
@@ -99,7 +99,7 @@ test('open events end when the stream completes (marbles)', () => {
     const p$ = cold(src, predictions(src, { l: 0.05, h: 0.9 })).pipe(map(timed()));
     expectObservable(p$.pipe(detectEvents(CLASSES, { smoothWindows: 1, minDurationMs: 1000 }))).toBe('-s----(e|)', {
       s: ev('start', 250),
-      e: ev('end', 250, 5 * 250 + 1000),
+      e: { ...ev('end', 250, 5 * 250 + 1000), reason: 'stream-ended' },
     });
   });
 });
@@ -126,7 +126,7 @@ test('each stream id has its own tracker', () => {
     const p$ = cold(src, predictions(src, vals)).pipe(map((p) => (p.confidence > 0.5 ? a(p) : b(p))));
     expectObservable(p$.pipe(detectEvents(CLASSES, { smoothWindows: 1, minDurationMs: 1000 }))).toBe('s-------(e|)', {
       s: ev('start', 0, undefined, 'a'),
-      e: ev('end', 0, 3 * 250 + 1000, 'a'),
+      e: { ...ev('end', 0, 3 * 250 + 1000, 'a'), reason: 'stream-ended' },
     });
   });
 });

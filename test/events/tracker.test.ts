@@ -307,3 +307,69 @@ test('predictions going back in time are refused', () => {
   t.push(win(4, {}));
   assert.throws(() => t.push(win(3, {})), { code: 'ERR_EVENT_ORDER', message: /out of order/ });
 });
+
+test('every event that starts also ends: finish(reason) gives each open event its end with that reason', () => {
+  for (const reason of ['stream-ended', 'stopped', 'shutdown', 'error'] as const) {
+    const t = new EventTracker('s', CLASSES, { smoothWindows: 1, minDurationMs: 0 });
+    t.push(win(0, { water: 0.9, wind: 0.8 }));
+    const ends = t.finish(reason);
+    assert.deepEqual(
+      ends.map((e) => [e.label, e.phase, e.reason]),
+      [
+        ['water', 'end', reason],
+        ['wind', 'end', reason],
+      ],
+    );
+  }
+  // an end caused by the sound itself carries no reason
+  const natural = run([0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0, 0, 0, 0, 0], { smoothWindows: 1 });
+  assert.deepEqual(
+    natural.map(([, e]) => [e.phase, e.reason]),
+    [
+      ['start', undefined],
+      ['end', undefined],
+    ],
+  );
+});
+
+test('reconfigure: new thresholds apply from the next window, an open event stays open, a disabled class ends now (reason disabled)', () => {
+  const t = new EventTracker('s', CLASSES, { smoothWindows: 1, minDurationMs: 0 });
+  t.push(win(0, { water: 0.6, wind: 0.9 }));
+  assert.deepEqual(t.active, ['water', 'wind']);
+  // water's new threshold 0.9 (off 0.675) ends it at the next window of 0.6; wind becomes a background class
+  const ends = t.reconfigure({ smoothWindows: 1, minDurationMs: 0, perClass: { water: { threshold: 0.9 } }, backgroundClasses: ['wind'] });
+  assert.deepEqual(
+    ends.map((e) => [e.label, e.phase, e.startMs, e.endMs, e.reason]),
+    [['wind', 'end', 0, 1000, 'disabled']],
+  );
+  assert.deepEqual(t.active, ['water'], 'water stays open across the change');
+  assert.deepEqual(t.options.tracked, ['water', 'noise']);
+  const next = t.push(win(1, { water: 0.6, wind: 0.9 }));
+  assert.deepEqual(
+    next.map((e) => [e.label, e.phase, e.reason]),
+    [['water', 'end', undefined]],
+    'water ends by the new off threshold; wind, now background, starts nothing',
+  );
+  // enabling it again tracks it afresh
+  t.reconfigure({ smoothWindows: 1, minDurationMs: 0 });
+  assert.deepEqual(
+    t.push(win(2, { wind: 0.9 })).map((e) => [e.label, e.phase]),
+    [['wind', 'start']],
+  );
+  // bad settings are refused and change nothing
+  assert.throws(() => t.reconfigure({ threshold: 2 }), { code: 'ERR_EVENT_OPTIONS' });
+  assert.deepEqual(t.options.tracked, ['water', 'wind', 'noise']);
+});
+
+test('reconfigure: a new smoothing length keeps the latest windows', () => {
+  const t = new EventTracker('s', CLASSES, { smoothWindows: 4, minDurationMs: 0 });
+  for (let i = 0; i < 4; i++) t.push(win(i, { water: i < 2 ? 0 : 0.8 }));
+  // the last two windows (0.8, 0.8) stay: smoothed 0.8 at once with 2 windows
+  t.reconfigure({ smoothWindows: 2, minDurationMs: 0 });
+  assert.deepEqual(t.active, ['water']);
+  assert.deepEqual(t.push(win(4, { water: 0 })), [], '(0.8 + 0) / 2 = 0.4 ≥ off 0.3: still on');
+  assert.deepEqual(
+    t.push(win(5, { water: 0 })).map((e) => e.phase),
+    ['end'],
+  );
+});

@@ -5,7 +5,8 @@
  *
  * What is hashed, per feature setting, for a 6 s test signal (a modulated sine plus noise bursts):
  *  - `frames`: every window's dB frames (Float32 bytes) with its peak, RMS, index and start;
- *  - `inputs`: every window's model input (Float32 bytes) from renderFeatures (one window per sharp call);
+ *  - `inputs`: every window's model input (Float32 bytes): its image (one window per sharp call) through the
+ *    classifier's one bytes → [0, 1] conversion, `toModelInput`;
  *  - `batched`: the model-input images of all windows from renderWindowImages (one sharp call).
  *
  * If this fails after a dependency upgrade (sharp/libvips), the model input changed: retrain, or pin.
@@ -15,7 +16,8 @@ import { createHash } from 'node:crypto';
 import { test } from 'node:test';
 import { type FeatureConfig, resolveFeatureConfig } from '../../src/config.ts';
 import { frameSignal } from '../../src/features/framer.ts';
-import { renderFeatures, renderWindowImages } from '../../src/features/render.ts';
+import { renderWindowImage, renderWindowImages } from '../../src/features/render.ts';
+import { toModelInput } from '../../src/model/classifier.ts';
 import { noise, sine } from '../helpers/fixtures.ts';
 
 const signal = (() => {
@@ -75,7 +77,7 @@ for (const g of GOLDEN) {
     assert.equal(frames.digest('hex'), g.frames, 'dB frames');
     const inputs = createHash('sha256');
     for (const w of ws) {
-      const x = await renderFeatures(w, c);
+      const x = toModelInput(await renderWindowImage(w, c));
       inputs.update(new Uint8Array(x.buffer, x.byteOffset, x.byteLength));
     }
     assert.equal(inputs.digest('hex'), g.inputs, 'model inputs, one window at a time');

@@ -1,10 +1,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { resolveFeatureConfig } from '../../src/config.ts';
+import { type FeatureConfig, resolveFeatureConfig } from '../../src/config.ts';
 import { colormapLut } from '../../src/features/colormap.ts';
-import { frameSignal } from '../../src/features/framer.ts';
-import { RenderQueue, colorize, renderFeatures, renderWindowImage, renderWindowImages } from '../../src/features/render.ts';
+import { type WindowFrames, frameSignal } from '../../src/features/framer.ts';
+import { RenderQueue, colorize, renderWindowImage, renderWindowImages } from '../../src/features/render.ts';
+import { toModelInput } from '../../src/model/classifier.ts';
 import { noise, sine } from '../helpers/fixtures.ts';
+
+/** A window's model input as the classifier feeds it to the network: its image bytes / 255. */
+const renderFeatures = async (w: WindowFrames, cfg: FeatureConfig): Promise<Float32Array> => toModelInput(await renderWindowImage(w, cfg));
 
 const c = resolveFeatureConfig();
 

@@ -10,7 +10,8 @@
  */
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { loadAudio, writeWav } from '../../src/audio/wav.ts';
+import { writeWav } from '../../src/audio/wav.ts';
+import { loadAudio } from '../../src/audio/wav-reader.ts';
 import { type FeatureConfig, resolveFeatureConfig } from '../../src/config.ts';
 import { initBackend } from '../../src/model/backend.ts';
 import { saveModel } from '../../src/model/io.ts';

@@ -82,8 +82,9 @@ test('the Classifier runs the folded copy, labels as the original does, and disp
     const before = tf.memory().numTensors;
     const loaded = await loadModel(dir);
     const cls = new Classifier(loaded);
-    const inputs = Array.from({ length: 4 }, (_, i) => Float32Array.from({ length: 32 * 32 * 3 }, (_, k) => ((k * (i + 3)) % 97) / 97));
-    const got = cls.classify(inputs);
+    const images = Array.from({ length: 4 }, (_, i) => Uint8Array.from({ length: 32 * 32 * 3 }, (_, k) => (k * (i + 3)) % 256));
+    const inputs = images.map((x) => Float32Array.from(x, (v) => v / 255));
+    const got = cls.classify(images);
     const want = tf.tidy(
       () =>
         (

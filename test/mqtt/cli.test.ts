@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { loadAudio } from '../../src/audio/wav.ts';
+import { loadAudio } from '../../src/audio/wav-reader.ts';
 import { IngestConnection } from '../../src/client/ingest.ts';
 import { buildProgram } from '../../src/cli/main.ts';
 import type { EventMessage, HelloMessage } from '../../src/server/protocol.ts';

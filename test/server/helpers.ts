@@ -3,15 +3,20 @@ import { join } from 'node:path';
 import net from 'node:net';
 import WebSocket from 'ws';
 import { initBackend } from '../../src/model/backend.ts';
-import { BatchQueue, Classifier } from '../../src/model/classifier.ts';
+import { Engine } from '../../src/engine/engine.ts';
+import { type BatchQueue, Classifier } from '../../src/model/classifier.ts';
 import { loadModel } from '../../src/model/io.ts';
 import { type HelloInfo, type ServerOptions, type SoundeeServer, helloFor, startServer } from '../../src/server/server.ts';
 import { tempDir, writeTinyModel } from '../helpers/fixtures.ts';
 
-/** A loaded tiny model (fast, untrained) and its shared queue. */
+/** A loaded tiny model (fast, untrained), its engine and that engine's shared queue. */
 export interface TestModel {
   classifier: Classifier;
+  /** An engine on the model (default event settings), as `soundee serve` has one. */
+  engine: Engine;
   queue: BatchQueue;
+  /** A fresh engine on the same model (its own queues and statistics); the model stays the TestModel's. */
+  newEngine(events?: ConstructorParameters<typeof Engine>[1]): Engine;
   hello: () => HelloInfo;
   dispose(): Promise<void>;
 }
@@ -27,10 +32,13 @@ export async function fromDir(dir: string, cleanup: () => Promise<void> = async 
   await initBackend('wasm', null);
   const classifier = new Classifier(await loadModel(dir));
   classifier.warmUp();
-  const queue = new BatchQueue(classifier);
+  const newEngine = (o: ConstructorParameters<typeof Engine>[1] = {}) => new Engine(classifier, { ...o, ownsModel: false });
+  const engine = newEngine();
   return {
     classifier,
-    queue,
+    engine,
+    queue: engine.inference,
+    newEngine,
     hello: () => helloFor(classifier),
     async dispose() {
       classifier.dispose();
@@ -45,7 +53,7 @@ export async function testServer(
   options: Partial<ServerOptions> = {},
 ): Promise<SoundeeServer & { logs: string[]; url: string }> {
   const logs: string[] = [];
-  const server = await startServer({ port: 0, hello: model.hello, ingest: { queue: model.queue }, log: (l) => logs.push(l), ...options });
+  const server = await startServer({ port: 0, hello: model.hello, ingest: { engine: model.engine }, log: (l) => logs.push(l), ...options });
   return Object.assign(server, { logs, url: `ws://127.0.0.1:${server.port}` });
 }
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { ingestWav } from '../../src/client/index.ts';
 import { buildProgram } from '../../src/cli/main.ts';
-import { serverSecurity } from '../../src/cli/commands/serve.ts';
+import { serverSecurity } from '../../src/cli/serving.ts';
 import type { EventMessage } from '../../src/server/protocol.ts';
 import { REPO_ROOT, tempDir, writeTinyModel } from '../helpers/fixtures.ts';
 import { writeTiltModel } from '../helpers/tilt-model.ts';
@@ -111,13 +111,35 @@ test('soundee serve: token-protected dashboard and API, audio ingest with predic
   assert.match(stderr(), /shutting down/);
 });
 
-test('replay --port serves the dashboard while it replays', { timeout: 60_000 }, async () => {
-  const { port, exited } = await start(['replay', join(REPO_ROOT, 'samples/water.wav'), '--realtime', '--port', '0', '--model', model]);
+test('replay --port serves the dashboard while it replays, and after the end until SIGINT; --loop keeps replaying', {
+  timeout: 60_000,
+}, async () => {
+  const { child, port, exited, stderr } = await start([
+    'replay',
+    join(REPO_ROOT, 'samples/water.wav'),
+    '--realtime',
+    '--port',
+    '0',
+    '--model',
+    model,
+  ]);
   const res = await fetch(`http://127.0.0.1:${port}/`);
   assert.equal(res.status, 200);
   assert.match(await res.text(), /<canvas id="spectrogram"/);
   const info = (await (await fetch(`http://127.0.0.1:${port}/v1/info`)).json()) as { streams: string[]; ingest: { enabled: boolean } };
-  assert.deepEqual(info.streams, [join(REPO_ROOT, 'samples/water.wav')]);
+  assert.deepEqual(info.streams, ['water.wav'], "the file's name, not its absolute path");
   assert.equal(info.ingest.enabled, false);
+  while (!/still serving/.test(stderr())) await new Promise((r) => setTimeout(r, 50));
+  assert.equal((await fetch(`http://127.0.0.1:${port}/v1/info`)).status, 200, 'still served after the end of the file');
+  child.kill('SIGINT');
   assert.equal(await exited, 0);
+
+  // --loop: the 3 s file replays as one stream past its end (window times run on), until SIGINT
+  const looped = await start(['replay', join(REPO_ROOT, 'samples/water.wav'), '--loop', '--json', '--port', '0', '--model', model]);
+  let out = '';
+  looped.child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  while (!/"startMs":6000/.test(out)) await new Promise((r) => setTimeout(r, 50));
+  looped.child.kill('SIGINT');
+  assert.equal(await looped.exited, 0);
+  assert.match(looped.stderr(), /stopped before the end of water\.wav/);
 });

@@ -1,7 +1,9 @@
 /** `soundee dataset build|import-images|info`: labelled clips → a dataset file. */
+import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { type Command, Option } from 'commander';
-import { resolveFeatureConfig } from '../../config.ts';
+import { DEFAULTS, resolveFeatureConfig } from '../../config.ts';
 import { buildAudioDataset, importImageDataset, splitCsv } from '../../data/build.ts';
 import { type Dataset, readDataset, writeDataset } from '../../data/dataset-file.ts';
 import { SPLITS } from '../../data/split.ts';
@@ -53,6 +55,17 @@ async function finish(ds: Dataset, o: BuildCliOptions): Promise<void> {
   info(`\nwrote ${o.out} (${ds.size} items, ${ds.classes.length} classes)${o.splitCsv ? ` and ${o.splitCsv}` : ''}`);
 }
 
+/**
+ * Without a manifest every clip is its own group, so windows cut from one recording can land on both
+ * sides of the split: the held-out figures then measure memory, not hearing. Say so.
+ */
+function warnWithoutManifest(dir: string, manifest: string | undefined): void {
+  if (manifest !== undefined || existsSync(join(dir, 'manifest.csv'))) return;
+  info(
+    `soundee: warning: ${dir} has no manifest.csv, so each clip is its own group and the split is clip by clip: clips cut from the same recording can land in both train and test, and the test figures will be too good. Give a manifest (clip,class,group; --manifest FILE) whose group names each original recording.`,
+  );
+}
+
 function commonBuildOptions(cmd: Command): Command {
   return cmd
     .requiredOption('--out <file>', 'dataset file to write (e.g. data/ambient.sdset)')
@@ -60,7 +73,7 @@ function commonBuildOptions(cmd: Command): Command {
       '--manifest <csv>',
       'CSV with clip,class,group columns (default: <dir>/manifest.csv if present); group = one original recording',
     )
-    .option('--seed <n>', 'seed of the split', parseNumber('--seed', { integer: true, min: 0 }), 42)
+    .option('--seed <n>', 'seed of the split', parseNumber('--seed', { integer: true, min: 0 }), DEFAULTS.splitSeed)
     .option('--split <a:b:c>', 'train:valid:test proportions (by group, per class)', parseRatios, [0.7, 0.2, 0.1] as [
       number,
       number,
@@ -84,6 +97,7 @@ export function datasetCommand(program: Command): void {
       "folders of more clips of the same classes that go to the train split only (valid/test stay the primary folder's held-out groups)",
     )
     .action(async (dir: string, o: BuildCliOptions) => {
+      warnWithoutManifest(dir, o.manifest);
       const features = o.features ? await readFeatureFile(o.features) : resolveFeatureConfig();
       let bar: ReturnType<typeof progressBar> | undefined;
       const dataset = await buildAudioDataset(dir, {

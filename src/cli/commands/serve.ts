@@ -1,152 +1,11 @@
 /** `soundee serve`: the WebSocket server with remote audio ingest and the live dashboard. */
 import type { Command } from 'commander';
-import { pipe, tap } from 'rxjs';
-import { detectEvents, gateQuietWindows } from '../../events/operators.ts';
-import { BatchQueue } from '../../model/classifier.ts';
-import { isLoopbackAddress } from '../../server/access.ts';
-import { INGEST_PATH, STREAM_PATH } from '../../server/protocol.ts';
-import { type SoundeeServer, type ServerOptions, helloFor, startServer } from '../../server/server.ts';
-import { type SoundEvent, isQuiet } from '../../events/tracker.ts';
-import type { Classifier } from '../../model/classifier.ts';
-import type { Prediction } from '../../stream/operators.ts';
-import { eventLine, eventMessage, predictionHeader, predictionRow, quietRow, roundPrediction } from '../format.ts';
-import { type ModelCliOptions, fail, info, modelOptions, openClassifier, parseNumber } from '../common.ts';
-import { type EventCliOptions, type EventSettings, eventOptions, eventSettingsFor } from '../event-options.ts';
-import { type MqttCliOptions, mqttOptions, openMqtt } from '../mqtt-options.ts';
-import type { MqttBridge, MqttSink } from '../../mqtt/bridge.ts';
+import { type ModelCliOptions, info, modelOptions, parseNumber } from '../common.ts';
+import { type EventCliOptions, eventOptions } from '../event-options.ts';
+import { type ServerCliOptions, openServing, serverOptions, stopSignals } from '../serving.ts';
 
-/** The network options every serving command shares (the WebSocket server's, and MQTT's). */
-export interface ServerCliOptions extends MqttCliOptions {
-  host: string;
-  token?: string;
-  origin?: string[];
-}
-
-/** Adds --host, --token and --origin, and the MQTT options (--mqtt…). */
-export function serverOptions(cmd: Command): Command {
-  return mqttOptions(cmd)
-    .option('--host <addr>', 'interface to listen on; anything but loopback exposes the server to the network (use --token)', '127.0.0.1')
-    .option('--token <token>', 'require this token on every request (Authorization: Bearer, or ?token= for browsers) (env SOUNDEE_TOKEN)')
-    .option('--origin <origins...>', "browser origins allowed besides the server's own (e.g. https://app.example); * allows any");
-}
-
-/** The security settings of the options (token from the environment when not given), warning when exposed without a token. */
-export function serverSecurity(o: ServerCliOptions): Pick<ServerOptions, 'host' | 'token' | 'origins'> {
-  const token = o.token ?? (process.env.SOUNDEE_TOKEN || undefined);
-  if (!isLoopbackAddress(o.host) && !token)
-    info(
-      `soundee: warning: listening on ${o.host} without a token: anyone who can reach this port can read what it hears and stream audio in. Set --token or SOUNDEE_TOKEN.`,
-    );
-  return { host: o.host, ...(token ? { token } : {}), origins: o.origin ?? [] };
-}
-
-/** Prints where the server can be reached (the token is never printed). */
-export function announce(server: SoundeeServer, tokenSet: boolean): void {
-  const h = server.host.includes(':') ? `[${server.host}]` : server.host;
-  const q = tokenSet ? '?token=<token>' : '';
-  info(`soundee: serving predictions on ws://${h}:${server.port}/`);
-  info(`soundee: dashboard at http://${h}:${server.port}/${q}`);
-  info(
-    `soundee: subscribe at ws://${h}:${server.port}${STREAM_PATH}, stream audio in at ws://${h}:${server.port}${INGEST_PATH}?streamId=…&sampleRateHz=…&format=s16le|f32le`,
-  );
-}
-
-/** What a serving command opens before its stream: the classifier, its event settings and, with a port, the server. */
-export interface Serving {
-  classifier: Classifier;
-  events: EventSettings;
-  /** Undefined without a port. */
-  server: SoundeeServer | undefined;
-  /** The MQTT bridge (connecting in the background); undefined without --mqtt. */
-  mqtt: MqttBridge | undefined;
-}
-
-/**
- * The start shared by serve, listen and replay: the security settings (warning when exposed without
- * a token), the classifier, the event settings (bad ones refused before anything records), and with
- * `o.port` the server, its hello naming `streams`, announced on stderr. Whatever fails after the
- * classifier loaded disposes it; a busy port or an unknown address gets one clear line (exit 1).
- */
-export async function openServing(
-  o: ModelCliOptions & EventCliOptions & ServerCliOptions & { port?: number },
-  streams: string[],
-  more: (
-    classifier: Classifier,
-    events: EventSettings,
-    mqtt: MqttBridge | undefined,
-  ) => Omit<ServerOptions, 'host' | 'token' | 'origins' | 'port' | 'hello'> = () => ({}),
-): Promise<Serving> {
-  const security = o.port === undefined ? undefined : serverSecurity(o);
-  const classifier = await openClassifier(o);
-  let events: EventSettings;
-  let server: SoundeeServer | undefined;
-  let mqtt: MqttBridge | undefined;
-  try {
-    events = eventSettingsFor(o, classifier);
-    // with --mqtt: the bridge, and its run-time control in events.options (set commands)
-    mqtt = openMqtt(o, classifier, events);
-    const bridge = mqtt;
-    if (security && o.port !== undefined)
-      server = await startServer({
-        ...security,
-        port: o.port,
-        hello: () => ({ ...helloFor(classifier, streams), ...(bridge ? { mqtt: bridge.status() } : {}) }),
-        ...more(classifier, events, mqtt),
-      });
-  } catch (e) {
-    await mqtt?.close(0);
-    classifier.dispose();
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'EADDRINUSE') fail(`port ${o.port} on ${o.host} is already in use; choose another with --port (0 = any free port)`);
-    if (code === 'EADDRNOTAVAIL') fail(`cannot listen on ${o.host}: no such local address`);
-    throw e;
-  }
-  if (server) announce(server, security?.token !== undefined);
-  return { classifier, events, server, mqtt };
-}
-
-/**
- * What listen and replay do with their stream's output: print each prediction (a table, or a JSON
- * line with --json) and each event, and serve them when there is a server. Events are printed as the
- * server numbered them (the id of `since` resumes).
- */
-export class StreamPrinter {
-  /** Predictions seen. */
-  windows = 0;
-  /** Events started. */
-  events = 0;
-  /** End of the last window, ms from the start of the stream. */
-  lastEndMs = 0;
-
-  constructor(
-    private readonly json: boolean,
-    private readonly silenceDb: number,
-    private readonly server: SoundeeServer | undefined,
-    private readonly out: (line: string) => void = (line) => void process.stdout.write(`${line}\n`),
-    private readonly mqtt?: MqttSink,
-  ) {}
-
-  readonly prediction = (p: Prediction): void => {
-    this.windows++;
-    this.lastEndMs = p.endMs;
-    const r = roundPrediction(p);
-    if (this.json) this.out(JSON.stringify({ type: 'prediction', ...r }));
-    else {
-      if (this.windows === 1) this.out(predictionHeader);
-      this.out(isQuiet(p, this.silenceDb) ? quietRow(r) : predictionRow(r));
-    }
-    this.server?.publish({ type: 'prediction', ...r });
-    this.mqtt?.publishLevel(p.streamId, p.rmsDb);
-  };
-
-  readonly event = (e: SoundEvent): void => {
-    if (e.phase === 'start') this.events++;
-    const served = this.server?.publishEvent(eventMessage(e)) ?? eventMessage(e);
-    // without a server, the MQTT bridge numbers the events: --json prints the ids MQTT carries
-    const msg = this.mqtt?.publishEvent(served) ?? served;
-    this.out(this.json ? JSON.stringify(msg) : eventLine(e));
-  };
-}
+/** Defaults of `soundee serve`. */
+export const SERVE_DEFAULTS = Object.freeze({ port: 8080, history: 1000, maxStreams: 16 });
 
 interface ServeOptions extends ModelCliOptions, ServerCliOptions, EventCliOptions {
   port: number;
@@ -163,55 +22,47 @@ export function serveCommand(program: Command): void {
           .description(
             'serve the dashboard, predictions and events over WebSocket, and classify audio that apps stream in (/v1/ingest); events are detected per stream as `listen` does',
           )
-          .option('--port <n>', 'port (0 = any free port)', parseNumber('--port', { min: 0, max: 65535, integer: true }), 8080)
+          .option(
+            '--port <n>',
+            'port (0 = any free port)',
+            parseNumber('--port', { min: 0, max: 65535, integer: true }),
+            SERVE_DEFAULTS.port,
+          )
           .option(
             '--history <n>',
             'events held for clients that reconnect with since',
             parseNumber('--history', { min: 1, max: 1_000_000, integer: true }),
-            1000,
+            SERVE_DEFAULTS.history,
           )
           .option(
             '--max-streams <n>',
             'ingest streams open at once',
             parseNumber('--max-streams', { min: 1, max: 1024, integer: true }),
-            16,
+            SERVE_DEFAULTS.maxStreams,
           ),
       ),
     ),
   ).action(async (o: ServeOptions) => {
-    const { classifier, server, mqtt } = await openServing(o, [], (classifier, events, mqtt) => {
-      const queue = new BatchQueue(classifier);
-      return {
-        // the post-processing of listen and replay, per ingest stream: the level gate ("nothing heard"), then the event layer
-        ingest: {
-          queue,
-          postprocess: () =>
-            mqtt
-              ? pipe(
-                  gateQuietWindows(events.silenceDb),
-                  tap((p) => mqtt.publishLevel(p.streamId, p.rmsDb)),
-                )
-              : gateQuietWindows(events.silenceDb),
-          events: () => detectEvents(classifier.classes, events.options),
-        },
-        historySize: o.history,
-        maxStreams: o.maxStreams,
-        // every event, with the id WebSocket clients see, to the broker too
-        ...(mqtt ? { onEvent: (e) => void mqtt.publishEvent(e) } : {}),
-      };
-    });
-    await new Promise<void>((resolve) => {
-      const stop = () => {
-        process.off('SIGINT', stop);
-        process.off('SIGTERM', stop);
-        resolve();
-      };
-      process.on('SIGINT', stop);
-      process.on('SIGTERM', stop);
-    });
+    // every ingest stream runs through the engine: the level gate and the event layer, as listen and replay
+    const serving = await openServing(o, [], (engine, mqtt) => ({
+      ingest: { engine },
+      historySize: o.history,
+      maxStreams: o.maxStreams,
+      // every event, with the id WebSocket clients see, to the broker too
+      ...(mqtt ? { onEvent: (e) => void mqtt.publishEvent(e) } : {}),
+    }));
+    // each window's level, of every ingest stream, to the broker: a sink on the engine's outputs
+    const { mqtt } = serving;
+    const levels = mqtt
+      ? serving.engine.outputs.subscribe((out) => {
+          if (out.type === 'prediction') mqtt.publishLevel(out.streamId, out.message.rmsDb);
+        })
+      : undefined;
+    const signals = stopSignals();
+    await signals.received;
     info('soundee: shutting down');
-    await server!.close();
-    await mqtt?.close();
-    classifier.dispose();
+    levels?.unsubscribe();
+    await serving.close();
+    signals.dispose();
   });
 }

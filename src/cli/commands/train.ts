@@ -1,18 +1,12 @@
-/** `soundee train`: train a network on a dataset file, keep the best epoch, evaluate it on the test split. */
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+/** `soundee train`: options → `trainToDirectory` (train, keep the best epoch, save, evaluate on the test split) → progress and report. */
 import { type Command, Option } from 'commander';
+import { DEFAULTS } from '../../config.ts';
 import { type AugmentOptions, DEFAULT_AUGMENT } from '../../data/augment.ts';
-import { readDataset } from '../../data/dataset-file.ts';
 import { ARCHITECTURES, type Architecture } from '../../model/architectures.ts';
 import { initBackend, type BackendChoice } from '../../model/backend.ts';
-import { type WeightQuantization, loadModel, saveModel, updateMetadata } from '../../model/io.ts';
-import { Classifier } from '../../model/classifier.ts';
-import { evaluateOnDataset } from '../../training/evaluate.ts';
+import type { WeightQuantization } from '../../model/io.ts';
 import { formatReport } from '../../training/metrics.ts';
-import { trainModel } from '../../training/train.ts';
-import { confusionSvg, trainingCurvesSvg, writeSvg } from '../../training/plots.ts';
-import { resolveFeatureConfig } from '../../config.ts';
+import { trainToDirectory } from '../../training/to-directory.ts';
 import { backendOption, fail, info, parseNumber } from '../common.ts';
 import { type Progress, progressBar } from '../progress.ts';
 
@@ -85,7 +79,7 @@ export function trainCommand(program: Command): void {
       .requiredOption('--out <dir>', 'model directory to write (e.g. models/mine)')
       .option('--name <name>', 'model name shown to clients (default: the directory name)')
       .option('--epochs <n>', 'most epochs', parseNumber('--epochs', { integer: true, min: 1 }), 40)
-      .option('--batch-size <n>', 'mini-batch size', parseNumber('--batch-size', { integer: true, min: 1 }), 64)
+      .option('--batch-size <n>', 'mini-batch size', parseNumber('--batch-size', { integer: true, min: 1 }), DEFAULTS.trainingBatchSize)
       .option('--lr <x>', 'Adam learning rate', parseNumber('--lr', { min: 1e-7, max: 1 }), 1e-3)
       .option('--seed <n>', 'seed of initialisation, sampling and augmentation', parseNumber('--seed', { integer: true, min: 0 }), 1)
       .option(
@@ -157,155 +151,104 @@ export function trainCommand(program: Command): void {
           .choices(['none', 'float16', 'uint8'])
           .default('none'),
       )
-      .option('--threshold <p>', "the model's 'cannot tell' threshold", parseNumber('--threshold', { min: 0, max: 1 }), 0.4)
+      .option(
+        '--threshold <p>',
+        "the model's 'cannot tell' threshold",
+        parseNumber('--threshold', { min: 0, max: 1 }),
+        DEFAULTS.confidenceThreshold,
+      )
       .option(
         '--cores <n>',
         'wasm backend: split each batch over this many cores (worker threads); default all',
         parseNumber('--cores', { integer: true, min: 1, max: 64 }),
       ),
-  ).action(async (o: TrainCliOptions) => {
-    const backend = await initBackend(o.backend);
-    const ds = await readDataset(o.data);
-    const features = ds.header.features ?? resolveFeatureConfig({ imageSize: ds.header.imageSize });
-    if (!ds.header.features)
-      info(
-        'soundee: note: this dataset holds imported images; the model will render live audio with the default feature settings, which may not match your images',
-      );
-    const augment = o.augment
-      ? {
-          ...DEFAULT_AUGMENT,
-          mixProbability: o.mix,
-          noiseProbability: o.noise,
-          gapProbability: o.gaps,
-          eqProbability: o.eq,
-          maskProbability: o.masks,
-          ...o.augmentJson,
-        }
-      : null;
-    const counts = ds.counts();
-    info(
-      `soundee: training ${o.arch} on ${o.data}: ${counts.train.reduce((a, b) => a + b, 0)} train / ${counts.valid.reduce((a, b) => a + b, 0)} valid items, ${ds.classes.length} classes, ${augment ? 'augmented' : 'no augmentation'}`,
-    );
-    let stopRequested = false;
-    const onSigint = () => {
-      if (stopRequested) process.exit(130);
-      stopRequested = true;
-      info('\nsoundee: stopping after this batch and saving the best epoch so far (Ctrl-C again to quit without saving)');
-    };
-    process.on('SIGINT', onSigint);
-    let bar: Progress | undefined;
-    const started = performance.now();
-    let result: Awaited<ReturnType<typeof trainModel>>;
-    try {
-      result = await trainModel(ds, {
-        arch: o.arch,
-        head: o.head,
-        epochs: o.epochs,
-        batchSize: o.batchSize,
-        lr: o.lr,
-        seed: o.seed,
-        patience: o.patience,
-        augment,
-        sampling: o.sampling,
-        labelSmoothing: o.labelSmoothing,
-        lrSchedule: o.schedule,
-        ...(o.cores === undefined ? {} : { replicas: o.cores }),
-        mixup: o.mixup,
-        ema: o.ema,
-        shouldStop: () => stopRequested,
-        onEpochStart: ({ epoch, done, total }) => {
-          if (done <= 8) bar = progressBar(`epoch ${epoch + 1}/${o.epochs} augment`, total);
-          bar?.update(done);
-          if (done === total) bar?.stop();
-        },
-        onBatch: ({ epoch, batch, batches, loss, acc }) => {
-          if (batch === 1) bar = progressBar(`epoch ${epoch + 1}/${o.epochs} train  `, batches, 'loss {loss} acc {acc}');
-          bar?.update(batch, { loss: loss.toFixed(3), acc: acc.toFixed(3) });
-          if (batch === batches) bar?.stop();
-        },
-        onEpoch: (l) => {
-          bar?.stop();
-          const elapsed = (performance.now() - started) / 1000;
-          const eta = (elapsed / (l.epoch + 1)) * (o.epochs - l.epoch - 1);
-          info(
-            `epoch ${l.epoch + 1}/${o.epochs}: loss ${l.loss.toFixed(3)} acc ${l.acc.toFixed(3)} | val loss ${l.valLoss.toFixed(3)} val acc ${l.valAcc.toFixed(3)}${l.best ? ' (best)' : ''} | ${l.seconds.toFixed(1)} s (augment ${l.augmentSeconds.toFixed(1)} s), ${l.imagesPerSec.toFixed(0)} img/s | ETA ≤ ${fmtTime(eta)}`,
-          );
-        },
-      });
-    } finally {
-      bar?.stop();
-      process.off('SIGINT', onSigint);
-    }
-    const { model, history, bestEpoch } = result;
-    const trainSeconds = (performance.now() - started) / 1000;
-    const name = o.name ?? o.out.replace(/\/+$/, '').split('/').pop()!;
-    const training = {
-      dataset: o.data,
+  ).action(train);
+}
+
+/** The augmentation the options ask for (null with --no-augment). */
+function augmentOf(o: TrainCliOptions): AugmentOptions | null {
+  if (!o.augment) return null;
+  return {
+    ...DEFAULT_AUGMENT,
+    mixProbability: o.mix,
+    noiseProbability: o.noise,
+    gapProbability: o.gaps,
+    eqProbability: o.eq,
+    maskProbability: o.masks,
+    ...o.augmentJson,
+  };
+}
+
+async function train(o: TrainCliOptions): Promise<void> {
+  const backend = await initBackend(o.backend);
+  const augment = augmentOf(o);
+  let stopRequested = false;
+  const onSigint = () => {
+    if (stopRequested) process.exit(130);
+    stopRequested = true;
+    info('\nsoundee: stopping after this batch and saving the best epoch so far (Ctrl-C again to quit without saving)');
+  };
+  process.on('SIGINT', onSigint);
+  let bar: Progress | undefined;
+  const started = performance.now();
+  try {
+    const r = await trainToDirectory({
+      data: o.data,
+      out: o.out,
+      ...(o.name === undefined ? {} : { name: o.name }),
+      quantize: o.quantize,
+      threshold: o.threshold,
       backend,
       arch: o.arch,
-      params: model.countParams(),
-      epochsRun: history.length,
-      bestEpoch: bestEpoch + 1,
-      stoppedEarly: result.stoppedEarly,
-      interrupted: result.interrupted,
-      seconds: Math.round(trainSeconds),
-      options: {
-        head: o.arch === 'resnet' ? o.head : undefined,
-        epochs: o.epochs,
-        batchSize: o.batchSize,
-        lr: o.lr,
-        seed: o.seed,
-        patience: o.patience,
-        sampling: o.sampling,
-        labelSmoothing: o.labelSmoothing,
-        schedule: o.schedule,
-        mixup: o.mixup,
-        ema: o.ema,
-        augment,
+      head: o.head,
+      epochs: o.epochs,
+      batchSize: o.batchSize,
+      lr: o.lr,
+      seed: o.seed,
+      patience: o.patience,
+      augment,
+      sampling: o.sampling,
+      labelSmoothing: o.labelSmoothing,
+      lrSchedule: o.schedule,
+      ...(o.cores === undefined ? {} : { replicas: o.cores }),
+      mixup: o.mixup,
+      ema: o.ema,
+      shouldStop: () => stopRequested,
+      onStart: ({ dataset, importedImages }) => {
+        if (importedImages)
+          info(
+            'soundee: note: this dataset holds imported images; the model will render live audio with the default feature settings, which may not match your images',
+          );
+        const counts = dataset.counts();
+        const n = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+        info(
+          `soundee: training ${o.arch} on ${o.data}: ${n(counts.train)} train / ${n(counts.valid)} valid items, ${dataset.classes.length} classes, ${augment ? 'augmented' : 'no augmentation'}`,
+        );
       },
-      best: { valAcc: history[bestEpoch]!.valAcc, valLoss: history[bestEpoch]!.valLoss },
-      medianImagesPerSec: [...history.map((h) => h.imagesPerSec)].sort((a, b) => a - b)[Math.floor(history.length / 2)],
-    };
-    const meta = { name, architecture: o.arch, classes: ds.classes, features, confidenceThreshold: o.threshold, training };
-    await saveModel(model, o.out, meta, { quantization: o.quantize });
-    model.dispose();
-    await writeFile(join(o.out, 'history.json'), `${JSON.stringify(history, null, 1)}\n`);
-    await writeSvg(
-      join(o.out, 'training-curves.png'),
-      trainingCurvesSvg(
-        {
-          loss: history.map((h) => h.loss),
-          acc: history.map((h) => h.acc),
-          valLoss: history.map((h) => h.valLoss),
-          valAcc: history.map((h) => h.valAcc),
-        },
-        bestEpoch,
-        `${name}: ${o.arch} on ${o.data} (kept epoch ${bestEpoch + 1})`,
-      ),
-    );
-    info(
-      `soundee: kept epoch ${bestEpoch + 1} (val acc ${history[bestEpoch]!.valAcc.toFixed(3)}); trained ${fmtTime(trainSeconds)}; wrote ${o.out}`,
-    );
-
-    // the test split is looked at once, after selection, with the saved (possibly quantised) model
-    const loaded = await loadModel(o.out);
-    const cls = new Classifier(loaded);
-    if (ds.indices('test').length) {
-      const run = await evaluateOnDataset(cls, ds, 'test');
-      const evaluation = { split: 'test', dataset: o.data, ...run.report };
-      await updateMetadata(o.out, { evaluation });
-      await writeFile(join(o.out, 'evaluation.json'), `${JSON.stringify(evaluation, null, 1)}\n`);
-      await writeFile(join(o.out, 'evaluation.txt'), `${formatReport(run.report)}\n`);
-      await writeSvg(
-        join(o.out, 'confusion.png'),
-        confusionSvg(
-          run.report.classes,
-          run.report.confusion,
-          `${name} on the test split: accuracy ${(100 * run.report.accuracy).toFixed(1)}%, macro-F1 ${run.report.macroF1.toFixed(3)}`,
-        ),
-      );
-      console.log(formatReport(run.report));
-    }
-    cls.dispose();
-  });
+      onEpochStart: ({ epoch, done, total }) => {
+        if (done <= 8) bar = progressBar(`epoch ${epoch + 1}/${o.epochs} augment`, total);
+        bar?.update(done);
+        if (done === total) bar?.stop();
+      },
+      onBatch: ({ epoch, batch, batches, loss, acc }) => {
+        if (batch === 1) bar = progressBar(`epoch ${epoch + 1}/${o.epochs} train  `, batches, 'loss {loss} acc {acc}');
+        bar?.update(batch, { loss: loss.toFixed(3), acc: acc.toFixed(3) });
+        if (batch === batches) bar?.stop();
+      },
+      onEpoch: (l) => {
+        bar?.stop();
+        const elapsed = (performance.now() - started) / 1000;
+        const eta = (elapsed / (l.epoch + 1)) * (o.epochs - l.epoch - 1);
+        info(
+          `epoch ${l.epoch + 1}/${o.epochs}: loss ${l.loss.toFixed(3)} acc ${l.acc.toFixed(3)} | val loss ${l.valLoss.toFixed(3)} val acc ${l.valAcc.toFixed(3)}${l.best ? ' (best)' : ''} | ${l.seconds.toFixed(1)} s (augment ${l.augmentSeconds.toFixed(1)} s), ${l.imagesPerSec.toFixed(0)} img/s | ETA ≤ ${fmtTime(eta)}`,
+        );
+      },
+    });
+    const best = r.history[r.bestEpoch]!;
+    info(`soundee: kept epoch ${r.bestEpoch + 1} (val acc ${best.valAcc.toFixed(3)}); trained ${fmtTime(r.seconds)}; wrote ${o.out}`);
+    if (r.evaluation) console.log(formatReport(r.evaluation));
+  } finally {
+    bar?.stop();
+    process.off('SIGINT', onSigint);
+  }
 }

@@ -1,0 +1,200 @@
+/**
+ * What the serving commands (serve, listen, replay) share, so that no command imports another: the
+ * network options, opening the engine, (with a port) the server and (with --mqtt) the MQTT bridge,
+ * printing and serving a stream's outputs, and waiting for Ctrl-C.
+ */
+import type { Command } from 'commander';
+import { type Engine, openEngine } from '../engine/engine.ts';
+import type { StreamOutput } from '../engine/outputs.ts';
+import type { MqttBridge, MqttSink } from '../mqtt/bridge.ts';
+import { isLoopbackAddress } from '../server/access.ts';
+import { INGEST_PATH, type PredictionMessage, STREAM_PATH } from '../server/protocol.ts';
+import { type ServerOptions, type SoundeeServer, helloFor, startServer } from '../server/server.ts';
+import { type ModelCliOptions, engineOptionsOf, fail, info } from './common.ts';
+import { type EventCliOptions, eventSettingsFor } from './event-options.ts';
+import { type MqttCliOptions, mqttOptions, openMqtt } from './mqtt-options.ts';
+import { eventLine, predictionHeader, predictionRow, quietRow } from './format.ts';
+
+/** The network options every serving command shares (the WebSocket server's, and MQTT's). */
+export interface ServerCliOptions extends MqttCliOptions {
+  host: string;
+  token?: string;
+  origin?: string[];
+}
+
+/** Adds --host, --token and --origin, and the MQTT options (--mqtt…). */
+export function serverOptions(cmd: Command): Command {
+  return mqttOptions(cmd)
+    .option('--host <addr>', 'interface to listen on; anything but loopback exposes the server to the network (use --token)', '127.0.0.1')
+    .option('--token <token>', 'require this token on every request (Authorization: Bearer, or ?token= for browsers) (env SOUNDEE_TOKEN)')
+    .option('--origin <origins...>', "browser origins allowed besides the server's own (e.g. https://app.example); * allows any");
+}
+
+/** The security settings of the options (token from the environment when not given), warning when exposed without a token. */
+export function serverSecurity(o: ServerCliOptions): Pick<ServerOptions, 'host' | 'token' | 'origins'> {
+  const token = o.token ?? (process.env.SOUNDEE_TOKEN || undefined);
+  if (!isLoopbackAddress(o.host) && !token)
+    info(
+      `soundee: warning: listening on ${o.host} without a token: anyone who can reach this port can read what it hears and stream audio in. Set --token or SOUNDEE_TOKEN.`,
+    );
+  return { host: o.host, ...(token ? { token } : {}), origins: o.origin ?? [] };
+}
+
+/** Prints where the server can be reached (the token is never printed). */
+export function announce(server: SoundeeServer, tokenSet: boolean): void {
+  const h = server.host.includes(':') ? `[${server.host}]` : server.host;
+  const q = tokenSet ? '?token=<token>' : '';
+  info(`soundee: serving predictions on ws://${h}:${server.port}/`);
+  info(`soundee: dashboard at http://${h}:${server.port}/${q}`);
+  info(
+    `soundee: subscribe at ws://${h}:${server.port}${STREAM_PATH}, stream audio in at ws://${h}:${server.port}${INGEST_PATH}?streamId=…&sampleRateHz=…&format=s16le|f32le`,
+  );
+}
+
+/** What a serving command opens before its stream: the engine (model, queues, event settings), with a port the server, with --mqtt the bridge. */
+export interface Serving {
+  engine: Engine;
+  /** Undefined without a port. */
+  server: SoundeeServer | undefined;
+  /** The MQTT bridge (connecting in the background); undefined without --mqtt. */
+  mqtt: MqttBridge | undefined;
+  /**
+   * Closes the server (its ingest streams' events end with reason shutdown), then the bridge (waiting,
+   * bounded, for the broker's acknowledgements), and disposes the engine.
+   */
+  close(): Promise<void>;
+}
+
+/**
+ * The start shared by serve, listen and replay: the security settings (warning when exposed without
+ * a token), the engine with the command line's event settings (bad ones refused, exit 2, before
+ * anything records), and with `o.port` the server, its hello naming `streams`, announced on stderr.
+ * Whatever fails after the model loaded disposes it; a busy port or an unknown address gets one clear
+ * line (exit 1).
+ */
+export async function openServing(
+  o: ModelCliOptions & EventCliOptions & ServerCliOptions & { port?: number },
+  streams: string[],
+  more: (engine: Engine, mqtt: MqttBridge | undefined) => Omit<ServerOptions, 'host' | 'token' | 'origins' | 'port' | 'hello'> = () => ({}),
+): Promise<Serving> {
+  const security = o.port === undefined ? undefined : serverSecurity(o);
+  const engine = await openEngine(await engineOptionsOf(o));
+  let server: SoundeeServer | undefined;
+  let mqtt: MqttBridge | undefined;
+  try {
+    const events = eventSettingsFor(o, engine.model);
+    // with --mqtt: the bridge, and its run-time control (set commands) in the event options every stream takes
+    mqtt = openMqtt(o, engine.model, events);
+    engine.setEventOptions(events.options);
+    const bridge = mqtt;
+    if (security && o.port !== undefined)
+      server = await startServer({
+        ...security,
+        port: o.port,
+        hello: () => ({ ...helloFor(engine.model, streams), ...(bridge ? { mqtt: bridge.status() } : {}) }),
+        ...more(engine, mqtt),
+      });
+  } catch (e) {
+    await mqtt?.close(0);
+    engine.dispose();
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE') fail(`port ${o.port} on ${o.host} is already in use; choose another with --port (0 = any free port)`);
+    if (code === 'EADDRNOTAVAIL') fail(`cannot listen on ${o.host}: no such local address`);
+    throw e;
+  }
+  if (server) announce(server, security?.token !== undefined);
+  return {
+    engine,
+    server,
+    mqtt,
+    async close() {
+      await server?.close();
+      await mqtt?.close();
+      engine.dispose();
+    },
+  };
+}
+
+/**
+ * What listen and replay do with their stream's outputs: print each prediction (a table, or a JSON
+ * line with --json) and each event, and serve them (and the rendered windows, for the dashboard) when
+ * there is a server. Everything printed or sent is the engine's one encoding; events are printed as
+ * the server numbered them (the id `since` resumes from).
+ */
+export class StreamPrinter {
+  /** Predictions seen. */
+  windows = 0;
+  /** Events started. */
+  events = 0;
+  /** End of the last window, ms from the start of the stream. */
+  lastEndMs = 0;
+
+  constructor(
+    private readonly json: boolean,
+    private readonly server: SoundeeServer | undefined,
+    private readonly out: (line: string) => void = (line) => void process.stdout.write(`${line}\n`),
+    private readonly mqtt?: MqttSink,
+  ) {}
+
+  /** Takes every output of a stream (pass it to `tap` or `subscribe`). */
+  readonly output = (o: StreamOutput): void => {
+    if (o.type === 'window') this.server?.publishWindow(o.streamId, o.rendered);
+    else if (o.type === 'prediction') {
+      this.prediction(o.message, o.quiet);
+      this.mqtt?.publishLevel(o.streamId, o.message.rmsDb);
+    } else if (o.type === 'event') {
+      if (o.event.phase === 'start') this.events++;
+      const served = this.server?.publishEvent(o.message) ?? { type: 'event' as const, ...o.message };
+      // without a server, the MQTT bridge numbers the events: --json prints the ids MQTT carries
+      const msg = this.mqtt?.publishEvent(served) ?? served;
+      this.out(this.json ? JSON.stringify(msg) : eventLine(o.message));
+    }
+  };
+
+  private prediction(m: PredictionMessage, quiet: boolean): void {
+    this.windows++;
+    this.lastEndMs = m.endMs;
+    if (this.json) this.out(JSON.stringify(m));
+    else {
+      if (this.windows === 1) this.out(predictionHeader);
+      this.out(quiet ? quietRow(m) : predictionRow(m));
+    }
+    this.server?.publish({ ...m });
+  }
+}
+
+/** The first Ctrl-C/SIGTERM of a command, and what a second one does. */
+export interface StopSignals {
+  /** Resolves with the first signal. */
+  readonly received: Promise<NodeJS.Signals>;
+  /** Whether a signal has arrived. */
+  readonly stopped: boolean;
+  /** Stops listening for signals. */
+  dispose(): void;
+}
+
+/**
+ * Listens for SIGINT and SIGTERM: the first resolves `received` (the command winds down, every open
+ * event ending with reason `stopped`); a second calls `onSecond` (default: exit at once, 130 or 143).
+ */
+export function stopSignals(onSecond: (sig: NodeJS.Signals) => void = (sig) => process.exit(sig === 'SIGINT' ? 130 : 143)): StopSignals {
+  let resolve!: (s: NodeJS.Signals) => void;
+  const received = new Promise<NodeJS.Signals>((r) => (resolve = r));
+  let count = 0;
+  const handler = (sig: NodeJS.Signals) => {
+    if (++count === 1) resolve(sig);
+    else onSecond(sig);
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+  return {
+    received,
+    get stopped() {
+      return count > 0;
+    },
+    dispose() {
+      process.off('SIGINT', handler);
+      process.off('SIGTERM', handler);
+    },
+  };
+}

@@ -1,0 +1,190 @@
+/**
+ * The engine: Soundee's one face for "listen and tell me what you hear" (as speech-commands'
+ * recogniser is). It owns the model, the inference batching queue, the render queue and the event
+ * settings; `engine.stream(pcm$, streamId, { sampleRateHz })` runs one stream through the whole
+ * chain — the resampling rule, framing with the pad rule, rendering, batched inference, the level
+ * gate, the event layer, the wire encoding — and returns its typed outputs. Every front end (listen,
+ * replay, serve's ingest, the benchmark's server) uses it; none re-wires the chain.
+ *
+ *   const engine = await openEngine({ model: 'models/default', events: { threshold: 0.5 } });
+ *   engine.stream(pcm$, 'kitchen', { sampleRateHz: 48000 }).subscribe((o) => {
+ *     if (o.type === 'event') console.log(o.message);
+ *   });
+ *
+ * Sinks that serve every stream (MQTT, a dashboard) subscribe to `engine.outputs` instead.
+ */
+import { type Observable, Subject } from 'rxjs';
+import { type FeatureConfig, SoundeeError } from '../config.ts';
+import { type EventOptions, type ResolvedEventOptions, resolveEventOptions } from '../events/tracker.ts';
+import { RenderQueue } from '../features/render.ts';
+import { type BackendChoice, inferenceThreads, initBackend } from '../model/backend.ts';
+import { BatchQueue, Classifier, type ImageClassifier } from '../model/classifier.ts';
+import { loadModel } from '../model/io.ts';
+import { DEFAULT_MODEL_DIR } from '../paths.ts';
+import type { StreamOutput } from './outputs.ts';
+import { type StreamOptions, type StreamSession, runStream } from './session.ts';
+
+/** Options of an engine around an open model (see `openEngine` for loading one). */
+export interface EngineOptions {
+  /**
+   * The event layer's settings (smoothing, thresholds per class, minimum duration, cooldown,
+   * background classes, the level gate's `silenceDb`); unset fields take `DEFAULT_EVENT_OPTIONS`.
+   * Default `backgroundClasses`: the model's own.
+   */
+  events?: EventOptions;
+  /** Largest inference batch. Default `DEFAULTS.inferenceBatch` (64). */
+  maxBatch?: number;
+  /** Dispose the model with the engine. Default true. */
+  ownsModel?: boolean;
+}
+
+/** Options of `openEngine`: which model, on which backend, and the engine's own options. */
+export interface OpenEngineOptions extends EngineOptions {
+  /** Model directory (model.json, weights.bin, metadata.json). Default: the bundled model. */
+  model?: string;
+  /** Tensor backend: auto (tfjs-node if it loads, else wasm), node, wasm or cpu. Default env SOUNDEE_BACKEND, else auto. */
+  backend?: BackendChoice;
+  /** XNNPACK threads on the wasm backend. Default env SOUNDEE_WASM_THREADS, else 1. */
+  wasmThreads?: number;
+  /** Overrides the model's "cannot tell" threshold, in [0, 1]. */
+  threshold?: number;
+  /** Refuse the model unless it was trained with exactly these features (guards against train/serve skew). */
+  expectFeatures?: FeatureConfig;
+  /** Hears problems that do not stop inference (e.g. batch-norm folding failed). Default: a process warning. */
+  onWarning?: (message: string) => void;
+}
+
+/**
+ * Initialises the backend, loads the model (refused when its files or feature config are wrong),
+ * warms it up and wraps it in an engine.
+ * @throws SoundeeError from loading (ERR_MODEL_*), ERR_EVENT_OPTIONS for bad event settings.
+ */
+export async function openEngine(o: OpenEngineOptions = {}): Promise<Engine> {
+  await initBackend(o.backend, undefined, { wasmThreads: o.wasmThreads ?? inferenceThreads() });
+  const loaded = await loadModel(o.model ?? DEFAULT_MODEL_DIR, o.expectFeatures ? { expectFeatures: o.expectFeatures } : {});
+  const classifier = new Classifier(loaded, {
+    ...(o.threshold === undefined ? {} : { threshold: o.threshold }),
+    ...(o.onWarning ? { onWarning: o.onWarning } : {}),
+  });
+  try {
+    classifier.warmUp();
+    return new Engine(classifier, o);
+  } catch (e) {
+    classifier.dispose();
+    throw e;
+  }
+}
+
+/** A model with its queues and event settings, running any number of streams. */
+export class Engine {
+  /** The model every stream shares. */
+  readonly model: ImageClassifier;
+  /** The inference batching queue every stream's windows go through. */
+  readonly inference: BatchQueue;
+  /** The render queue every stream's windows are resized in (one sharp call per batch). */
+  readonly render: RenderQueue;
+  private readonly hub = new Subject<StreamOutput>();
+  private readonly sessions = new Set<StreamSession>();
+  private options: EventOptions;
+  private resolved: ResolvedEventOptions;
+  private disposed = false;
+  private readonly ownsModel: boolean;
+
+  /**
+   * @throws SoundeeError ERR_EVENT_OPTIONS for event settings the model's classes do not allow.
+   */
+  constructor(model: ImageClassifier, o: EngineOptions = {}) {
+    this.model = model;
+    this.options = withModelBackground(o.events ?? {}, model);
+    this.resolved = resolveEventOptions(model.classes, this.options);
+    this.inference = new BatchQueue(model, o.maxBatch);
+    this.render = new RenderQueue(model.features);
+    this.ownsModel = o.ownsModel ?? true;
+  }
+
+  /** The model's feature config: what every stream is rendered with. */
+  get features(): FeatureConfig {
+    return this.model.features;
+  }
+
+  get classes(): readonly string[] {
+    return this.model.classes;
+  }
+
+  /** The event settings in force, as given (see `eventSettings` for every value resolved). */
+  get eventOptions(): EventOptions {
+    return this.options;
+  }
+
+  /** The event settings in force, resolved per class (thresholds, durations, the level gate's silenceDb). */
+  get eventSettings(): ResolvedEventOptions {
+    return this.resolved;
+  }
+
+  /**
+   * Every output of every stream, as each stream emits it (hot: a sink sees what happens after it
+   * subscribes). For sinks that serve all streams, such as MQTT or a dashboard. A sink must not throw.
+   */
+  get outputs(): Observable<StreamOutput> {
+    return this.hub.asObservable();
+  }
+
+  /** Ids of the streams running now. */
+  get streamIds(): string[] {
+    return [...this.sessions].map((s) => s.streamId);
+  }
+
+  /**
+   * Replaces the event settings, for new streams and for running ones from their next window (see
+   * `EventTracker.reconfigure`): thresholds, durations, smoothing and the level gate change in place;
+   * a class that becomes a background class (disabled) has its open event ended now, with reason
+   * `disabled`, on its stream's outputs. Unset `backgroundClasses` means the model's own. (For switches
+   * shared with other front ends — enable, disable, snooze, per-class thresholds — an `EventControl` in the
+   * options, as MQTT `set` commands use, does the same without replacing the options.)
+   * @throws SoundeeError ERR_EVENT_OPTIONS for bad settings; nothing changes then.
+   */
+  setEventOptions(options: EventOptions): void {
+    const next = withModelBackground(options, this.model);
+    const resolved = resolveEventOptions(this.model.classes, next);
+    this.options = next;
+    this.resolved = resolved;
+    for (const s of this.sessions) s.reconfigure(next);
+  }
+
+  /**
+   * Runs one stream: PCM chunks (mono Float32 in [-1, 1], at `options.sampleRateHz`, any rate) →
+   * the stream's outputs, in order: `started`, then per window its `window` (rendered image) and its
+   * `prediction` (level-gated, encoded for the wire) followed by the `event`s it completes, and last
+   * `ended`. Cold: each subscription runs the chain once.
+   *
+   * Every event that starts also ends: when the source completes (reason `stream-ended`), fails
+   * (`error`: the ends and `ended` are emitted, then the error) or `options.stop` emits a reason (the
+   * source is cut at once, windows not yet classified are dropped), each open event gets its `end`
+   * with that reason before `ended`. Unsubscribing abandons the stream without any of these.
+   * @throws (through the Observable) SoundeeError ERR_ENGINE_DISPOSED after `dispose()`.
+   */
+  stream(source: Observable<Float32Array>, streamId: string, options: StreamOptions): Observable<StreamOutput> {
+    return runStream(this, source, streamId, options, {
+      add: (s) => {
+        if (this.disposed) throw new SoundeeError('ERR_ENGINE_DISPOSED', `cannot start stream ${streamId}: the engine has been disposed`);
+        this.sessions.add(s);
+        return this.resolved;
+      },
+      remove: (s) => this.sessions.delete(s),
+      emit: (o) => this.hub.next(o),
+    });
+  }
+
+  /** Disposes the model (when the engine owns it) and ends the `outputs` hub; running streams should be stopped first. */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.hub.complete();
+    if (this.ownsModel) this.model.dispose();
+  }
+}
+
+/** The model's background classes, unless the options name their own. */
+function withModelBackground(options: EventOptions, model: ImageClassifier): EventOptions {
+  return options.backgroundClasses === undefined ? { ...options, backgroundClasses: [...model.backgroundClasses] } : options;
+}
