@@ -226,6 +226,27 @@ describe('soundee listen on the virtual microphone', { skip, timeout: 90_000 }, 
     }
   });
 
+  test('Ctrl-C in the middle of a sound: the open event ends with reason stopped before the server closes', {
+    timeout: 60_000,
+  }, async () => {
+    const l = await startListen(mic, ['--model', tiltModel]);
+    try {
+      await l.ws.waitFor((m) => m.type === 'prediction', 20_000, 'a first prediction');
+      const playing = mic.play(fire);
+      await l.ws.waitFor(isEvent('fire', 'start'), 15_000, 'fire start');
+      l.proc.kill('SIGINT');
+      const end = await l.ws.waitFor(isEvent('fire', 'end'), 10_000, 'fire end');
+      assert.equal(end.reason, 'stopped', JSON.stringify(end));
+      assert.equal((await l.exit).code, 0, l.stderr());
+      await l.wsClosed;
+      const printed = l.stdout.all.filter((m) => m.type === 'event').map((e) => `${e.label} ${e.phase} ${e.reason ?? ''}`.trim());
+      assert.deepEqual(printed, ['fire start', 'fire end stopped']);
+      await playing.catch(() => undefined);
+    } finally {
+      await stopListener(l);
+    }
+  });
+
   test('killing the recorder mid-stream: a restart is reported, listening resumes, the WebSocket client stays connected', {
     timeout: 60_000,
   }, async (t) => {
@@ -316,6 +337,7 @@ test('listen --help lists its options', () => {
     '--silence-db',
     '--event-threshold',
     '--backend',
+    '--capture-rate',
   ])
     assert.ok(help.includes(opt), opt);
 });
@@ -346,6 +368,18 @@ test('listen without the recorder installed fails at once, saying what to instal
   assert.match(r.stderr, /apt-get install sox libsox-fmt-all/);
   assert.match(r.stderr, /brew install sox/);
   assert.doesNotMatch(r.stderr, /backend/, 'fails before loading the model');
+});
+
+test('listen with no audio input stops after a few failed starts, saying which devices exist or what to install', async () => {
+  // no sound server, and ALSA asked for a device that does not exist: sox fails at every start
+  const env = { ...process.env, AUDIODRIVER: 'alsa', PULSE_SERVER: 'unix:/nonexistent/soundee-test', SOUNDEE_BACKEND: 'wasm' };
+  const r = await runSoundee(['listen', '--model', tiltModel, '--device', 'soundee-no-such-device'], env);
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /no audio input: sox \(device soundee-no-such-device\) failed 3 times in a row without delivering audio/);
+  assert.match(r.stderr, /soundee devices/);
+  assert.match(r.stderr, /--device soundee-no-such-device could not be opened|no input device was found/);
+  assert.equal((r.stderr.match(/restarting sox/g) ?? []).length, 2, 'two restarts, then it gives up');
+  assert.doesNotMatch(r.stderr, /at .*\.ts:\d+/, 'no stack trace');
 });
 
 test('bad event options are refused before recording (exit 2)', async () => {

@@ -6,16 +6,19 @@
  * water.wav 'water', so events are known.
  */
 import assert from 'node:assert/strict';
+import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { Subject, filter, firstValueFrom, lastValueFrom, toArray } from 'rxjs';
-import { loadAudio } from '../../src/audio/wav-reader.ts';
+import { encodeWav } from '../../src/audio/wav.ts';
+import { WavReader, loadAudio } from '../../src/audio/wav-reader.ts';
 import { resample } from '../../src/audio/resample.ts';
 import { Engine, openEngine } from '../../src/engine/engine.ts';
 import type { EventOutput, StreamOutput } from '../../src/engine/outputs.ts';
 import { encodeEvent, encodePrediction } from '../../src/engine/wire.ts';
 import type { EventEndReason } from '../../src/events/tracker.ts';
-import { fromSamples } from '../../src/stream/sources.ts';
+import { Backlog } from '../../src/stream/operators.ts';
+import { fromSamples, fromWavReader } from '../../src/stream/sources.ts';
 import { REPO_ROOT, tempDir } from '../helpers/fixtures.ts';
 import { writeTiltModel } from '../helpers/tilt-model.ts';
 
@@ -200,4 +203,31 @@ test('a disposed engine refuses new streams', async () => {
   await assert.rejects(firstValueFrom(e.stream(fromSamples(fire, 16000), 'x', { sampleRateHz: 16000 }).pipe(filter(() => true))), {
     code: 'ERR_ENGINE_DISPOSED',
   });
+});
+
+test('a long file streams: the first prediction comes with a bounded part of the file read (replay’s chain and back-pressure)', async () => {
+  // 5 minutes of 48 kHz stereo 16-bit (55 MiB); before files were streamed, all of it was read, decoded and resampled first
+  const rate = 48000;
+  const seconds = 300;
+  const one = await resample(fire, 16000, rate);
+  const frames = seconds * rate;
+  const pcm = new Int16Array(frames * 2);
+  for (let i = 0; i < frames; i++) pcm[2 * i] = pcm[2 * i + 1] = Math.round(one[i % one.length]! * 20000);
+  const header = encodeWav(new Float32Array(0), rate, { channels: 2 });
+  const path = join(tmp.dir, 'long.wav');
+  const fh = await open(path, 'w');
+  const dv = new DataView(header.buffer, header.byteOffset, header.byteLength);
+  dv.setUint32(4, 36 + pcm.byteLength, true);
+  dv.setUint32(40, pcm.byteLength, true);
+  await fh.write(header.subarray(0, 44));
+  await fh.write(new Uint8Array(pcm.buffer));
+  await fh.close();
+  const reader = await WavReader.open(path);
+  const total = frames * 4;
+  const backlog = new Backlog();
+  let readAtFirst = -1;
+  const outs = engine.stream(fromWavReader(reader, { gate: backlog }), 'long', { sampleRateHz: rate, backlog });
+  await firstValueFrom(outs.pipe(filter((o) => o.type === 'prediction'))).then(() => (readAtFirst = reader.bytesRead));
+  await reader.close();
+  assert.ok(readAtFirst > 0 && readAtFirst < total / 2, `${readAtFirst} of ${total} bytes read at the first prediction`);
 });
