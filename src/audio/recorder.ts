@@ -13,7 +13,7 @@ import { accessSync, constants, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { delimiter, join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { Observable, type SchedulerLike, type Subscription, asyncScheduler, interval } from 'rxjs';
+import { Observable, type SchedulerLike, type Subscriber, type Subscription, asyncScheduler, interval } from 'rxjs';
 import { SoundeeError } from '../config.ts';
 import { Backoff, type HealthChange, HealthMonitor, type HealthOptions, type RestartOptions, StreamClock } from './health.ts';
 import { PcmDecoder } from './pcm.ts';
@@ -327,163 +327,202 @@ export const DEFAULT_MICROPHONE = Object.freeze({
  * first `maxStartFailures` starts all fail). Unsubscribing stops the recorder.
  */
 export function liveMicrophone(options: MicrophoneOptions): Observable<Float32Array> {
-  const { sampleRateHz, recorder = 'sox', device, scheduler = asyncScheduler, source = recordPcm, onStatus, checkEveryMs = 250 } = options;
-  const recorderOptions: RecorderOptions = {
-    sampleRateHz,
-    recorder,
-    ...(device === undefined ? {} : { device }),
-    ...(options.killTimeoutMs === undefined ? {} : { killTimeoutMs: options.killTimeoutMs }),
-  };
   return new Observable<Float32Array>((sub) => {
-    const now = () => scheduler.now();
-    const health = new HealthMonitor(sampleRateHz, options.health);
-    const backoff = new Backoff(options.restart);
-    const clock = new StreamClock(sampleRateHz, options.maxGapFillMs);
-    // a throwing status callback is the subscriber's problem: it ends the stream (and the recorder) as an error
-    const report = (s: Omit<MicStatus, 'time'>) => {
-      try {
-        onStatus?.({ ...s, time: now() });
-      } catch (e) {
-        if (!stopped) sub.error(e);
-      }
-    };
-    const reportHealth = (changes: HealthChange[], run: number) => {
-      for (const c of changes)
-        report({ state: c.condition, level: c.active ? 'warning' : 'info', message: c.message, active: c.active, run });
-    };
-    let run = 0;
-    let current: { run: number; sub?: Subscription; firstDataMs?: number; over: boolean } | undefined;
-    let restartTimer: Subscription | undefined;
-    let stopped = false;
-    /** Whether any run has delivered audio; until then, failed starts are counted. */
-    let delivered = false;
-    let startFailures = 0;
-    const maxStartFailures = options.maxStartFailures ?? DEFAULT_MICROPHONE.maxStartFailures;
-    const what = `${recorder}${device === undefined ? '' : ` (device ${device})`}`;
+    const mic = new MicrophoneSupervisor(options, sub);
+    mic.begin();
+    return () => mic.stop();
+  });
+}
 
-    const ended = (r: NonNullable<typeof current>, error: unknown) => {
-      if (r.over || stopped) return;
+/** One recorder run of a live microphone. */
+interface Run {
+  readonly run: number;
+  sub?: Subscription;
+  firstDataMs?: number;
+  over: boolean;
+}
+
+/** The state of one subscription of `liveMicrophone`: the current recorder run, its health, restarts and the stream clock. */
+class MicrophoneSupervisor {
+  private readonly recorder: RecorderName;
+  private readonly scheduler: SchedulerLike;
+  private readonly health: HealthMonitor;
+  private readonly backoff: Backoff;
+  private readonly clock: StreamClock;
+  private readonly what: string;
+  private readonly maxStartFailures: number;
+  private run = 0;
+  private current: Run | undefined;
+  private restartTimer: Subscription | undefined;
+  private watchdog: Subscription | undefined;
+  private stopped = false;
+  /** Whether any run has delivered audio; until then, failed starts are counted. */
+  private delivered = false;
+  private startFailures = 0;
+
+  constructor(
+    private readonly o: MicrophoneOptions,
+    private readonly sub: Subscriber<Float32Array>,
+  ) {
+    this.recorder = o.recorder ?? 'sox';
+    this.scheduler = o.scheduler ?? asyncScheduler;
+    this.health = new HealthMonitor(o.sampleRateHz, o.health);
+    this.backoff = new Backoff(o.restart);
+    this.clock = new StreamClock(o.sampleRateHz, o.maxGapFillMs);
+    this.what = `${this.recorder}${o.device === undefined ? '' : ` (device ${o.device})`}`;
+    this.maxStartFailures = o.maxStartFailures ?? DEFAULT_MICROPHONE.maxStartFailures;
+  }
+
+  private now(): number {
+    return this.scheduler.now();
+  }
+
+  /** Starts the first recorder and the dead-stream watchdog. */
+  begin(): void {
+    this.watchdog = interval(this.o.checkEveryMs ?? 250, this.scheduler).subscribe(() => this.check());
+    this.start();
+  }
+
+  /** Unsubscribed: stops the recorder and every timer. */
+  stop(): void {
+    this.stopped = true;
+    this.watchdog?.unsubscribe();
+    this.restartTimer?.unsubscribe();
+    const r = this.current;
+    this.current = undefined;
+    if (r && !r.over) {
       r.over = true;
       r.sub?.unsubscribe();
-      if (current === r) current = undefined;
-      if (error !== undefined && isFatalRecorderError(error)) {
-        stopped = true;
-        watchdog.unsubscribe();
-        sub.error(error);
-        return;
-      }
-      const e = error === undefined ? undefined : toRecorderError(error, recorder);
-      if (!delivered && ++startFailures >= maxStartFailures) {
-        stopped = true;
-        watchdog.unsubscribe();
-        sub.error(
-          new RecorderError(
-            'ERR_RECORDER_NO_INPUT',
-            `no audio input: ${what} failed ${startFailures} times in a row without delivering audio${e ? ` (last: ${e.message})` : ''}`,
-            { recorder, ...(e?.details.stderr ? { stderr: e.details.stderr } : {}) },
-            { cause: e },
-          ),
-        );
-        return;
-      }
-      report({
-        state: 'recorder-stopped',
-        level: 'warning',
-        message: e ? e.message : `${recorder} ended`,
-        run: r.run,
-        ...(e ? { error: { code: e.code, message: e.message } } : {}),
-      });
-      const { attempt, delayMs } = backoff.next(r.firstDataMs === undefined ? 0 : now() - r.firstDataMs);
-      report({
-        state: 'restarting',
-        level: 'info',
-        message: `restarting ${recorder} in ${(delayMs / 1000).toFixed(1)} s (attempt ${attempt})`,
-        attempt,
-        delayMs,
-        run: r.run,
-      });
-      restartTimer = scheduler.schedule(() => {
-        restartTimer = undefined;
-        if (!stopped) start();
-      }, delayMs);
-    };
+    }
+  }
 
-    const start = () => {
-      const r: NonNullable<typeof current> = { run: ++run, over: false };
-      current = r;
-      const decoder = new PcmDecoder('s16le');
-      health.startRun(now());
-      const s = source({
-        ...recorderOptions,
-        onSpawn: (child) => {
-          options.onSpawn?.(child);
-          report({
-            state: 'recorder-started',
-            level: 'info',
-            message: `recording with ${what}, pid ${child.pid}`,
-            pid: child.pid,
-            run: r.run,
-          });
-        },
-      }).subscribe({
-        next: (bytes) => {
-          if (r.over) return;
-          const samples = decoder.push(bytes);
-          if (samples.length === 0) return;
-          const t = now();
-          const first = r.firstDataMs === undefined;
-          if (first) r.firstDataMs = t;
-          delivered = true;
-          const fill = clock.arrive(samples.length, t, first);
-          if (first) {
-            const gapMs = Math.round((fill / sampleRateHz) * 1000);
-            report({
-              state: 'listening',
-              level: 'info',
-              message: `listening${gapMs ? ` (${(gapMs / 1000).toFixed(1)} s without input filled with silence)` : ''}`,
-              run: r.run,
-              gapMs,
-              ...(clock.originMs === undefined ? {} : { originMs: clock.originMs }),
-            });
-          }
-          reportHealth(health.push(samples, t), r.run);
-          if (fill) sub.next(new Float32Array(fill));
-          sub.next(samples);
-        },
-        error: (e: unknown) => ended(r, e),
-        complete: () => ended(r, undefined),
-      });
-      if (r.over) s.unsubscribe();
-      else r.sub = s;
-    };
+  // a throwing status callback is the subscriber's problem: it ends the stream (and the recorder) as an error
+  private report(s: Omit<MicStatus, 'time'>): void {
+    try {
+      this.o.onStatus?.({ ...s, time: this.now() });
+    } catch (e) {
+      if (!this.stopped) this.sub.error(e);
+    }
+  }
 
-    const watchdog = interval(checkEveryMs, scheduler).subscribe(() => {
-      const r = current;
-      if (!r || r.over) return;
-      const t = now();
-      reportHealth(health.check(t), r.run);
-      if (health.stalled(t))
-        ended(
-          r,
-          new RecorderError(
-            'ERR_RECORDER_STALLED',
-            `${recorder} delivered no audio for ${(health.options.noDataMs / 1000).toFixed(1)} s; stopping it`,
-            { recorder },
-          ),
-        );
+  private reportHealth(changes: HealthChange[], run: number): void {
+    for (const c of changes)
+      this.report({ state: c.condition, level: c.active ? 'warning' : 'info', message: c.message, active: c.active, run });
+  }
+
+  private fail(error: unknown): void {
+    this.stopped = true;
+    this.watchdog?.unsubscribe();
+    this.sub.error(error);
+  }
+
+  /** A run ended (error, completion, stall): give up when restarting cannot help, else restart after the back-off. */
+  private ended(r: Run, error: unknown): void {
+    if (r.over || this.stopped) return;
+    r.over = true;
+    r.sub?.unsubscribe();
+    if (this.current === r) this.current = undefined;
+    if (error !== undefined && isFatalRecorderError(error)) return this.fail(error);
+    const e = error === undefined ? undefined : toRecorderError(error, this.recorder);
+    if (!this.delivered && ++this.startFailures >= this.maxStartFailures)
+      return this.fail(
+        new RecorderError(
+          'ERR_RECORDER_NO_INPUT',
+          `no audio input: ${this.what} failed ${this.startFailures} times in a row without delivering audio${e ? ` (last: ${e.message})` : ''}`,
+          { recorder: this.recorder, ...(e?.details.stderr ? { stderr: e.details.stderr } : {}) },
+          { cause: e },
+        ),
+      );
+    this.report({
+      state: 'recorder-stopped',
+      level: 'warning',
+      message: e ? e.message : `${this.recorder} ended`,
+      run: r.run,
+      ...(e ? { error: { code: e.code, message: e.message } } : {}),
     });
+    const { attempt, delayMs } = this.backoff.next(r.firstDataMs === undefined ? 0 : this.now() - r.firstDataMs);
+    this.report({
+      state: 'restarting',
+      level: 'info',
+      message: `restarting ${this.recorder} in ${(delayMs / 1000).toFixed(1)} s (attempt ${attempt})`,
+      attempt,
+      delayMs,
+      run: r.run,
+    });
+    this.restartTimer = this.scheduler.schedule(() => {
+      this.restartTimer = undefined;
+      if (!this.stopped) this.start();
+    }, delayMs);
+  }
 
-    start();
-    return () => {
-      stopped = true;
-      watchdog.unsubscribe();
-      restartTimer?.unsubscribe();
-      const r = current;
-      current = undefined;
-      if (r && !r.over) {
-        r.over = true;
-        r.sub?.unsubscribe();
-      }
-    };
-  });
+  private start(): void {
+    const r: Run = { run: ++this.run, over: false };
+    this.current = r;
+    const decoder = new PcmDecoder('s16le');
+    this.health.startRun(this.now());
+    const { sampleRateHz, device, killTimeoutMs } = this.o;
+    const s = (this.o.source ?? recordPcm)({
+      sampleRateHz,
+      recorder: this.recorder,
+      ...(device === undefined ? {} : { device }),
+      ...(killTimeoutMs === undefined ? {} : { killTimeoutMs }),
+      onSpawn: (child) => {
+        this.o.onSpawn?.(child);
+        this.report({
+          state: 'recorder-started',
+          level: 'info',
+          message: `recording with ${this.what}, pid ${child.pid}`,
+          pid: child.pid,
+          run: r.run,
+        });
+      },
+    }).subscribe({
+      next: (bytes) => this.data(r, decoder.push(bytes)),
+      error: (e: unknown) => this.ended(r, e),
+      complete: () => this.ended(r, undefined),
+    });
+    if (r.over) s.unsubscribe();
+    else r.sub = s;
+  }
+
+  /** A run's samples: silence first for an outage after a restart, then the samples; health watched. */
+  private data(r: Run, samples: Float32Array): void {
+    if (r.over || samples.length === 0) return;
+    const t = this.now();
+    const first = r.firstDataMs === undefined;
+    if (first) r.firstDataMs = t;
+    this.delivered = true;
+    const fill = this.clock.arrive(samples.length, t, first);
+    if (first) {
+      const gapMs = Math.round((fill / this.o.sampleRateHz) * 1000);
+      this.report({
+        state: 'listening',
+        level: 'info',
+        message: `listening${gapMs ? ` (${(gapMs / 1000).toFixed(1)} s without input filled with silence)` : ''}`,
+        run: r.run,
+        gapMs,
+        ...(this.clock.originMs === undefined ? {} : { originMs: this.clock.originMs }),
+      });
+    }
+    this.reportHealth(this.health.push(samples, t), r.run);
+    if (fill) this.sub.next(new Float32Array(fill));
+    this.sub.next(samples);
+  }
+
+  /** The watchdog: health conditions, and a run that stalled is stopped (and restarted). */
+  private check(): void {
+    const r = this.current;
+    if (!r || r.over) return;
+    const t = this.now();
+    this.reportHealth(this.health.check(t), r.run);
+    if (this.health.stalled(t))
+      this.ended(
+        r,
+        new RecorderError(
+          'ERR_RECORDER_STALLED',
+          `${this.recorder} delivered no audio for ${(this.health.options.noDataMs / 1000).toFixed(1)} s; stopping it`,
+          { recorder: this.recorder },
+        ),
+      );
+  }
 }

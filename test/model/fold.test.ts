@@ -108,3 +108,21 @@ test('the Classifier runs the folded copy, labels as the original does, and disp
     await tmp.cleanup();
   }
 });
+
+test('a fold that fails is reported, not swallowed: inference goes on with the unfolded network', () => {
+  const m = trainedLikeResnet(8);
+  // a model whose configuration cannot be read back (as a custom layer would make it)
+  const broken = Object.assign(Object.create(Object.getPrototypeOf(m)) as tf.LayersModel, m, {
+    getConfig: () => {
+      throw new Error('layer Foo is not serialisable');
+    },
+  });
+  const problems: string[] = [];
+  assert.equal(
+    foldForInference(broken, (p) => problems.push(p)),
+    broken,
+  );
+  assert.equal(problems.length, 1);
+  assert.match(problems[0]!, /cannot fold batch norm into the convolutions \(layer Foo is not serialisable\); running it unfolded/);
+  m.dispose();
+});

@@ -60,109 +60,116 @@ const fmtTime = (s: number) =>
       ? `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s`
       : `${s.toFixed(1)}s`;
 
+/** Adds the augmentation options: --no-augment, --mix, --noise, --gaps, --eq, --masks, --augment-json. */
+function augmentOptions(cmd: Command): Command {
+  return cmd
+    .option('--no-augment', 'train on the stored images, without augmentation')
+    .option(
+      '--mix <p>',
+      'probability of mixing another clip underneath (background mixing)',
+      parseNumber('--mix', { min: 0, max: 1 }),
+      DEFAULT_AUGMENT.mixProbability,
+    )
+    .option(
+      '--noise <p>',
+      'probability of adding white/pink/brown noise',
+      parseNumber('--noise', { min: 0, max: 1 }),
+      DEFAULT_AUGMENT.noiseProbability,
+    )
+    .option(
+      '--gaps <p>',
+      'probability of a 50–400 ms stretch of digital silence',
+      parseNumber('--gaps', { min: 0, max: 1 }),
+      DEFAULT_AUGMENT.gapProbability,
+    )
+    .option('--eq <p>', 'probability of a random spectral tilt/EQ', parseNumber('--eq', { min: 0, max: 1 }), DEFAULT_AUGMENT.eqProbability)
+    .option(
+      '--masks <p>',
+      'probability of frequency and time masks',
+      parseNumber('--masks', { min: 0, max: 1 }),
+      DEFAULT_AUGMENT.maskProbability,
+    )
+    .option(
+      '--augment-json <json>',
+      'any augmentation setting as JSON, e.g. \'{"mixGainDb":[-30,-3],"eqDb":10}\' (names as in src/data/augment.ts)',
+      parseAugmentJson,
+    );
+}
+
+/** Adds the data, network and optimiser options (up to --patience). */
+function modelTrainOptions(cmd: Command): Command {
+  return cmd
+    .description('train a network on a dataset file (train split), keep the epoch with the best validation accuracy, report test metrics')
+    .requiredOption('--data <file>', 'dataset file from `soundee dataset build`')
+    .addOption(
+      new Option('--arch <name>', 'seed-cnn: the capstone network; resnet: a small residual network')
+        .choices([...ARCHITECTURES])
+        .default('resnet'),
+    )
+    .addOption(
+      new Option('--head <kind>', 'resnet: gap = global average pooling; freq = pool over time only, keeping frequency position')
+        .choices(['gap', 'freq'])
+        .default('gap'),
+    )
+    .requiredOption('--out <dir>', 'model directory to write (e.g. models/mine)')
+    .option('--name <name>', 'model name shown to clients (default: the directory name)')
+    .option('--epochs <n>', 'most epochs', parseNumber('--epochs', { integer: true, min: 1 }), 40)
+    .option('--batch-size <n>', 'mini-batch size', parseNumber('--batch-size', { integer: true, min: 1 }), DEFAULTS.trainingBatchSize)
+    .option('--lr <x>', 'Adam learning rate', parseNumber('--lr', { min: 1e-7, max: 1 }), 1e-3)
+    .option('--seed <n>', 'seed of initialisation, sampling and augmentation', parseNumber('--seed', { integer: true, min: 0 }), 1)
+    .option(
+      '--patience <n>',
+      'early stopping: epochs without a better validation accuracy (0 = off)',
+      parseNumber('--patience', { integer: true, min: 0 }),
+      12,
+    );
+}
+
+/** Adds sampling, mixup, EMA, label smoothing, schedule, quantisation, threshold and cores. */
+function moreTrainOptions(cmd: Command): Command {
+  return cmd
+    .addOption(
+      new Option(
+        '--sampling <how>',
+        'balanced: classes equally likely; groups: classes and, within a class, recordings equally likely; natural: dataset proportions',
+      )
+        .choices(['balanced', 'groups', 'natural'])
+        .default('balanced'),
+    )
+    .option(
+      '--mixup <alpha>',
+      'mixup: blend each batch with a shuffled copy, λ ~ Beta(α, α) (0 = off)',
+      parseNumber('--mixup', { min: 0, max: 10 }),
+      0,
+    )
+    .option(
+      '--ema <decay>',
+      'keep an exponential moving average of the weights per step and select/save it (e.g. 0.995; 0 = off)',
+      parseNumber('--ema', { min: 0, max: 0.99999 }),
+      0,
+    )
+    .option('--label-smoothing <e>', 'label smoothing', parseNumber('--label-smoothing', { min: 0, max: 0.5 }), 0.1)
+    .addOption(new Option('--schedule <s>', 'learning-rate schedule').choices(['cosine', 'constant']).default('cosine'))
+    .addOption(
+      new Option('--quantize <q>', 'store weights as float32 (none), float16 or uint8')
+        .choices(['none', 'float16', 'uint8'])
+        .default('none'),
+    )
+    .option(
+      '--threshold <p>',
+      "the model's 'cannot tell' threshold",
+      parseNumber('--threshold', { min: 0, max: 1 }),
+      DEFAULTS.confidenceThreshold,
+    )
+    .option(
+      '--cores <n>',
+      'wasm backend: split each batch over this many cores (worker threads); default all',
+      parseNumber('--cores', { integer: true, min: 1, max: 64 }),
+    );
+}
+
 export function trainCommand(program: Command): void {
-  backendOption(
-    program
-      .command('train')
-      .description('train a network on a dataset file (train split), keep the epoch with the best validation accuracy, report test metrics')
-      .requiredOption('--data <file>', 'dataset file from `soundee dataset build`')
-      .addOption(
-        new Option('--arch <name>', 'seed-cnn: the capstone network; resnet: a small residual network')
-          .choices([...ARCHITECTURES])
-          .default('resnet'),
-      )
-      .addOption(
-        new Option('--head <kind>', 'resnet: gap = global average pooling; freq = pool over time only, keeping frequency position')
-          .choices(['gap', 'freq'])
-          .default('gap'),
-      )
-      .requiredOption('--out <dir>', 'model directory to write (e.g. models/mine)')
-      .option('--name <name>', 'model name shown to clients (default: the directory name)')
-      .option('--epochs <n>', 'most epochs', parseNumber('--epochs', { integer: true, min: 1 }), 40)
-      .option('--batch-size <n>', 'mini-batch size', parseNumber('--batch-size', { integer: true, min: 1 }), DEFAULTS.trainingBatchSize)
-      .option('--lr <x>', 'Adam learning rate', parseNumber('--lr', { min: 1e-7, max: 1 }), 1e-3)
-      .option('--seed <n>', 'seed of initialisation, sampling and augmentation', parseNumber('--seed', { integer: true, min: 0 }), 1)
-      .option(
-        '--patience <n>',
-        'early stopping: epochs without a better validation accuracy (0 = off)',
-        parseNumber('--patience', { integer: true, min: 0 }),
-        12,
-      )
-      .option('--no-augment', 'train on the stored images, without augmentation')
-      .option(
-        '--mix <p>',
-        'probability of mixing another clip underneath (background mixing)',
-        parseNumber('--mix', { min: 0, max: 1 }),
-        DEFAULT_AUGMENT.mixProbability,
-      )
-      .option(
-        '--noise <p>',
-        'probability of adding white/pink/brown noise',
-        parseNumber('--noise', { min: 0, max: 1 }),
-        DEFAULT_AUGMENT.noiseProbability,
-      )
-      .option(
-        '--gaps <p>',
-        'probability of a 50–400 ms stretch of digital silence',
-        parseNumber('--gaps', { min: 0, max: 1 }),
-        DEFAULT_AUGMENT.gapProbability,
-      )
-      .option(
-        '--eq <p>',
-        'probability of a random spectral tilt/EQ',
-        parseNumber('--eq', { min: 0, max: 1 }),
-        DEFAULT_AUGMENT.eqProbability,
-      )
-      .option(
-        '--masks <p>',
-        'probability of frequency and time masks',
-        parseNumber('--masks', { min: 0, max: 1 }),
-        DEFAULT_AUGMENT.maskProbability,
-      )
-      .option(
-        '--augment-json <json>',
-        'any augmentation setting as JSON, e.g. \'{"mixGainDb":[-30,-3],"eqDb":10}\' (names as in src/data/augment.ts)',
-        parseAugmentJson,
-      )
-      .addOption(
-        new Option(
-          '--sampling <how>',
-          'balanced: classes equally likely; groups: classes and, within a class, recordings equally likely; natural: dataset proportions',
-        )
-          .choices(['balanced', 'groups', 'natural'])
-          .default('balanced'),
-      )
-      .option(
-        '--mixup <alpha>',
-        'mixup: blend each batch with a shuffled copy, λ ~ Beta(α, α) (0 = off)',
-        parseNumber('--mixup', { min: 0, max: 10 }),
-        0,
-      )
-      .option(
-        '--ema <decay>',
-        'keep an exponential moving average of the weights per step and select/save it (e.g. 0.995; 0 = off)',
-        parseNumber('--ema', { min: 0, max: 0.99999 }),
-        0,
-      )
-      .option('--label-smoothing <e>', 'label smoothing', parseNumber('--label-smoothing', { min: 0, max: 0.5 }), 0.1)
-      .addOption(new Option('--schedule <s>', 'learning-rate schedule').choices(['cosine', 'constant']).default('cosine'))
-      .addOption(
-        new Option('--quantize <q>', 'store weights as float32 (none), float16 or uint8')
-          .choices(['none', 'float16', 'uint8'])
-          .default('none'),
-      )
-      .option(
-        '--threshold <p>',
-        "the model's 'cannot tell' threshold",
-        parseNumber('--threshold', { min: 0, max: 1 }),
-        DEFAULTS.confidenceThreshold,
-      )
-      .option(
-        '--cores <n>',
-        'wasm backend: split each batch over this many cores (worker threads); default all',
-        parseNumber('--cores', { integer: true, min: 1, max: 64 }),
-      ),
-  ).action(train);
+  backendOption(moreTrainOptions(augmentOptions(modelTrainOptions(program.command('train'))))).action(train);
 }
 
 /** The augmentation the options ask for (null with --no-augment). */
