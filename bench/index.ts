@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --json] [-- --quick] [-- --only features,inference,pipeline,replay,training] [-- --out FILE]`:
+ * `npm run bench [-- --json] [-- --quick] [-- --only features,inference,pipeline,replay,long-replay,training] [-- --out FILE]`:
  * every figure of Soundee's performance on this machine, each a median over repeats with min–max, or
  * a percentile over every window/event, next to its goal. tfjs backends, PyTorch, the server under
  * test and the fan-out subscribers run in child processes; what cannot run here (tfjs-node without
@@ -15,6 +15,7 @@ import { parseArgs } from 'node:util';
 import { type FeatureFigures, benchFeatures } from './features.ts';
 import { type InferenceFigures, benchInference, inferenceTable } from './inference.ts';
 import { type Stat, fmt, machine, table, uptime } from './lib.ts';
+import { type LongReplayFigure, benchLongReplay } from './long-replay.ts';
 import {
   type FanoutFigure,
   type LatencyFigure,
@@ -30,7 +31,7 @@ import {
   startServerChild,
 } from './pipeline.ts';
 
-const SECTIONS = ['features', 'inference', 'pipeline', 'replay', 'training'] as const;
+const SECTIONS = ['features', 'inference', 'pipeline', 'replay', 'long-replay', 'training'] as const;
 type Section = (typeof SECTIONS)[number];
 
 const { values } = parseArgs({
@@ -71,6 +72,8 @@ const result: {
   replay?: ReplayFigure | { error: string };
   /** Replay on the node and cpu backends (the main figure above is the default, wasm). */
   replayOtherBackends?: Record<string, ReplayFigure | { error: string }>;
+  /** `soundee replay` of a 10-hour 48 kHz stereo file (1 hour with --quick): peak memory, first prediction, speed. */
+  longReplay?: { long: LongReplayFigure; oneMinute: LongReplayFigure } | { error: string };
   training?: TrainingFigures | { error: string };
 } = { command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(), machine: machine(), uptimeBefore: uptime(), quick };
 
@@ -223,6 +226,38 @@ if (only.has('replay')) {
   }
 }
 
+// ------------------------------------------------------------------ a very long file
+if (only.has('long-replay')) {
+  const hours = quick ? 1 : 10;
+  progress(`long replay: soundee replay of a ${hours}-hour 48 kHz stereo file`);
+  try {
+    result.longReplay = await benchLongReplay({ hours, log: progress });
+  } catch (e) {
+    result.longReplay = errorOf(e);
+  }
+  const lr = result.longReplay;
+  if ('error' in lr) log(`\nLong replay: could not run: ${lr.error}`);
+  else {
+    const mib = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
+    const row = (f: LongReplayFigure, what: string) => [
+      what,
+      `${(f.fileBytes / 2 ** 30).toFixed(2)} GiB`,
+      mib(f.peakRssBytes),
+      `${(f.firstPredictionMs / 1000).toFixed(2)} s`,
+      String(f.windows),
+      `${f.wallSeconds.toFixed(0)} s (${f.realtimeFactor.toFixed(1)}×)`,
+    ];
+    log('\nReplay of a long file (48 kHz stereo 16-bit, read, decoded and resampled as a stream; soundee replay --json, bundled model):');
+    log(
+      table([
+        ['file', 'size', 'peak RSS', 'first prediction (from spawn)', 'windows', 'wall time (× real time)'],
+        row(lr.oneMinute, '1 minute'),
+        row(lr.long, `${lr.long.hours} hours`),
+      ]),
+    );
+  }
+}
+
 // ------------------------------------------------------------------ training
 if (only.has('training')) {
   progress('training (bench/training.ts in a child process)');
@@ -327,6 +362,15 @@ if (result.pipeline && !('error' in result.pipeline)) {
 }
 if (result.replay && !('error' in result.replay))
   goals.push(['replay speed', '≥ 100× real time', `${result.replay.realtimeFactor.median.toFixed(1)}×`]);
+if (result.longReplay && !('error' in result.longReplay)) {
+  const l = result.longReplay.long;
+  goals.push([`peak RSS replaying ${l.hours} h of 48 kHz stereo`, '< 300 MB', `${(l.peakRssBytes / 1e6).toFixed(0)} MB`]);
+  goals.push([
+    'first prediction of that replay (from spawn, model load included)',
+    'within a second of reading',
+    `${(l.firstPredictionMs / 1000).toFixed(2)} s`,
+  ]);
+}
 log('\nGoals:');
 log(table(goals));
 log(`\nafter: ${result.uptimeAfter}`);
