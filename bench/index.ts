@@ -365,10 +365,11 @@ if (result.replay && !('error' in result.replay))
 if (result.longReplay && !('error' in result.longReplay)) {
   const l = result.longReplay.long;
   goals.push([`peak RSS replaying ${l.hours} h of 48 kHz stereo`, '< 300 MB', `${(l.peakRssBytes / 1e6).toFixed(0)} MB`]);
+  const s = result.longReplay.oneMinute;
   goals.push([
-    'first prediction of that replay (from spawn, model load included)',
-    'within a second of reading',
-    `${(l.firstPredictionMs / 1000).toFixed(2)} s`,
+    'its first prediction (from spawn, model load included) vs a 1-minute file',
+    'the same: no wait for the file',
+    `${(l.firstPredictionMs / 1000).toFixed(2)} s vs ${(s.firstPredictionMs / 1000).toFixed(2)} s`,
   ]);
 }
 log('\nGoals:');
