@@ -33,7 +33,11 @@ export type Resampler = (typeof RESAMPLERS)[number];
 export const DB_REFERENCES = ['window-max', 'full-scale'] as const;
 export type DbReference = (typeof DB_REFERENCES)[number];
 
-/** Everything that decides what the model sees. Stored in every model's and dataset's metadata. */
+/**
+ * Everything that decides what the model sees. Stored in every model's and dataset's metadata.
+ * (Milliseconds are `…Ms` everywhere in Soundee except `windowMillis` and `hopMillis` here: those are
+ * the names stored in every model's metadata.json and sent in the protocol's hello, so they stay.)
+ */
 export interface FeatureConfig {
   /** Rate the model works at; every source is resampled to it. Default 16000 Hz. */
   sampleRateHz: number;

@@ -168,7 +168,7 @@ export class Engine {
       add: (s) => {
         if (this.disposed) throw new SoundeeError('ERR_ENGINE_DISPOSED', `cannot start stream ${streamId}: the engine has been disposed`);
         this.sessions.add(s);
-        return this.resolved;
+        return this.options;
       },
       remove: (s) => this.sessions.delete(s),
       emit: (o) => this.hub.next(o),

@@ -4,7 +4,7 @@
  */
 import { Observable, type Subscription } from 'rxjs';
 import { gatePrediction } from '../events/operators.ts';
-import { type EventEndReason, type EventOptions, EventTracker, type ResolvedEventOptions, isQuiet } from '../events/tracker.ts';
+import { type EventEndReason, type EventOptions, EventTracker, isQuiet } from '../events/tracker.ts';
 import type { RenderQueue } from '../features/render.ts';
 import type { BatchQueue, ImageClassifier } from '../model/classifier.ts';
 import { type Backlog, type ClassifiedWindow, classifyWindowsOf } from '../stream/operators.ts';
@@ -31,8 +31,8 @@ export interface StreamHost {
 
 /** How a stream registers with its engine (for run-time changes of the event settings). */
 export interface StreamRegistry {
-  /** Registers a starting stream; returns the event settings in force. May throw (engine disposed). */
-  add(s: StreamSession): ResolvedEventOptions;
+  /** Registers a starting stream; returns the event settings in force (as given, not resolved). May throw (engine disposed). */
+  add(s: StreamSession): EventOptions;
   remove(s: StreamSession): void;
   /** Copies an output to the engine's hub. */
   emit(o: StreamOutput): void;

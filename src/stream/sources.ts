@@ -14,9 +14,9 @@ export type Pace = 'realtime' | 'fast';
 /** Defaults of the sources. */
 export const DEFAULT_SOURCE_OPTIONS = Object.freeze({
   /** Chunk length when paced in real time, ms. */
-  realtimeChunkMillis: 100,
+  realtimeChunkMs: 100,
   /** Chunk length when read as fast as possible, ms. */
-  fastChunkMillis: 1000,
+  fastChunkMs: 1000,
 });
 
 /** Limits how far a fast source runs ahead of the pipeline (so an hour-long file is not framed into memory at once). */
@@ -27,7 +27,7 @@ export interface Gate {
 
 export interface SampleSourceOptions {
   /** Chunk length. Default 100 ms in real time, 1000 ms fast. */
-  chunkMillis?: number;
+  chunkMs?: number;
   pace?: Pace;
   /** Scheduler for real-time pacing (tests use a virtual one). */
   scheduler?: SchedulerLike;
@@ -35,13 +35,13 @@ export interface SampleSourceOptions {
   gate?: Gate;
 }
 
-const chunkMillisOf = (o: SampleSourceOptions) =>
-  o.chunkMillis ?? (o.pace === 'realtime' ? DEFAULT_SOURCE_OPTIONS.realtimeChunkMillis : DEFAULT_SOURCE_OPTIONS.fastChunkMillis);
+const chunkMsOf = (o: SampleSourceOptions) =>
+  o.chunkMs ?? (o.pace === 'realtime' ? DEFAULT_SOURCE_OPTIONS.realtimeChunkMs : DEFAULT_SOURCE_OPTIONS.fastChunkMs);
 
 /** Emits `samples` in chunks, paced as asked. */
 export function fromSamples(samples: Float32Array, sampleRateHz: number, options: SampleSourceOptions = {}): Observable<Float32Array> {
   const { pace = 'fast', scheduler = asyncScheduler, gate } = options;
-  const ms = chunkMillisOf(options);
+  const ms = chunkMsOf(options);
   const chunk = Math.max(1, Math.round((ms * sampleRateHz) / 1000));
   const n = Math.ceil(samples.length / chunk);
   const slice = (i: number) => samples.subarray(i * chunk, Math.min(samples.length, (i + 1) * chunk));
@@ -59,13 +59,13 @@ export function fromSamples(samples: Float32Array, sampleRateHz: number, options
 
 /**
  * Emits the chunks of an (async) iterable: as fast as `gate` allows, yielding to the event loop
- * between chunks (so rendering and inference run alongside), or in real time (`chunkMillis` apart,
+ * between chunks (so rendering and inference run alongside), or in real time (`chunkMs` apart,
  * each when it would have been recorded). Errors of the iterable arrive as the Observable's error;
  * unsubscribing stops the iteration (its `return()` runs: a file reader closes its file).
  */
 export function fromChunks(
   chunks: AsyncIterable<Float32Array> | Iterable<Float32Array>,
-  { pace = 'fast', gate, chunkMillis }: { pace?: Pace; gate?: Gate; chunkMillis?: number } = {},
+  { pace = 'fast', gate, chunkMs }: { pace?: Pace; gate?: Gate; chunkMs?: number } = {},
 ): Observable<Float32Array> {
   return new Observable<Float32Array>((sub) => {
     let stopped = false;
@@ -83,7 +83,7 @@ export function fromChunks(
           if (stopped) return;
           const next = await it.next();
           if (next.done || stopped) break;
-          if (pace === 'realtime' && chunkMillis !== undefined) await wait(t0 + (k + 1) * chunkMillis - performance.now());
+          if (pace === 'realtime' && chunkMs !== undefined) await wait(t0 + (k + 1) * chunkMs - performance.now());
           if (stopped) return;
           sub.next(next.value);
           if (pace === 'fast') await wait(0);
@@ -100,7 +100,9 @@ export function fromChunks(
         clearTimeout(wake as NodeJS.Timeout);
         clearImmediate(wake as NodeJS.Immediate);
       }
-      void it.return?.();
+      // the subscriber is gone: a failure while closing the source (a file) has nobody left to be told, and must not
+      // become an unhandled rejection
+      Promise.resolve(it.return?.()).catch(() => undefined);
     };
   });
 }
@@ -111,11 +113,11 @@ export function fromChunks(
  * error; the file is closed when the source completes, fails or is unsubscribed.
  */
 export function fromWavReader(reader: WavReader, options: SampleSourceOptions = {}): Observable<Float32Array> {
-  const ms = chunkMillisOf(options);
+  const ms = chunkMsOf(options);
   const frames = Math.max(1, Math.round((ms * reader.sampleRateHz) / 1000));
   return fromChunks(reader.chunks(frames), {
     pace: options.pace ?? 'fast',
-    chunkMillis: ms,
+    chunkMs: ms,
     ...(options.gate ? { gate: options.gate } : {}),
   });
 }

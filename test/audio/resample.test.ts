@@ -50,7 +50,7 @@ test('chunking does not change the output: random chunk sizes, then the flush, e
 
 test('the operator flushes when its source completes, and holds chunks that arrive before the converter exists', async () => {
   const x = signal(48000);
-  const got = await lastValueFrom(fromSamples(x, 48000, { chunkMillis: 20 }).pipe(resampleTo(48000, 16000), toArray()));
+  const got = await lastValueFrom(fromSamples(x, 48000, { chunkMs: 20 }).pipe(resampleTo(48000, 16000), toArray()));
   assert.deepEqual(concatSamples(got), await resample(x, 48000, 16000));
 });
 

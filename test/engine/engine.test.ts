@@ -49,7 +49,7 @@ const join2 = (...parts: Float32Array[]) => {
 };
 const events = (outs: StreamOutput[]) => outs.filter((o): o is EventOutput => o.type === 'event').map((o) => o.event);
 const run = (x: Float32Array, rate = 16000, id = 's') =>
-  lastValueFrom(engine.stream(fromSamples(x, rate, { chunkMillis: 100 }), id, { sampleRateHz: rate }).pipe(toArray()));
+  lastValueFrom(engine.stream(fromSamples(x, rate, { chunkMs: 100 }), id, { sampleRateHz: rate }).pipe(toArray()));
 
 test('a stream: started, then per window its image, its gated prediction encoded once, its events; ended last', async () => {
   const scene = join2(fire, new Float32Array(2 * 16000), water);
@@ -195,6 +195,25 @@ test('event settings change at run time: a class disabled mid-event ends now (re
     engine.setEventOptions({});
   }
   assert.deepEqual(engine.eventSettings.tracked, ['fire', 'water']);
+});
+
+test("the engine's event settings reach every new stream: background classes and per-class thresholds", async () => {
+  const e = new Engine(engine.model, { ownsModel: false, events: { backgroundClasses: ['fire'] } });
+  const scene = join2(fire, new Float32Array(2 * 16000), water);
+  const outs = await lastValueFrom(e.stream(fromSamples(scene, 16000), 's', { sampleRateHz: 16000 }).pipe(toArray()));
+  assert.deepEqual(
+    events(outs).map((x) => `${x.label} ${x.phase}`),
+    ['water start', 'water end'],
+    'fire is a background class: never an event',
+  );
+  e.setEventOptions({ perClass: { water: { threshold: 1 } }, backgroundClasses: [] });
+  const again = await lastValueFrom(e.stream(fromSamples(scene, 16000), 's', { sampleRateHz: 16000 }).pipe(toArray()));
+  assert.deepEqual(
+    events(again).map((x) => `${x.label} ${x.phase}`),
+    ['fire start', 'fire end'],
+    "water's threshold of 1 is never reached",
+  );
+  e.dispose();
 });
 
 test('a disposed engine refuses new streams', async () => {

@@ -47,7 +47,7 @@ for (const chunk of [1, 37, 4096, 16001]) {
   test(`streaming in ${chunk}-sample chunks gives byte-identical model inputs`, async () => {
     const expected = await wholeFileInputs();
     const got = await lastValueFrom(
-      fromSamples(signal, 16000, { chunkMillis: (chunk * 1000) / 16000, pace: 'fast' }).pipe(
+      fromSamples(signal, 16000, { chunkMs: (chunk * 1000) / 16000, pace: 'fast' }).pipe(
         toWindows(c),
         toImages(new RenderQueue(c)),
         toArray(),
@@ -85,7 +85,7 @@ test('one pad rule: a stream shorter than one window gives the one window render
     assert.equal(clip.samples.length, windowSamples(c));
     for (const chunk of [37, 4096]) {
       const got = await lastValueFrom(
-        fromSamples(short, 16000, { chunkMillis: (chunk * 1000) / 16000 }).pipe(toWindows(c), toImages(new RenderQueue(c)), toArray()),
+        fromSamples(short, 16000, { chunkMs: (chunk * 1000) / 16000 }).pipe(toWindows(c), toImages(new RenderQueue(c)), toArray()),
       );
       assert.equal(got.length, 1);
       assert.deepEqual(got[0]!.window.data, clip.windows[0]!.data);

@@ -91,7 +91,7 @@ test('unsubscribing a real-time replay stops it and leaves no timers behind', as
   const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout' || r === 'Immediate').length;
   const baseline = timers();
   const first = await firstValueFrom(
-    classifyStream(fromSamples(noise(30, 16000), 16000, { pace: 'realtime', chunkMillis: 50 }), {
+    classifyStream(fromSamples(noise(30, 16000), 16000, { pace: 'realtime', chunkMs: 50 }), {
       streamId: 'rt',
       queue: new BatchQueue(classifier),
     }).pipe(take(1)),
@@ -106,7 +106,7 @@ test('many streams share one queue and keep their own windowing', async () => {
   const runs = await Promise.all(
     [1, 2, 3].map((k) =>
       lastValueFrom(
-        classifyStream(fromSamples(noise(1 + k * 0.25, 16000, 0.2, k), 16000, { chunkMillis: 37 }), { streamId: `s${k}`, queue }).pipe(
+        classifyStream(fromSamples(noise(1 + k * 0.25, 16000, 0.2, k), 16000, { chunkMs: 37 }), { streamId: `s${k}`, queue }).pipe(
           toArray(),
         ),
       ),
