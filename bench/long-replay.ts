@@ -50,7 +50,9 @@ export async function writeLongWav(path: string, seconds: number): Promise<numbe
   }
   const header = new Uint8Array(44);
   const dv = new DataView(header.buffer);
-  const tag = (at: number, s: string) => [...s].forEach((c, i) => dv.setUint8(at + i, c.charCodeAt(0)));
+  const tag = (at: number, s: string) => {
+    for (let i = 0; i < s.length; i++) dv.setUint8(at + i, s.charCodeAt(i));
+  };
   tag(0, 'RIFF');
   dv.setUint32(4, 0xffffffff, true);
   tag(8, 'WAVE');
