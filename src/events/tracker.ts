@@ -34,7 +34,6 @@
  * apply from the next window (and, for the classes it knows, the control's settings win over the options').
  */
 import { SoundeeError } from '../config.ts';
-import type { EventControl } from './control.ts';
 
 /**
  * Why an event ended other than by its sound stopping: the stream's audio ended (a file's end, an
@@ -44,6 +43,19 @@ import type { EventControl } from './control.ts';
  */
 export const EVENT_END_REASONS = ['stream-ended', 'stopped', 'shutdown', 'error', 'disabled', 'snoozed'] as const;
 export type EventEndReason = (typeof EVENT_END_REASONS)[number];
+
+/**
+ * What a tracker reads of run-time switches, once per window (`EventControl` in ./control.ts is one;
+ * the tracker knows only this shape, so that the two modules do not import each other).
+ */
+export interface EventSwitches {
+  /** Increases with every change; the tracker re-reads the settings when it moves. */
+  readonly version: number;
+  /** The settings in force for a class, or undefined to keep the options'. */
+  settings(label: string): Readonly<ClassEventSettings> | undefined;
+  /** Why a class raises no events now (its open event ends with this reason), or undefined. */
+  offReason(label: string): 'disabled' | 'snoozed' | undefined;
+}
 
 /** One phase of a sound event. */
 export interface SoundEvent {
@@ -98,7 +110,7 @@ export interface EventOptions extends Partial<ClassEventSettings> {
   /** Windows whose RMS level is under this many dBFS count as hearing nothing. Default -60. */
   silenceDb?: number;
   /** Run-time switches (enabled classes, thresholds, snoozes) shared by the trackers of a device. Default none. */
-  control?: EventControl;
+  control?: EventSwitches;
 }
 
 /** The defaults of the event layer, in one place. */
@@ -208,7 +220,7 @@ export class EventTracker {
   private states: ClassState[];
   private lastStartMs = -Infinity;
   private finished = false;
-  private control: EventControl | undefined;
+  private control: EventSwitches | undefined;
   /** The control's version the settings were last read at. */
   private controlVersion = -1;
 

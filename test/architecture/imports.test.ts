@@ -24,7 +24,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['model', 'events', 'server/protocol.ts', 'server/schemas.ts'],
   ['stream', 'data'],
   ['engine', 'training'],
-  ['server', 'client'],
+  ['server', 'client', 'mqtt'],
   ['cli', 'index.ts'],
 ];
 
