@@ -87,7 +87,7 @@ test('disabling a class in an event ends it at the next window with reason "disa
   const summary = out.map(([i, e]) => `${i}:${e.phase}${e.reason ? `(${e.reason})` : ''}`);
   // start confirmed once 2000 ms are covered (window 4); forced end at window 12; after re-enabling the
   // smoothing starts from silence, so the next start is dated from window 24 and confirmed at window 28
-  assert.deepEqual(summary, ['4:start', '12:end(disabled)', '28:start', '40:end']);
+  assert.deepEqual(summary, ['4:start', '12:end(disabled)', '28:start', '40:end(stream-ended)']);
   const forced = out[1]![1];
   assert.equal(forced.endMs, 11 * HOP + 1000, 'dated at the last window that scored before the switch');
   assert.equal(out[2]![1].startMs, 24 * HOP);
@@ -108,7 +108,7 @@ test('snoozing ends the open event with reason "snoozed"; the class comes back b
   // 3250 ms, + 2000 ms) lets the next run begin at window 21, confirmed 2000 ms later at window 25
   assert.deepEqual(
     out.map(([i, e]) => `${i}:${e.phase}${e.reason ? `(${e.reason})` : ''}`),
-    ['4:start', '10:end(snoozed)', '25:start', '60:end'],
+    ['4:start', '10:end(snoozed)', '25:start', '60:end(stream-ended)'],
   );
   assert.equal(out[2]![1].startMs, 21 * HOP);
 });
@@ -127,7 +127,7 @@ test('a new threshold applies from the next window: raised above the scores it e
   // (17…20) and confirmed once it spans 2000 ms, at window 21
   assert.deepEqual(
     out.map(([i, e]) => `${i}:${e.label}:${e.phase}${e.reason ? `(${e.reason})` : ''}`),
-    ['4:water:start', '10:water:end', '21:wind:start', '40:wind:end'],
+    ['4:water:start', '10:water:end', '21:wind:start', '40:wind:end(stream-ended)'],
   );
   assert.equal(out[2]![1].startMs, 17 * HOP);
 });
