@@ -65,7 +65,7 @@ async function main(): Promise<void> {
     },
     maxConnections: 20_000,
     maxStreams: 4096,
-    maxStreamsPerClient: 4096,
+    maxStreamsPerAddress: 4096,
     log: (l) => {
       logs.push(l);
       if (logs.length > 20) logs.shift();

@@ -12,7 +12,7 @@ import {
   type ServerMessageMap,
   type SubscribableType,
   validateServerMessage,
-} from '../server/protocol.ts';
+} from '../protocol/index.ts';
 import {
   PERMANENT_CLOSE_CODES,
   PERMANENT_STATUSES,

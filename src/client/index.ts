@@ -43,4 +43,4 @@ export {
   type StatusMessage,
   type StreamStatus,
   type SubscribableType,
-} from '../server/protocol.ts';
+} from '../protocol/index.ts';

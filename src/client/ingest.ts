@@ -18,8 +18,8 @@ import {
   RESAMPLED_RATES_HZ,
   type ServerMessage,
   type StatusMessage,
-} from '../server/protocol.ts';
-import { TokenBucket } from '../server/rate.ts';
+} from '../protocol/index.ts';
+import { TokenBucket } from '../util/token-bucket.ts';
 import { SoundeeClientError, type SocketOptions, endpointUrl, openSocket } from './connection.ts';
 
 export interface IngestHandlers {

@@ -7,7 +7,7 @@ import { Buffer } from 'node:buffer';
 import { type FeatureConfig, framesPerHop } from '../config.ts';
 import { colorize } from '../features/render.ts';
 import type { Prediction, RenderedWindow } from '../stream/operators.ts';
-import type { PredictionMessage, RgbImageData, SpectrogramMessage } from './protocol.ts';
+import type { PredictionMessage, RgbImageData, SpectrogramMessage } from '../protocol/index.ts';
 
 const round4 = (x: number) => Math.round(x * 1e4) / 1e4;
 

@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import { ingestWav } from '../../src/client/index.ts';
 import { buildProgram } from '../../src/cli/main.ts';
 import { serverSecurity } from '../../src/cli/commands/serve.ts';
-import type { EventMessage } from '../../src/server/protocol.ts';
+import type { EventMessage } from '../../src/protocol/index.ts';
 import { REPO_ROOT, tempDir, writeTinyModel } from '../helpers/fixtures.ts';
 import { writeTiltModel } from '../helpers/tilt-model.ts';
 

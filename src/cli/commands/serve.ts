@@ -4,7 +4,7 @@ import { pipe, tap } from 'rxjs';
 import { detectEvents, gateQuietWindows } from '../../events/operators.ts';
 import { BatchQueue } from '../../model/classifier.ts';
 import { isLoopbackAddress } from '../../server/access.ts';
-import { INGEST_PATH, STREAM_PATH } from '../../server/protocol.ts';
+import { INGEST_PATH, STREAM_PATH } from '../../protocol/index.ts';
 import { type SoundeeServer, type ServerOptions, helloFor, startServer } from '../../server/server.ts';
 import { type SoundEvent, isQuiet } from '../../events/tracker.ts';
 import type { Classifier } from '../../model/classifier.ts';
