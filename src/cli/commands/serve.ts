@@ -3,53 +3,20 @@ import type { Command } from 'commander';
 import { pipe, tap } from 'rxjs';
 import { detectEvents, gateQuietWindows } from '../../events/operators.ts';
 import { BatchQueue } from '../../model/classifier.ts';
-import { isLoopbackAddress } from '../../server/access.ts';
-import { INGEST_PATH, STREAM_PATH } from '../../protocol/index.ts';
-import { type SoundeeServer, type ServerOptions, helloFor, startServer } from '../../server/server.ts';
+import { DEFAULT_SERVER_OPTIONS, type SoundeeServer, type ServerOptions, helloFor, startServer } from '../../server/server.ts';
 import { type SoundEvent, isQuiet } from '../../events/tracker.ts';
 import type { Classifier } from '../../model/classifier.ts';
 import type { Prediction } from '../../stream/operators.ts';
 import { eventLine, eventMessage, predictionHeader, predictionRow, quietRow, roundPrediction } from '../format.ts';
 import { type ModelCliOptions, fail, info, modelOptions, openClassifier, parseNumber } from '../common.ts';
+import { type ServerCliOptions, announce, serverOptions, serverSettings } from '../server-options.ts';
 import { type EventCliOptions, type EventSettings, eventOptions, eventSettingsFor } from '../event-options.ts';
 import { type MqttCliOptions, mqttOptions, openMqtt } from '../mqtt-options.ts';
 import type { MqttBridge, MqttSink } from '../../mqtt/bridge.ts';
+import type { EventMessage } from '../../protocol/index.ts';
 
-/** The network options every serving command shares (the WebSocket server's, and MQTT's). */
-export interface ServerCliOptions extends MqttCliOptions {
-  host: string;
-  token?: string;
-  origin?: string[];
-}
-
-/** Adds --host, --token and --origin, and the MQTT options (--mqtt…). */
-export function serverOptions(cmd: Command): Command {
-  return mqttOptions(cmd)
-    .option('--host <addr>', 'interface to listen on; anything but loopback exposes the server to the network (use --token)', '127.0.0.1')
-    .option('--token <token>', 'require this token on every request (Authorization: Bearer, or ?token= for browsers) (env SOUNDEE_TOKEN)')
-    .option('--origin <origins...>', "browser origins allowed besides the server's own (e.g. https://app.example); * allows any");
-}
-
-/** The security settings of the options (token from the environment when not given), warning when exposed without a token. */
-export function serverSecurity(o: ServerCliOptions): Pick<ServerOptions, 'host' | 'token' | 'origins'> {
-  const token = o.token ?? (process.env.SOUNDEE_TOKEN || undefined);
-  if (!isLoopbackAddress(o.host) && !token)
-    info(
-      `soundee: warning: listening on ${o.host} without a token: anyone who can reach this port can read what it hears and stream audio in. Set --token or SOUNDEE_TOKEN.`,
-    );
-  return { host: o.host, ...(token ? { token } : {}), origins: o.origin ?? [] };
-}
-
-/** Prints where the server can be reached (the token is never printed). */
-export function announce(server: SoundeeServer, tokenSet: boolean): void {
-  const h = server.host.includes(':') ? `[${server.host}]` : server.host;
-  const q = tokenSet ? '?token=<token>' : '';
-  info(`soundee: serving predictions on ws://${h}:${server.port}/`);
-  info(`soundee: dashboard at http://${h}:${server.port}/${q}`);
-  info(
-    `soundee: subscribe at ws://${h}:${server.port}${STREAM_PATH}, stream audio in at ws://${h}:${server.port}${INGEST_PATH}?streamId=…&sampleRateHz=…&format=s16le|f32le`,
-  );
-}
+// the serving options live in ../server-options.ts (listen and replay still import them from here)
+export { type ServerCliOptions, announce, serverOptions, serverSettings } from '../server-options.ts';
 
 /** What a serving command opens before its stream: the classifier, its event settings and, with a port, the server. */
 export interface Serving {
@@ -76,7 +43,7 @@ export async function openServing(
     mqtt: MqttBridge | undefined,
   ) => Omit<ServerOptions, 'host' | 'token' | 'origins' | 'port' | 'hello'> = () => ({}),
 ): Promise<Serving> {
-  const security = o.port === undefined ? undefined : serverSecurity(o);
+  const security = o.port === undefined ? undefined : serverSettings(o);
   const classifier = await openClassifier(o);
   let events: EventSettings;
   let server: SoundeeServer | undefined;
@@ -150,8 +117,6 @@ export class StreamPrinter {
 
 interface ServeOptions extends ModelCliOptions, ServerCliOptions, EventCliOptions {
   port: number;
-  history: number;
-  maxStreams: number;
 }
 
 export function serveCommand(program: Command): void {
@@ -163,19 +128,13 @@ export function serveCommand(program: Command): void {
           .description(
             'serve the dashboard, predictions and events over WebSocket, and classify audio that apps stream in (/v1/ingest); events are detected per stream as `listen` does',
           )
-          .option('--port <n>', 'port (0 = any free port)', parseNumber('--port', { min: 0, max: 65535, integer: true }), 8080)
           .option(
-            '--history <n>',
-            'events held for clients that reconnect with since',
-            parseNumber('--history', { min: 1, max: 1_000_000, integer: true }),
-            1000,
-          )
-          .option(
-            '--max-streams <n>',
-            'ingest streams open at once',
-            parseNumber('--max-streams', { min: 1, max: 1024, integer: true }),
-            16,
+            '--port <n>',
+            'port (0 = any free port)',
+            parseNumber('--port', { min: 0, max: 65535, integer: true }),
+            DEFAULT_SERVER_OPTIONS.port,
           ),
+        { ingest: true },
       ),
     ),
   ).action(async (o: ServeOptions) => {
@@ -194,10 +153,8 @@ export function serveCommand(program: Command): void {
               : gateQuietWindows(events.silenceDb),
           events: () => detectEvents(classifier.classes, events.options),
         },
-        historySize: o.history,
-        maxStreams: o.maxStreams,
         // every event, with the id WebSocket clients see, to the broker too
-        ...(mqtt ? { onEvent: (e) => void mqtt.publishEvent(e) } : {}),
+        ...(mqtt ? { onEvent: (e: EventMessage) => void mqtt.publishEvent(e) } : {}),
       };
     });
     await new Promise<void>((resolve) => {
