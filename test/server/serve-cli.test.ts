@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { ingestWav } from '../../src/client/index.ts';
+import { ingestWav } from '../../src/client/ingest.ts';
 import { buildProgram } from '../../src/cli/main.ts';
 import { serverSettings } from '../../src/cli/server-options.ts';
 import { DEFAULT_SERVER_OPTIONS } from '../../src/server/limits.ts';
