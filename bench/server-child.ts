@@ -1,18 +1,23 @@
 /**
  * The server under test for the pipeline benchmarks (bench/pipeline.ts), in a process of its own: the
  * bundled model behind the real `startServer`, wired as `soundee serve` wires it (shared BatchQueue,
- * level gate, event layer), with the connection and stream limits raised so that the benchmark finds
- * the machine's limit rather than the configured one. The parent talks to it over IPC:
+ * level gate, event layer). Its limits are set by the same command-line options as `soundee serve`
+ * (--max-connections, --max-subscribers, …; the benchmark raises them so that it finds the machine's
+ * limit rather than the configured one). The parent talks to it over IPC:
  *
  *  - it sends `{ ready, port, backend, threads }` once it listens;
  *  - `{ cmd: 'stats' }` → memory, tensors, connections, listeners, batch sizes (after a GC when asked);
  *  - `{ cmd: 'events', count, rate }` → publishes `count` synthetic events at `rate`/s, each carrying
- *    its publish time (wall-clock ms) in `startMs`, then answers `{ published }`;
+ *    its publish time (wall-clock ms) in `startMs`, then answers `{ published, publishMs }`, where
+ *    `publishMs` is how long each publishEvent call took (the synchronous part of the fan-out:
+ *    encoding, matching filters, handing the frame to every subscriber's socket);
  *  - `{ cmd: 'close' }` → closes the server and exits.
  *
- * `node --import tsx --expose-gc bench/server-child.ts [--threads N]`
+ * `node --import tsx --expose-gc bench/server-child.ts [--threads N] [serve's limit options]`
  */
 import * as tf from '@tensorflow/tfjs';
+import { Command } from 'commander';
+import { type ServerCliOptions, serverOptions, serverSettings } from '../src/cli/server-options.ts';
 import { detectEvents, gateQuietWindows } from '../src/events/operators.ts';
 import { initBackend } from '../src/model/backend.ts';
 import { BatchQueue, Classifier } from '../src/model/classifier.ts';
@@ -48,14 +53,16 @@ export interface ServerStats {
 const send = (m: unknown) => process.send?.(m);
 
 async function main(): Promise<void> {
-  const i = process.argv.indexOf('--threads');
-  const threads = i > 0 ? Number(process.argv[i + 1]) : 1;
+  const cli = serverOptions(new Command().option('--threads <n>', 'XNNPACK threads', '1'), { ingest: true });
+  const o = cli.parse(process.argv).opts<ServerCliOptions & { threads: string }>();
+  const threads = Number(o.threads);
   const backend = await initBackend(undefined, null, { wasmThreads: threads });
   const classifier = new Classifier(await loadModel(DEFAULT_MODEL_DIR));
   classifier.warmUp();
   const queue = new BatchQueue(classifier);
   const logs: string[] = [];
   const server = await startServer({
+    ...serverSettings(o),
     port: 0,
     hello: () => helloFor(classifier),
     ingest: {
@@ -63,9 +70,6 @@ async function main(): Promise<void> {
       postprocess: () => gateQuietWindows(),
       events: () => detectEvents(classifier.classes, { backgroundClasses: classifier.backgroundClasses }),
     },
-    maxConnections: 20_000,
-    maxStreams: 4096,
-    maxStreamsPerAddress: 4096,
     log: (l) => {
       logs.push(l);
       if (logs.length > 20) logs.shift();
@@ -99,7 +103,9 @@ async function main(): Promise<void> {
       send({ stats: stats() });
     } else if (req.cmd === 'events') {
       let published = 0;
+      const publishMs: number[] = [];
       const t = setInterval(() => {
+        const t0 = performance.now();
         server.publishEvent({
           streamId: 'bench',
           label: classifier.classes[published % classifier.classes.length]!,
@@ -108,9 +114,10 @@ async function main(): Promise<void> {
           peakConfidence: 0.9,
           meanConfidence: 0.8,
         });
+        publishMs.push(performance.now() - t0);
         if (++published >= req.count) {
           clearInterval(t);
-          send({ published });
+          send({ published, publishMs });
         }
       }, 1000 / req.rate);
     } else if (req.cmd === 'close') {
