@@ -18,11 +18,19 @@ import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { WebSocket } from 'ws';
 import { SoundeeError } from '../config.ts';
-import type { EventInput, EventMessage, PredictionMessage, ServerMessage, SpectrogramMessage, StatusMessage } from '../protocol/index.ts';
+import type {
+  EventInput,
+  EventMessage,
+  HelloMessage,
+  PredictionMessage,
+  ServerMessage,
+  SpectrogramMessage,
+  StatusMessage,
+} from '../protocol/index.ts';
 import type { Prediction, RenderedWindow } from '../stream/operators.ts';
 import { isLoopbackAddress } from './access.ts';
 import { addressKey } from './admission.ts';
-import { Connection } from './connection.ts';
+import { Connection, type ConnectionLimits } from './connection.ts';
 import { type HelloInfo, helloMessage } from './hello.ts';
 import { type EndpointKind, HttpFront } from './http-front.ts';
 import { SubscriberHub } from './hub.ts';
@@ -111,86 +119,161 @@ export interface SoundeeServer {
 
 /** Starts the HTTP + WebSocket server; resolves once it listens. */
 export async function startServer(options: ServerOptions): Promise<SoundeeServer> {
-  const d = DEFAULT_SERVER_OPTIONS;
-  const limits = resolveLimits(options);
-  const { hello, token, origins = [], ingest, publicDir } = options;
-  const host = options.host ?? d.host;
-  const log = options.log ?? ((line: string) => void process.stderr.write(`soundee: ${line}\n`));
-  const perMessage = {
-    maxMessageBytes: options.maxMessageBytes ?? d.maxMessageBytes,
-    maxMessagesPerSecond: options.maxMessagesPerSecond ?? d.maxMessagesPerSecond,
-    closeTimeoutMillis: d.closeTimeoutMillis,
-  };
-  const serverId = randomBytes(6).toString('hex');
-  let state: ServerState = 'running';
-  let closed: Promise<void> | undefined;
+  const server = new Server(options);
+  await server.listen(options.port ?? DEFAULT_SERVER_OPTIONS.port);
+  return server;
+}
 
-  const hub = new SubscriberHub({
-    serverId,
-    historySize: limits.historySize,
-    maxSubscribers: limits.maxSubscribers,
-    maxSubscribersPerAddress: limits.maxSubscribersPerAddress,
-    maxHeldStatuses: d.maxHeldStatuses,
-    outbox: { ...d.outbox, ...options.outbox },
-    ...(options.onEvent ? { onEvent: options.onEvent } : {}),
-  });
-  const features = () => ingest?.queue.classifier.features ?? hello().features;
-  const publishPrediction = (p: Prediction) => hub.publishPrediction(predictionMessage(p));
-  const publishWindow = (streamId: string, r: RenderedWindow) => {
-    if (hub.wants('spectrogram', streamId)) hub.publishSpectrogram(spectrogramMessage(streamId, r, features()));
-  };
-  const ingestEndpoint = new IngestEndpoint(
-    ingest,
-    {
-      maxStreams: limits.maxStreams,
-      maxStreamsPerAddress: limits.maxStreamsPerAddress,
-      maxFrameBytes: options.maxFrameBytes ?? d.maxFrameBytes,
-      maxFramesPerSecond: options.maxFramesPerSecond ?? d.maxFramesPerSecond,
-      maxBacklogWindows: d.maxBacklogWindows,
-    },
-    { hub, prediction: publishPrediction, window: publishWindow, log },
-  );
-  const streamEndpoint = new StreamEndpoint(hub);
-  const helloNow = () =>
-    helloMessage(hello(), {
-      serverId,
-      lastEventId: hub.lastEventId,
-      ingestStreams: ingestEndpoint.streamIds,
-      ingest: ingestEndpoint.helloInfo,
-    });
-
+/** The parts, wired; a class with one explicit state, like ws's WebSocketServer. */
+class Server implements SoundeeServer {
+  readonly host: string;
+  readonly serverId = randomBytes(6).toString('hex');
+  readonly limits: Readonly<ServerLimits>;
+  port = 0;
+  private current: ServerState = 'running';
+  private closed: Promise<void> | undefined;
+  private readonly hub: SubscriberHub;
+  private readonly ingest: IngestEndpoint;
+  private readonly stream: StreamEndpoint;
+  private readonly front: HttpFront;
   /** Every open WebSocket connection, for heartbeats and shutdown. */
-  const connections = new Set<Connection>();
-  const onWebSocket = (kind: EndpointKind, ws: WebSocket, req: IncomingMessage, url: URL): void => {
-    const conn = new Connection(ws, kind, addressKey(req.socket.remoteAddress), perMessage);
-    connections.add(conn);
-    ws.once('close', () => connections.delete(conn));
+  private readonly connections = new Set<Connection>();
+  private readonly heartbeat: NodeJS.Timeout;
+  private readonly connectionLimits: ConnectionLimits;
+  private readonly log: (line: string) => void;
+
+  constructor(private readonly o: ServerOptions) {
+    const d = DEFAULT_SERVER_OPTIONS;
+    const limits = (this.limits = resolveLimits(o));
+    this.host = o.host ?? d.host;
+    this.log = o.log ?? ((line: string) => void process.stderr.write(`soundee: ${line}\n`));
+    this.connectionLimits = {
+      maxMessageBytes: o.maxMessageBytes ?? d.maxMessageBytes,
+      maxMessagesPerSecond: o.maxMessagesPerSecond ?? d.maxMessagesPerSecond,
+      closeTimeoutMillis: d.closeTimeoutMillis,
+    };
+    const { maxSubscribers, maxSubscribersPerAddress, historySize } = limits;
+    this.hub = new SubscriberHub({
+      serverId: this.serverId,
+      historySize,
+      maxSubscribers,
+      maxSubscribersPerAddress,
+      maxHeldStatuses: d.maxHeldStatuses,
+      outbox: { ...d.outbox, ...o.outbox },
+      ...(o.onEvent ? { onEvent: o.onEvent } : {}),
+    });
+    const maxFrameBytes = o.maxFrameBytes ?? d.maxFrameBytes;
+    this.ingest = new IngestEndpoint(
+      o.ingest,
+      {
+        maxStreams: limits.maxStreams,
+        maxStreamsPerAddress: limits.maxStreamsPerAddress,
+        maxFrameBytes,
+        maxFramesPerSecond: o.maxFramesPerSecond ?? d.maxFramesPerSecond,
+        maxBacklogWindows: d.maxBacklogWindows,
+      },
+      { hub: this.hub, prediction: (p) => this.publishPrediction(p), window: (id, r) => this.publishWindow(id, r), log: this.log },
+    );
+    this.stream = new StreamEndpoint(this.hub);
+    this.front = new HttpFront({
+      policy: { ...(o.token ? { token: o.token } : {}), origins: o.origins ?? [], loopback: isLoopbackAddress(this.host) },
+      token: o.token,
+      maxConnections: limits.maxConnections,
+      maxConnectionsPerAddress: limits.maxConnectionsPerAddress,
+      handshakeTimeoutMillis: limits.handshakeTimeoutMillis,
+      maxMessageBytes: this.connectionLimits.maxMessageBytes,
+      maxFrameBytes,
+      publicDir: o.publicDir,
+      info: () => this.hello(),
+      closing: () => this.current !== 'running',
+      onWebSocket: (kind, ws, req, url) => this.onWebSocket(kind, ws, req, url),
+      log: this.log,
+    });
+    this.heartbeat = setInterval(() => this.beat(), o.heartbeatMillis ?? d.heartbeatMillis);
+    this.heartbeat.unref();
+  }
+
+  async listen(port: number): Promise<void> {
     try {
-      if (kind === 'ingest') ingestEndpoint.accept(conn, url, helloNow);
-      else streamEndpoint.accept(conn, url, helloNow);
+      this.port = (await this.front.listen(port, this.host)).port;
     } catch (e) {
-      log(`connection: ${(e as Error).stack ?? String(e)}`);
+      clearInterval(this.heartbeat);
+      throw e;
+    }
+  }
+
+  get state(): ServerState {
+    return this.current;
+  }
+
+  get lastEventId(): number {
+    return this.hub.lastEventId;
+  }
+
+  get clientCount(): number {
+    return this.connections.size;
+  }
+
+  get connectionCount(): number {
+    return this.front.gate.size;
+  }
+
+  get ingestStreams(): string[] {
+    return this.ingest.streamIds;
+  }
+
+  publish(message: { type: string } & Record<string, unknown>): ServerMessage {
+    return publish(this.hub, message);
+  }
+
+  publishPrediction(p: Prediction): PredictionMessage {
+    return this.hub.publishPrediction(predictionMessage(p));
+  }
+
+  publishEvent(e: EventInput): EventMessage {
+    return this.hub.publishEvent(e);
+  }
+
+  publishStatus(s: { kind?: string } & Record<string, unknown>): StatusMessage {
+    return this.hub.publishStatus(s);
+  }
+
+  publishWindow(streamId: string, r: RenderedWindow): void {
+    if (!this.hub.wants('spectrogram', streamId)) return;
+    const features = this.o.ingest?.queue.classifier.features ?? this.o.hello().features;
+    this.hub.publishSpectrogram(spectrogramMessage(streamId, r, features));
+  }
+
+  close(): Promise<void> {
+    this.closed ??= this.shutdown();
+    return this.closed;
+  }
+
+  private hello(): HelloMessage {
+    return helloMessage(this.o.hello(), {
+      serverId: this.serverId,
+      lastEventId: this.hub.lastEventId,
+      ingestStreams: this.ingest.streamIds,
+      ingest: this.ingest.helloInfo,
+    });
+  }
+
+  private onWebSocket(kind: EndpointKind, ws: WebSocket, req: IncomingMessage, url: URL): void {
+    const conn = new Connection(ws, kind, addressKey(req.socket.remoteAddress), this.connectionLimits);
+    this.connections.add(conn);
+    ws.once('close', () => this.connections.delete(conn));
+    try {
+      if (kind === 'ingest') this.ingest.accept(conn, url, () => this.hello());
+      else this.stream.accept(conn, url, () => this.hello());
+    } catch (e) {
+      this.log(`connection: ${(e as Error).stack ?? String(e)}`);
       conn.error('ERR_INTERNAL', 'internal error');
     }
-  };
+  }
 
-  const front = new HttpFront({
-    policy: { ...(token ? { token } : {}), origins, loopback: isLoopbackAddress(host) },
-    token,
-    maxConnections: limits.maxConnections,
-    maxConnectionsPerAddress: limits.maxConnectionsPerAddress,
-    handshakeTimeoutMillis: limits.handshakeTimeoutMillis,
-    maxMessageBytes: perMessage.maxMessageBytes,
-    maxFrameBytes: options.maxFrameBytes ?? d.maxFrameBytes,
-    publicDir,
-    info: helloNow,
-    closing: () => state !== 'running',
-    onWebSocket,
-    log,
-  });
-
-  const heartbeat = setInterval(() => {
-    for (const c of connections) {
+  /** Pings every connection; one that has not answered the previous ping is cut. */
+  private beat(): void {
+    for (const c of this.connections) {
       // a connection we stopped reading from (ingest back-pressure) cannot answer pings
       if (c.ws.isPaused) continue;
       if (!c.alive) {
@@ -200,64 +283,24 @@ export async function startServer(options: ServerOptions): Promise<SoundeeServer
       c.alive = false;
       c.ws.ping();
     }
-  }, options.heartbeatMillis ?? d.heartbeatMillis);
-  heartbeat.unref();
-
-  let addr: { port: number };
-  try {
-    addr = await front.listen(options.port ?? d.port, host);
-  } catch (e) {
-    clearInterval(heartbeat);
-    throw e;
   }
 
   /** running → closing: refuse new WebSockets, stop the streams, tell every client, wait (bounded), cut the rest; → closed. */
-  async function shutdown(): Promise<void> {
-    state = 'closing';
-    clearInterval(heartbeat);
-    const all = [...connections];
+  private async shutdown(): Promise<void> {
+    this.current = 'closing';
+    clearInterval(this.heartbeat);
+    const all = [...this.connections];
     const gone = all.map((c) => new Promise<void>((r) => (c.ws.readyState === c.ws.CLOSED ? r() : c.ws.once('close', () => r()))));
-    ingestEndpoint.shutdown();
-    hub.closeAll(() => {});
+    this.ingest.shutdown();
+    this.hub.closeAll(() => {});
     for (const c of all) c.error('ERR_SHUTDOWN', 'the server is shutting down');
-    const grace = new Promise<void>((r) => setTimeout(r, d.shutdownGraceMillis).unref());
+    const grace = new Promise<void>((r) => setTimeout(r, DEFAULT_SERVER_OPTIONS.shutdownGraceMillis).unref());
     await Promise.race([Promise.all(gone), grace]);
-    for (const c of connections) c.ws.terminate();
+    for (const c of this.connections) c.ws.terminate();
     await Promise.all(gone);
-    await front.close();
-    state = 'closed';
+    await this.front.close();
+    this.current = 'closed';
   }
-
-  return {
-    port: addr.port,
-    host,
-    serverId,
-    limits,
-    get state() {
-      return state;
-    },
-    publish: (message) => publish(hub, message),
-    publishPrediction,
-    publishEvent: (e) => hub.publishEvent(e),
-    publishStatus: (s) => hub.publishStatus(s),
-    publishWindow,
-    get lastEventId() {
-      return hub.lastEventId;
-    },
-    get clientCount() {
-      return connections.size;
-    },
-    get connectionCount() {
-      return front.gate.size;
-    },
-    get ingestStreams() {
-      return ingestEndpoint.streamIds;
-    },
-    close() {
-      closed ??= shutdown();
-      return closed;
-    },
-  };
 }
 
 /** The generic publish: a message of any publishable type, checked against its schema. */
