@@ -12,8 +12,12 @@ export const ERROR_CODES = {
   ERR_PCM_ALIGNMENT: { close: 1007, http: null, what: 'a binary frame that is not a whole number of samples' },
   ERR_FRAME_TOO_LARGE: { close: 1009, http: null, what: 'a message over the size limit' },
   ERR_RATE_LIMIT: { close: 1008, http: null, what: 'more messages per second than allowed' },
-  ERR_TOO_MANY_STREAMS: { close: 1013, http: null, what: 'the server or this client has as many ingest streams open as allowed' },
-  ERR_TOO_MANY_CONNECTIONS: { close: 1013, http: null, what: 'the server has as many connections as allowed' },
+  ERR_TOO_MANY_STREAMS: { close: 1013, http: null, what: 'the server or this address has as many ingest streams open as allowed' },
+  ERR_TOO_MANY_CONNECTIONS: {
+    close: 1013,
+    http: 503,
+    what: 'the server or this address has as many connections (HTTP 503, before any request is read) or subscribers (close 1013) as allowed',
+  },
   ERR_SLOW_CONSUMER: {
     close: 1013,
     http: null,
@@ -21,7 +25,7 @@ export const ERROR_CODES = {
   },
   ERR_INGEST_DISABLED: { close: 1008, http: null, what: 'this server does not accept audio (it was started without a model)' },
   ERR_INTERNAL: { close: 1011, http: 500, what: 'an unexpected server-side failure (details are logged on the server only)' },
-  ERR_SHUTDOWN: { close: 1001, http: null, what: 'the server is shutting down' },
+  ERR_SHUTDOWN: { close: 1001, http: 503, what: 'the server is shutting down (a handshake meanwhile gets HTTP 503)' },
   ERR_UNAUTHORIZED: { close: null, http: 401, what: 'missing or wrong token (HTTP and WebSocket handshakes)' },
   ERR_FORBIDDEN_ORIGIN: { close: null, http: 403, what: 'Origin not in the allow-list' },
   ERR_FORBIDDEN_HOST: { close: null, http: 403, what: 'Host header not a loopback name while bound to loopback (DNS rebinding guard)' },
