@@ -1,7 +1,8 @@
 /**
- * Writes every protocol schema into docs/protocol.md, verbatim from src/protocol/schemas.ts: each
- * `<!-- schema:NAME -->` marker is followed by a ```json block that this script replaces. A test
- * (test/server/protocol.test.ts) fails when the doc and the code differ; run this after changing a schema.
+ * Writes the protocol's schemas into the docs, verbatim from src/protocol/schemas.ts: every ```json
+ * block of docs/protocol.md (which shows them all) and docs/mqtt.md (the event schema) whose `$id`
+ * names a protocol schema is replaced. Tests (test/server/protocol.test.ts, test/mqtt/payloads.test.ts)
+ * fail when a doc and the code differ; run this after changing a schema.
  *
  *   npm run docs:protocol            # rewrite the blocks
  *   npm run docs:protocol -- --check # exit 1 when the doc is stale
@@ -31,24 +32,46 @@ export function formatJson(value: unknown, indent = ''): string {
   return JSON.stringify(value);
 }
 
-const file = join(import.meta.dirname, '../docs/protocol.md');
-const doc = readFileSync(file, 'utf8');
-const byName = new Map(ALL_SCHEMAS.map((s) => [s.$id.slice(SCHEMA_ID_PREFIX.length), s]));
-const seen = new Set<string>();
-const out = doc.replace(/(<!-- schema:([a-z-]+) -->[\s\S]*?```json\n)[\s\S]*?(```)/g, (_all, head: string, name: string, tail: string) => {
-  const schema = byName.get(name);
-  if (!schema) throw new Error(`docs/protocol.md names a schema "${name}" that src/protocol/schemas.ts does not have`);
-  seen.add(name);
-  return `${head}${formatJson(JSON.parse(JSON.stringify(schema)))}\n${tail}`;
-});
-const missing = [...byName.keys()].filter((n) => !seen.has(n));
-if (missing.length) throw new Error(`docs/protocol.md has no <!-- schema:NAME --> block for: ${missing.join(', ')}`);
-if (process.argv.includes('--check')) {
-  if (out !== doc) {
-    console.error('docs/protocol.md is stale: run npm run docs:protocol');
-    process.exit(1);
+const byId = new Map<string, (typeof ALL_SCHEMAS)[number]>(ALL_SCHEMAS.map((s) => [s.$id, s]));
+/** Rewrites every ```json block of a doc that is a protocol schema (by its $id); returns the doc and the ids it shows. */
+function rewrite(doc: string): { out: string; shown: Set<string> } {
+  const shown = new Set<string>();
+  const out = doc.replace(/```json\n([\s\S]*?)```/g, (all, body: string) => {
+    let id: unknown;
+    try {
+      id = (JSON.parse(body) as { $id?: unknown }).$id;
+    } catch {
+      return all; // an example with comments or an excerpt: not a schema
+    }
+    const schema = typeof id === 'string' && id.startsWith(SCHEMA_ID_PREFIX) ? byId.get(id) : undefined;
+    if (typeof id === 'string' && id.startsWith(SCHEMA_ID_PREFIX) && !schema)
+      throw new Error(`a doc shows a schema ${id} that src/protocol/schemas.ts does not have`);
+    if (!schema) return all;
+    shown.add(schema.$id);
+    return `\`\`\`json\n${formatJson(JSON.parse(JSON.stringify(schema)))}\n\`\`\``;
+  });
+  return { out, shown };
+}
+
+let stale = false;
+// protocol.md shows every schema; mqtt.md shows the event schema its payloads carry
+for (const [name, mustShowAll] of [
+  ['protocol.md', true],
+  ['mqtt.md', false],
+] as const) {
+  const file = join(import.meta.dirname, '../docs', name);
+  const doc = readFileSync(file, 'utf8');
+  const { out, shown } = rewrite(doc);
+  const missing = [...byId.keys()].filter((id) => !shown.has(id));
+  if (mustShowAll && missing.length) throw new Error(`docs/${name} does not show: ${missing.join(', ')}`);
+  if (out === doc) continue;
+  stale = true;
+  if (!process.argv.includes('--check')) {
+    writeFileSync(file, out);
+    console.log(`docs/${name}: schemas rewritten`);
   }
-} else if (out !== doc) {
-  writeFileSync(file, out);
-  console.log('docs/protocol.md: schemas rewritten');
+}
+if (stale && process.argv.includes('--check')) {
+  console.error('the docs show stale schemas: run npm run docs:protocol');
+  process.exit(1);
 }
