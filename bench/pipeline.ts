@@ -339,7 +339,7 @@ export interface Percentiles {
 export const percentiles = (xs: readonly number[]): Percentiles => ({
   p50: quantile(xs, 0.5),
   p99: quantile(xs, 0.99),
-  max: xs.length ? Math.max(...xs) : NaN,
+  max: xs.reduce((m, x) => (x > m ? x : m), xs.length ? Number.NEGATIVE_INFINITY : Number.NaN),
   n: xs.length,
 });
 
