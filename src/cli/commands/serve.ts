@@ -11,7 +11,7 @@ import { eventLine, eventMessage, predictionHeader, predictionRow, quietRow, rou
 import { type ModelCliOptions, fail, info, modelOptions, openClassifier, parseNumber } from '../common.ts';
 import { type ServerCliOptions, announce, serverOptions, serverSettings } from '../server-options.ts';
 import { type EventCliOptions, type EventSettings, eventOptions, eventSettingsFor } from '../event-options.ts';
-import { type MqttCliOptions, mqttOptions, openMqtt } from '../mqtt-options.ts';
+import { openMqtt } from '../mqtt-options.ts';
 import type { MqttBridge, MqttSink } from '../../mqtt/bridge.ts';
 import type { EventMessage } from '../../protocol/index.ts';
 
