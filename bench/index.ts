@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --json] [-- --quick] [-- --only features,inference,pipeline,replay,long-replay,training] [-- --out FILE]`:
+ * `npm run bench [-- --json] [-- --quick] [-- --only features,inference,pipeline,server,replay,long-replay,training] [-- --out FILE]`:
  * every figure of Soundee's performance on this machine, each a median over repeats with min–max, or
  * a percentile over every window/event, next to its goal. tfjs backends, PyTorch, the server under
  * test and the fan-out subscribers run in child processes; what cannot run here (tfjs-node without
@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { type FeatureFigures, benchFeatures } from './features.ts';
 import { type InferenceFigures, benchInference, inferenceTable } from './inference.ts';
+import { type ConnectFigure, benchIdleConnect } from './connections.ts';
 import { type Stat, fmt, machine, table, uptime } from './lib.ts';
 import { type LongReplayFigure, benchLongReplay } from './long-replay.ts';
 import {
@@ -24,6 +25,7 @@ import {
   type StreamsFigure,
   benchAudio,
   benchFanout,
+  fanoutLine,
   benchLatency,
   benchMemory,
   benchReplay,
@@ -31,7 +33,7 @@ import {
   startServerChild,
 } from './pipeline.ts';
 
-const SECTIONS = ['features', 'inference', 'pipeline', 'replay', 'long-replay', 'training'] as const;
+const SECTIONS = ['features', 'inference', 'pipeline', 'server', 'replay', 'long-replay', 'training'] as const;
 type Section = (typeof SECTIONS)[number];
 
 const { values } = parseArgs({
@@ -66,9 +68,9 @@ const result: {
   quick: boolean;
   features?: FeatureFigures;
   inference?: InferenceFigures;
-  pipeline?:
-    | { backend: string; threads: number; latency: LatencyFigure; streams: StreamsFigure; fanout: FanoutFigure; memory: MemoryFigure }
-    | { error: string };
+  pipeline?: { backend: string; threads: number; latency: LatencyFigure; streams: StreamsFigure; memory: MemoryFigure } | { error: string };
+  /** The server alone: fan-out to subscribers (limits raised by flags), and connecting with idle sockets open (default limits). */
+  server?: { fanout: FanoutFigure; connect: ConnectFigure } | { error: string };
   replay?: ReplayFigure | { error: string };
   /** Replay on the node and cpu backends (the main figure above is the default, wasm). */
   replayOtherBackends?: Record<string, ReplayFigure | { error: string }>;
@@ -127,15 +129,9 @@ if (only.has('pipeline')) {
         limit: quick ? 256 : 1024,
         log: progress,
       });
-      progress('pipeline: WebSocket fan-out');
-      const fanout = await benchFanout(server, {
-        levels: quick ? [250, 500, 1000, 2000, 5000] : [250, 500, 1000, 2000, 3000, 4000, 5000, 6000, 8000, 10000],
-        events: quick ? 10 : 20,
-        log: progress,
-      });
       progress('pipeline: memory after an hour-equivalent of fast streaming');
       const memory = await benchMemory(server, audio, { audioSeconds: quick ? 600 : 3600, log: progress });
-      result.pipeline = { backend: server.backend, threads: server.threads, latency, streams, fanout, memory };
+      result.pipeline = { backend: server.backend, threads: server.threads, latency, streams, memory };
     } finally {
       await server.close();
     }
@@ -153,9 +149,7 @@ if (only.has('pipeline')) {
     const lat = p.latency;
     // levels may have been tried twice: report the passing run of the level held, the last run of the one not held
     const failS = p.streams.levels.filter((l) => l.streams === p.streams.failedAt).pop();
-    const failF = p.fanout.levels.filter((l) => l.subscribers === p.fanout.failedAt).pop();
     const heldS = p.streams.levels.find((l) => l.streams === p.streams.held && l.pass);
-    const heldF = p.fanout.levels.find((l) => l.subscribers === p.fanout.held && l.pass);
     log(
       table([
         ['figure', 'value'],
@@ -167,10 +161,6 @@ if (only.has('pipeline')) {
         [
           'real-time ingest streams held (p99 < 100 ms, no window lost)',
           `${p.streams.held}${heldS ? ` (p99 ${ms(heldS.latency.p99)})` : ''}${failS ? `; ${failS.streams} not (p99 ${ms(failS.latency.p99)}, lost ${failS.lostWindows})` : ''}`,
-        ],
-        [
-          'WebSocket subscribers held (event delivery p99 < 50 ms, none missed)',
-          `${p.fanout.held}${heldF ? ` (p99 ${ms(heldF.latency.p99)})` : ''}${failF ? `; ${failF.subscribers} not (p99 ${ms(failF.latency.p99)}, missed ${failF.missing})` : ''}`,
         ],
         [
           `memory, ${p.memory.windows} windows (${(p.memory.audioSeconds / 3600).toFixed(2)} h of audio) in ${p.memory.wallSeconds.toFixed(0)} s: RSS after a tenth → at the end`,
@@ -188,9 +178,57 @@ if (only.has('pipeline')) {
     log(
       `streams levels: ${p.streams.levels.map((l) => `${l.streams}: p99 ${l.latency.p99.toFixed(0)} ms, ${l.serverCpuMsPerWindow.toFixed(2)} ms CPU/window, batch ${l.meanBatch.toFixed(1)}${l.lostWindows ? `, lost ${l.lostWindows}` : ''}${l.pass ? '' : ' ✗'}`).join(' | ')}`,
     );
+  }
+}
+
+// ------------------------------------------------------------------ the server alone: fan-out, connections
+if (only.has('server')) {
+  try {
+    progress('server: WebSocket fan-out (limits raised by flags)');
+    const fanServer = await startServerChild(threads);
+    let fanout: FanoutFigure;
+    try {
+      fanout = await benchFanout(fanServer, {
+        levels: quick ? [250, 500, 1000, 2000, 5000] : [250, 500, 1000, 2000, 3000, 4000, 5000, 6000, 8000, 10000, 12000, 15000],
+        events: quick ? 10 : 20,
+        log: progress,
+      });
+    } finally {
+      await fanServer.close();
+    }
+    progress('server: connecting with 1,000 idle sockets open (default limits)');
+    const plain = await startServerChild(threads, [], [], undefined, []);
+    try {
+      result.server = { fanout, connect: await benchIdleConnect(plain, { idle: 1000, attempts: quick ? 10 : 30 }) };
+    } finally {
+      await plain.close();
+    }
+  } catch (e) {
+    result.server = errorOf(e);
+  }
+  const sv = result.server;
+  if ('error' in sv) log(`\nServer: could not run: ${sv.error}`);
+  else {
+    const ms = (x: number) => `${x.toFixed(1)} ms`;
+    const f = sv.fanout;
+    const failF = f.levels.filter((l) => l.subscribers === f.failedAt).pop();
+    const heldF = f.levels.find((l) => l.subscribers === f.held && l.pass);
+    const c = sv.connect;
+    log('\nThe server alone (bundled model loaded, no audio):');
     log(
-      `fan-out levels: ${p.fanout.levels.map((l) => `${l.subscribers}: p99 ${l.latency.p99.toFixed(0)} ms${l.missing ? `, missed ${l.missing}` : ''}${l.pass ? '' : ' ✗'}`).join(' | ')}`,
+      table([
+        ['figure', 'value'],
+        [
+          'WebSocket subscribers held (event delivery p99 < 50 ms, none missed)',
+          `${f.held}${heldF ? ` (p99 ${ms(heldF.latency.p99)})` : ''}${failF ? `; ${failF.subscribers} not (p99 ${ms(failF.latency.p99)}, missed ${failF.missing})` : ''}`,
+        ],
+        [
+          `legitimate client, connect → hello, with ${c.idle} idle sockets open (default limits)`,
+          `p50 ${ms(c.underIdle.p50)}, p99 ${ms(c.underIdle.p99)} (none open: p50 ${ms(c.quiet.p50)}, p99 ${ms(c.quiet.p99)}); ${c.failed} failed; ${c.idleClosed} idle sockets closed by the server`,
+        ],
+      ]),
     );
+    for (const l of f.levels) log(`fan-out ${fanoutLine(l)}`);
   }
 }
 
@@ -357,8 +395,16 @@ if (result.pipeline && !('error' in result.pipeline)) {
   const p = result.pipeline;
   goals.push(['end-to-end p99 (last sample → subscriber)', '≤ 20 ms', `${p.latency.subscriber.p99.toFixed(1)} ms`]);
   goals.push(['real-time streams held', '≥ 100', String(p.streams.held)]);
-  goals.push(['WebSocket subscribers held', '≥ 5000', String(p.fanout.held)]);
   goals.push(['tensors after an hour of audio', 'no growth', `${p.memory.before.numTensors} → ${p.memory.after.numTensors}`]);
+}
+if (result.server && !('error' in result.server)) {
+  goals.push(['WebSocket subscribers held (issue 11)', '≥ 10,000', String(result.server.fanout.held)]);
+  const c = result.server.connect;
+  goals.push([
+    'a legitimate client with 1,000 idle sockets open (issue 15)',
+    'gets in',
+    c.failed ? `${c.failed} failed` : `in, p99 ${c.underIdle.p99.toFixed(1)} ms`,
+  ]);
 }
 if (result.replay && !('error' in result.replay))
   goals.push(['replay speed', '≥ 100× real time', `${result.replay.realtimeFactor.median.toFixed(1)}×`]);

@@ -13,7 +13,7 @@
  *  - `{ cmd: 'close' }` → closes every bridge (offline), answers `{ closed }`.
  */
 import { MqttBridge, type MqttStatus } from '../src/mqtt/bridge.ts';
-import type { EventInput } from '../src/server/protocol.ts';
+import type { EventInput } from '../src/protocol/index.ts';
 import { sleep, wallMs } from './lib.ts';
 
 /** One event of the timeline: when (ms from the stream's start) the pipeline emitted it. */

@@ -23,7 +23,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import type { EventMessage } from '../src/server/protocol.ts';
+import type { EventMessage } from '../src/protocol/index.ts';
 import { REPO_ROOT, tempDir } from '../test/helpers/fixtures.ts';
 import { startMosquitto } from '../test/helpers/mosquitto.ts';
 import { writeScene } from '../test/helpers/tilt-model.ts';

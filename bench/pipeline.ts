@@ -44,17 +44,46 @@ export interface ServerHandle {
   backend: string;
   threads: number;
   stats(gc?: boolean): Promise<ServerStats>;
-  /** Publishes `count` events at `rate`/s; resolves when the last is out. */
-  events(count: number, rate: number): Promise<void>;
+  /**
+   * Publishes `count` events at `rate`/s; resolves when the last is out, with how long each
+   * publishEvent call took in ms (undefined from a server child that does not report it).
+   */
+  events(count: number, rate: number): Promise<number[] | undefined>;
   close(): Promise<void>;
 }
 
 /**
- * Starts bench/server-child.ts (the bundled model, `threads` XNNPACK threads; `execArgv`: extra node
- * flags, e.g. --cpu-prof; `args`: extra arguments of the child, e.g. ['--linger', '10']).
+ * The limits of the server under test, raised by the same flags a user would give `soundee serve`,
+ * so that the benchmark finds the machine's limit rather than the configured one.
  */
-export async function startServerChild(threads = 1, execArgv: string[] = [], args: string[] = []): Promise<ServerHandle> {
-  const child: ChildProcess = fork(fileURLToPath(new URL('./server-child.ts', import.meta.url)), ['--threads', String(threads), ...args], {
+export const BENCH_LIMIT_FLAGS = [
+  '--max-connections',
+  '30000',
+  '--max-connections-per-address',
+  '30000',
+  '--max-subscribers',
+  '30000',
+  '--max-subscribers-per-address',
+  '30000',
+  '--max-streams',
+  '4096',
+  '--max-streams-per-address',
+  '4096',
+];
+
+/**
+ * Starts bench/server-child.ts (the bundled model, `threads` XNNPACK threads, BENCH_LIMIT_FLAGS;
+ * `execArgv`: extra node flags, e.g. --cpu-prof; `args`: extra arguments of the child; `file`:
+ * another checkout's server child, to compare code side by side; `limitFlags`: [] for the defaults).
+ */
+export async function startServerChild(
+  threads = 1,
+  execArgv: string[] = [],
+  args: string[] = [],
+  file = fileURLToPath(new URL('./server-child.ts', import.meta.url)),
+  limitFlags: readonly string[] = BENCH_LIMIT_FLAGS,
+): Promise<ServerHandle> {
+  const child: ChildProcess = fork(file, ['--threads', String(threads), ...limitFlags, ...args], {
     execArgv: ['--import', 'tsx', '--expose-gc', ...execArgv],
     stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
   });
@@ -82,7 +111,7 @@ export async function startServerChild(threads = 1, execArgv: string[] = [], arg
     backend: ready.backend,
     threads: ready.threads,
     stats: async (gc = false) => (await ask<{ stats: ServerStats }>({ cmd: 'stats', gc })).stats,
-    events: async (count, rate) => void (await ask({ cmd: 'events', count, rate })),
+    events: async (count, rate) => (await ask<{ publishMs?: number[] }>({ cmd: 'events', count, rate })).publishMs,
     close: async () => {
       const exited = new Promise<void>((r) => (child.exitCode !== null ? r() : child.once('exit', () => r())));
       child.send({ cmd: 'close' } satisfies ServerRequest);
@@ -308,10 +337,16 @@ export interface Percentiles {
   max: number;
   n: number;
 }
+/** The largest sample (NaN for none), without spreading them into Math.max (a fan-out run has 200,000). */
+function largest(xs: readonly number[]): number {
+  let m = xs.length ? Number.NEGATIVE_INFINITY : Number.NaN;
+  for (const x of xs) if (x > m) m = x;
+  return m;
+}
 export const percentiles = (xs: readonly number[]): Percentiles => ({
   p50: quantile(xs, 0.5),
   p99: quantile(xs, 0.99),
-  max: xs.length ? Math.max(...xs) : NaN,
+  max: largest(xs),
   n: xs.length,
 });
 
@@ -401,25 +436,41 @@ export async function benchStreams(
   return { held: lo, failedAt: hi, levels };
 }
 
+/** One fan-out measurement: events published to `subscribers` subscribers, and where the time went. */
+export interface FanoutLevel {
+  subscribers: number;
+  /** Publish → arrival at each subscriber (wall clock, across processes), every event at every subscriber. */
+  latency: Percentiles;
+  missing: number;
+  failedToOpen: number;
+  pass: boolean;
+  /** The synchronous publishEvent call (encode, match, hand to every socket), median and max over the events, ms. */
+  publishMs?: { median: number; max: number };
+  /** Server CPU per event (user + system, all of its threads), ms; and per delivery, µs. */
+  serverCpuMsPerEvent: number;
+  serverCpuUsPerDelivery: number;
+  /** The subscribers' process CPU per event (receiving, parsing), ms. */
+  clientCpuMsPerEvent: number;
+}
+
 export interface FanoutFigure {
   /** The most subscribers held with event delivery p99 under the bound and nothing lost. */
   held: number;
   failedAt: number | null;
-  levels: { subscribers: number; latency: Percentiles; missing: number; failedToOpen: number; pass: boolean }[];
+  levels: FanoutLevel[];
 }
 
-/** Opens ever more subscribers (in a child process) and times event delivery to all of them. */
-export async function benchFanout(
-  server: ServerHandle,
-  {
-    levels: counts = [250, 500, 1000, 2000, 4000, 5000, 6000, 8000, 10000],
-    events = 20,
-    rate = 5,
-    p99Ms = 50,
-    log = (_: string) => {},
-  } = {},
-): Promise<FanoutFigure> {
-  const child = fork(fileURLToPath(new URL('./fanout-client.ts', import.meta.url)), [], {
+/** Subscribers in a process of their own (bench/fanout-client.ts). */
+export interface FanoutClients {
+  open(url: string, n: number): Promise<{ opened: number; failed: number }>;
+  collect(): Promise<{ latenciesMs: number[]; received: number; closedEarly: number; cpuMs: number }>;
+  close(): Promise<void>;
+  kill(): void;
+}
+
+/** Starts the subscribers' process; `client`: its WebSocket client (see bench/fanout-client.ts). */
+export async function startFanoutClients(client: 'raw' | 'ws' = 'raw'): Promise<FanoutClients> {
+  const child = fork(fileURLToPath(new URL('./fanout-client.ts', import.meta.url)), ['--client', client], {
     execArgv: ['--import', 'tsx'],
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   });
@@ -437,28 +488,76 @@ export async function benchFanout(
     child.send(req);
     return p;
   };
+  await next();
+  return {
+    open: (url, n) => ask({ cmd: 'open', url: `${url}/v1/stream?types=event`, n }),
+    collect: () => ask({ cmd: 'collect' }),
+    close: async () => void (await ask({ cmd: 'close' })),
+    kill: () => child.kill(),
+  };
+}
+
+/** Publishes `events` events at `rate`/s to the `subscribers` open on `server` and measures their delivery. */
+export async function measureFanout(
+  server: ServerHandle,
+  clients: FanoutClients,
+  subscribers: number,
+  { events = 20, rate = 5, p99Ms = 50, failedToOpen = 0 } = {},
+): Promise<FanoutLevel> {
+  await sleep(300);
+  await clients.collect();
+  const cpu0 = (await server.stats()).cpuMs;
+  const publishMs = await server.events(events, rate);
+  await sleep(1000);
+  const cpu1 = (await server.stats()).cpuMs;
+  const c = await clients.collect();
+  const latency = percentiles(c.latenciesMs);
+  const missing = subscribers * events - c.received;
+  const serverCpuMsPerEvent = (cpu1 - cpu0) / events;
+  return {
+    subscribers,
+    latency,
+    missing,
+    failedToOpen,
+    pass: failedToOpen === 0 && missing === 0 && latency.p99 < p99Ms,
+    ...(publishMs ? { publishMs: { median: quantile(publishMs, 0.5), max: Math.max(...publishMs) } } : {}),
+    serverCpuMsPerEvent,
+    serverCpuUsPerDelivery: (1000 * serverCpuMsPerEvent) / subscribers,
+    clientCpuMsPerEvent: c.cpuMs / events,
+  };
+}
+
+/** A one-line account of a fan-out level. */
+export function fanoutLine(l: FanoutLevel): string {
+  const pub = l.publishMs ? `, publish ${l.publishMs.median.toFixed(1)} ms (max ${l.publishMs.max.toFixed(1)})` : '';
+  return `${l.subscribers} subscribers: event p50 ${l.latency.p50.toFixed(1)} / p99 ${l.latency.p99.toFixed(1)} ms${pub}, server CPU ${l.serverCpuMsPerEvent.toFixed(1)} ms/event (${l.serverCpuUsPerDelivery.toFixed(2)} µs/delivery), client CPU ${l.clientCpuMsPerEvent.toFixed(1)} ms/event, missing ${l.missing}${l.failedToOpen ? `, failed to open ${l.failedToOpen}` : ''} → ${l.pass ? 'held' : 'not held'}`;
+}
+
+/** Opens ever more subscribers (in a child process) and times event delivery to all of them. */
+export async function benchFanout(
+  server: ServerHandle,
+  {
+    levels: counts = [250, 500, 1000, 2000, 4000, 5000, 6000, 8000, 10000],
+    events = 20,
+    rate = 5,
+    p99Ms = 50,
+    log = (_: string) => {},
+  } = {},
+): Promise<FanoutFigure> {
+  const clients = await startFanoutClients();
   const out: FanoutFigure = { held: 0, failedAt: null, levels: [] };
   try {
-    await next();
     let open = 0;
     for (const n of counts) {
-      const r = await ask<{ opened: number; failed: number }>({ cmd: 'open', url: `${server.url}/v1/stream?types=event`, n: n - open });
+      const r = await clients.open(server.url, n - open);
       open += r.opened;
       let pass = false;
       // a level that fails is tried once more (one hiccup of another process can spoil a run)
       for (let attempt = 0; attempt < 2 && !pass; attempt++) {
-        await sleep(300);
-        await ask({ cmd: 'collect' });
-        await server.events(events, rate);
-        await sleep(1000);
-        const c = await ask<{ latenciesMs: number[]; received: number; closedEarly: number }>({ cmd: 'collect' });
-        const latency = percentiles(c.latenciesMs);
-        const missing = n * events - c.received;
-        pass = r.failed === 0 && missing === 0 && latency.p99 < p99Ms;
-        out.levels.push({ subscribers: n, latency, missing, failedToOpen: r.failed, pass });
-        log(
-          `fan-out: ${open} subscribers: event p99 ${latency.p99.toFixed(1)} ms, missing ${missing}, failed to open ${r.failed} → ${pass ? 'held' : 'not held'}`,
-        );
+        const level = await measureFanout(server, clients, n, { events, rate, p99Ms, failedToOpen: r.failed });
+        pass = level.pass;
+        out.levels.push(level);
+        log(`fan-out: ${fanoutLine(level)}`);
       }
       if (!pass) {
         out.failedAt = n;
@@ -466,9 +565,9 @@ export async function benchFanout(
       }
       out.held = n;
     }
-    await ask({ cmd: 'close' });
+    await clients.close();
   } finally {
-    child.kill();
+    clients.kill();
   }
   return out;
 }

@@ -1,18 +1,23 @@
 /**
  * The server under test for the pipeline benchmarks (bench/pipeline.ts), in a process of its own: the
  * bundled model's engine behind the real `startServer`, wired as `soundee serve` wires it (one engine:
- * shared queues, level gate, event layer), with the connection and stream limits raised so that the benchmark finds
- * the machine's limit rather than the configured one. The parent talks to it over IPC:
+ * shared queues, level gate, event layer). Its limits are set by the same command-line options as
+ * `soundee serve` (--max-connections, --max-subscribers, …; the benchmark raises them so that it finds
+ * the machine's limit rather than the configured one). The parent talks to it over IPC:
  *
  *  - it sends `{ ready, port, backend, threads }` once it listens;
  *  - `{ cmd: 'stats' }` → memory, tensors, connections, listeners, batch sizes (after a GC when asked);
  *  - `{ cmd: 'events', count, rate }` → publishes `count` synthetic events at `rate`/s, each carrying
- *    its publish time (wall-clock ms) in `startMs`, then answers `{ published }`;
+ *    its publish time (wall-clock ms) in `startMs`, then answers `{ published, publishMs }`, where
+ *    `publishMs` is how long each publishEvent call took (the synchronous part of the fan-out:
+ *    encoding, matching filters, handing the frame to every subscriber's socket);
  *  - `{ cmd: 'close' }` → closes the server and exits.
  *
- * `node --import tsx --expose-gc bench/server-child.ts [--threads N]`
+ * `node --import tsx --expose-gc bench/server-child.ts [--threads N] [serve's limit options]`
  */
 import * as tf from '@tensorflow/tfjs';
+import { Command } from 'commander';
+import { type ServerCliOptions, serverOptions, serverSettings } from '../src/cli/server-options.ts';
 import { openEngine } from '../src/engine/engine.ts';
 import { initBackend } from '../src/model/backend.ts';
 import { helloFor, startServer } from '../src/server/server.ts';
@@ -44,19 +49,18 @@ export interface ServerStats {
 const send = (m: unknown) => process.send?.(m);
 
 async function main(): Promise<void> {
-  const i = process.argv.indexOf('--threads');
-  const threads = i > 0 ? Number(process.argv[i + 1]) : 1;
+  const cli = serverOptions(new Command().option('--threads <n>', 'XNNPACK threads', '1'), { ingest: true });
+  const o = cli.parse(process.argv).opts<ServerCliOptions & { threads: string }>();
+  const threads = Number(o.threads);
   const backend = await initBackend(undefined, null, { wasmThreads: threads });
   const engine = await openEngine({ wasmThreads: threads });
   const classifier = engine.model;
   const logs: string[] = [];
   const server = await startServer({
+    ...serverSettings(o),
     port: 0,
     hello: () => helloFor(classifier),
     ingest: { engine },
-    maxConnections: 20_000,
-    maxStreams: 4096,
-    maxStreamsPerClient: 4096,
     log: (l) => {
       logs.push(l);
       if (logs.length > 20) logs.shift();
@@ -90,7 +94,9 @@ async function main(): Promise<void> {
       send({ stats: stats() });
     } else if (req.cmd === 'events') {
       let published = 0;
+      const publishMs: number[] = [];
       const t = setInterval(() => {
+        const t0 = performance.now();
         server.publishEvent({
           streamId: 'bench',
           label: classifier.classes[published % classifier.classes.length]!,
@@ -99,9 +105,10 @@ async function main(): Promise<void> {
           peakConfidence: 0.9,
           meanConfidence: 0.8,
         });
+        publishMs.push(performance.now() - t0);
         if (++published >= req.count) {
           clearInterval(t);
-          send({ published });
+          send({ published, publishMs });
         }
       }, 1000 / req.rate);
     } else if (req.cmd === 'close') {

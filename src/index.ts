@@ -103,5 +103,5 @@ export {
   type PredictionMessage,
   type ServerMessage,
   type StatusMessage,
-} from './server/protocol.ts';
-export { ALL_SCHEMAS, CLIENT_MESSAGE_SCHEMAS, SERVER_MESSAGE_SCHEMAS } from './server/schemas.ts';
+} from './protocol/index.ts';
+export { ALL_SCHEMAS, CLIENT_MESSAGE_SCHEMAS, SERVER_MESSAGE_SCHEMAS } from './protocol/index.ts';

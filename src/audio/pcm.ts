@@ -4,8 +4,9 @@
  */
 import { SoundeeError } from '../config.ts';
 
-export const PCM_FORMATS = ['s16le', 'f32le'] as const;
-export type PcmFormat = (typeof PCM_FORMATS)[number];
+import type { PcmFormat } from '../protocol/constants.ts';
+
+export { PCM_FORMATS, type PcmFormat } from '../protocol/constants.ts';
 
 /** Bytes per sample of a PCM format. */
 export const bytesPerSample = (f: PcmFormat): number => (f === 's16le' ? 2 : 4);

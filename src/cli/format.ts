@@ -1,7 +1,7 @@
 /** Output of predictions and events for people: table rows of the messages the engine encoded once (--json prints those messages as they are). */
 import { UNKNOWN_LABEL } from '../config.ts';
 import type { SoundEvent } from '../events/tracker.ts';
-import type { PredictionMessage } from '../server/protocol.ts';
+import type { PredictionMessage } from '../protocol/index.ts';
 
 const BAR = ' ▏▎▍▌▋▊▉█';
 

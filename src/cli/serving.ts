@@ -1,55 +1,21 @@
 /**
  * What the serving commands (serve, listen, replay) share, so that no command imports another: the
- * network options, opening the engine, (with a port) the server and (with --mqtt) the MQTT bridge,
+ * serving options (./server-options.ts), opening the engine, (with a port) the server and (with --mqtt) the MQTT bridge,
  * printing and serving a stream's outputs, and waiting for Ctrl-C.
  */
-import type { Command } from 'commander';
 import { type Engine, openEngine } from '../engine/engine.ts';
 import type { StreamOutput } from '../engine/outputs.ts';
 import type { MqttBridge, MqttSink } from '../mqtt/bridge.ts';
-import { isLoopbackAddress } from '../server/access.ts';
-import { INGEST_PATH, type PredictionMessage, STREAM_PATH } from '../server/protocol.ts';
+import type { PredictionMessage } from '../protocol/index.ts';
 import { type ServerOptions, type SoundeeServer, helloFor, startServer } from '../server/server.ts';
-import { type ModelCliOptions, engineOptionsOf, fail, info } from './common.ts';
+import { type ModelCliOptions, engineOptionsOf, fail } from './common.ts';
 import { type EventCliOptions, eventSettingsFor } from './event-options.ts';
-import { type MqttCliOptions, mqttOptions, openMqtt } from './mqtt-options.ts';
+import { openMqtt } from './mqtt-options.ts';
+import { type ServerCliOptions, announce, serverSettings } from './server-options.ts';
 import { eventLine, predictionHeader, predictionRow, quietRow } from './format.ts';
 
-/** The network options every serving command shares (the WebSocket server's, and MQTT's). */
-export interface ServerCliOptions extends MqttCliOptions {
-  host: string;
-  token?: string;
-  origin?: string[];
-}
-
-/** Adds --host, --token and --origin, and the MQTT options (--mqtt…). */
-export function serverOptions(cmd: Command): Command {
-  return mqttOptions(cmd)
-    .option('--host <addr>', 'interface to listen on; anything but loopback exposes the server to the network (use --token)', '127.0.0.1')
-    .option('--token <token>', 'require this token on every request (Authorization: Bearer, or ?token= for browsers) (env SOUNDEE_TOKEN)')
-    .option('--origin <origins...>', "browser origins allowed besides the server's own (e.g. https://app.example); * allows any");
-}
-
-/** The security settings of the options (token from the environment when not given), warning when exposed without a token. */
-export function serverSecurity(o: ServerCliOptions): Pick<ServerOptions, 'host' | 'token' | 'origins'> {
-  const token = o.token ?? (process.env.SOUNDEE_TOKEN || undefined);
-  if (!isLoopbackAddress(o.host) && !token)
-    info(
-      `soundee: warning: listening on ${o.host} without a token: anyone who can reach this port can read what it hears and stream audio in. Set --token or SOUNDEE_TOKEN.`,
-    );
-  return { host: o.host, ...(token ? { token } : {}), origins: o.origin ?? [] };
-}
-
-/** Prints where the server can be reached (the token is never printed). */
-export function announce(server: SoundeeServer, tokenSet: boolean): void {
-  const h = server.host.includes(':') ? `[${server.host}]` : server.host;
-  const q = tokenSet ? '?token=<token>' : '';
-  info(`soundee: serving predictions on ws://${h}:${server.port}/`);
-  info(`soundee: dashboard at http://${h}:${server.port}/${q}`);
-  info(
-    `soundee: subscribe at ws://${h}:${server.port}${STREAM_PATH}, stream audio in at ws://${h}:${server.port}${INGEST_PATH}?streamId=…&sampleRateHz=…&format=s16le|f32le`,
-  );
-}
+// the serving options (address, token, origins, the server's limits, MQTT) are declared in ./server-options.ts
+export { type ServerCliOptions, serverOptions } from './server-options.ts';
 
 /** What a serving command opens before its stream: the engine (model, queues, event settings), with a port the server, with --mqtt the bridge. */
 export interface Serving {
@@ -66,8 +32,8 @@ export interface Serving {
 }
 
 /**
- * The start shared by serve, listen and replay: the security settings (warning when exposed without
- * a token), the engine with the command line's event settings (bad ones refused, exit 2, before
+ * The start shared by serve, listen and replay: the server settings (address, token, origins, limits;
+ * warning when exposed without a token), the engine with the command line's event settings (bad ones refused, exit 2, before
  * anything records), and with `o.port` the server, its hello naming `streams`, announced on stderr.
  * Whatever fails after the model loaded disposes it; a busy port or an unknown address gets one clear
  * line (exit 1).
@@ -77,7 +43,7 @@ export async function openServing(
   streams: string[],
   more: (engine: Engine, mqtt: MqttBridge | undefined) => Omit<ServerOptions, 'host' | 'token' | 'origins' | 'port' | 'hello'> = () => ({}),
 ): Promise<Serving> {
-  const security = o.port === undefined ? undefined : serverSecurity(o);
+  const security = o.port === undefined ? undefined : serverSettings(o);
   const engine = await openEngine(await engineOptionsOf(o));
   let server: SoundeeServer | undefined;
   let mqtt: MqttBridge | undefined;

@@ -2,6 +2,12 @@
  * The subscriber client: connects to `/v1/stream`, filters what it gets, dispatches typed messages,
  * and reconnects with exponential back-off, resuming events with `since` so none are missed
  * (when the server no longer holds them, a `resume` status with `complete: false` says so).
+ *
+ * The first connection is live only: the events a server held before the app connected are history,
+ * not news, and are sent only when the app asks for them (`since`). Reconnections always resume from
+ * the last event the client saw (or, before the first event, from where the first connection began).
+ *
+ * Depends only on the protocol module (and ws).
  */
 import type WebSocket from 'ws';
 import {
@@ -12,7 +18,7 @@ import {
   type ServerMessageMap,
   type SubscribableType,
   validateServerMessage,
-} from '../server/protocol.ts';
+} from '../protocol/index.ts';
 import {
   PERMANENT_CLOSE_CODES,
   PERMANENT_STATUSES,
@@ -48,8 +54,13 @@ export interface ClientOptions extends SocketOptions {
   filter?: SubscriptionFilter;
   /** Reconnect automatically (default true), with these settings. */
   reconnect?: boolean | ReconnectOptions;
-  /** Resume from this event id on the first connection too (with the serverId it came from). */
+  /**
+   * History on the first connection: the held events after this id (0: every event the server still
+   * holds), then a `resume` status. Without it the first connection is live only. Pass the
+   * `lastEventId` and `serverId` of an earlier client to resume where it left off.
+   */
   since?: number;
+  /** The server process `since` refers to (from an earlier hello). */
   serverId?: string;
   /** Check every received message against the protocol schemas (development aid). Default false. */
   validate?: boolean;
@@ -105,7 +116,8 @@ export class SoundeeClient {
   private attempt = 0;
   private closed = false;
   private timer: NodeJS.Timeout | undefined;
-  private lastId: number;
+  /** The newest event id seen; undefined until there is a place to resume from (live-only first connection). */
+  private lastId: number | undefined;
   private sid: string | undefined;
   private helloMsg: HelloMessage | undefined;
   private pings = new Map<string, (rttMs: number) => void>();
@@ -115,7 +127,7 @@ export class SoundeeClient {
 
   constructor(private readonly options: ClientOptions) {
     this.filter = options.filter ?? {};
-    this.lastId = options.since ?? 0;
+    this.lastId = options.since;
     this.sid = options.serverId;
     this.reconnect =
       options.reconnect === false
@@ -139,7 +151,7 @@ export class SoundeeClient {
 
   /** The newest event id received (pass it as `since` to resume elsewhere). */
   get lastEventId(): number {
-    return this.lastId;
+    return this.lastId ?? 0;
   }
 
   /** The server process the event ids belong to. */
@@ -209,8 +221,9 @@ export class SoundeeClient {
       types: f.types?.join(','),
       streams: f.streams,
       classes: f.classes,
-      since: String(this.lastId),
-      serverId: this.sid,
+      // since only when resuming: a reconnection, or a first connection that asked for history
+      since: this.lastId === undefined ? undefined : String(this.lastId),
+      serverId: this.lastId === undefined ? undefined : this.sid,
     });
   }
 
@@ -265,7 +278,12 @@ export class SoundeeClient {
     }
     switch (m.type) {
       case 'hello':
-        if (this.sid !== undefined && this.sid !== m.serverId) this.lastId = 0; // a new server process numbers events from 1 again
+        // a new server process numbers events from 1 again, and an id newer than the server's newest is
+        // not one of its ids: the events it replays (reason server-restarted or unknown-id) are all new here
+        if (this.lastId !== undefined && ((this.sid !== undefined && this.sid !== m.serverId) || this.lastId > m.lastEventId))
+          this.lastId = 0;
+        // live only: resume later from where this first connection began
+        this.lastId ??= m.lastEventId;
         this.sid = m.serverId;
         this.helloMsg = m;
         this.attempt = 0;
@@ -274,7 +292,7 @@ export class SoundeeClient {
         this.firstHello.resolve(m);
         return;
       case 'event':
-        if (m.id <= this.lastId) return; // already seen (a resume overlapping what arrived live)
+        if (this.lastId !== undefined && m.id <= this.lastId) return; // already seen (a resume overlapping what arrived live)
         this.lastId = m.id;
         this.emit('event', m as EventMessage);
         return;

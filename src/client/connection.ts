@@ -3,7 +3,7 @@
  * server's JSON error on refusal), and the client-side error type.
  */
 import WebSocket from 'ws';
-import type { ErrorCode } from '../server/protocol.ts';
+import type { ErrorCode } from '../protocol/index.ts';
 
 /**
  * An error from the server or the connection. `code` is a protocol error code (ERR_UNAUTHORIZED,

@@ -1,7 +1,8 @@
 /**
- * Streaming audio into a Soundee server (`/v1/ingest`): a connection class with back-pressure, and
- * helpers that stream a WAV file, samples, or a PCM byte stream, in real time or as fast as the
- * server takes them.
+ * `soundee/client/ingest`: streaming audio into a Soundee server (`/v1/ingest`): a connection class
+ * with back-pressure, and helpers that stream a WAV file, samples, or a PCM byte stream, in real time
+ * or as fast as the server takes them. Its own entry, because it needs the audio code (WAV reading,
+ * resampling) that the subscriber client does not.
  */
 import { Buffer } from 'node:buffer';
 import { basename } from 'node:path';
@@ -18,8 +19,8 @@ import {
   RESAMPLED_RATES_HZ,
   type ServerMessage,
   type StatusMessage,
-} from '../server/protocol.ts';
-import { TokenBucket } from '../server/rate.ts';
+} from '../protocol/index.ts';
+import { TokenBucket } from '../util/token-bucket.ts';
 import { SoundeeClientError, type SocketOptions, endpointUrl, openSocket } from './connection.ts';
 
 export interface IngestHandlers {

@@ -1,6 +1,6 @@
 /** What a stream of the engine produces, in order: typed outputs that every sink (printer, server, MQTT…) reads. */
 import type { EventEndReason, SoundEvent } from '../events/tracker.ts';
-import type { EventInput, PredictionMessage } from '../server/protocol.ts';
+import type { EventInput, PredictionMessage } from '../protocol/index.ts';
 import type { Prediction, RenderedWindow } from '../stream/operators.ts';
 
 /** The stream began (its source was subscribed). */

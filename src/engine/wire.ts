@@ -4,7 +4,7 @@
  * through these two functions, so that they cannot drift apart.
  */
 import type { SoundEvent } from '../events/tracker.ts';
-import type { EventInput, PredictionMessage } from '../server/protocol.ts';
+import type { EventInput, PredictionMessage } from '../protocol/index.ts';
 import type { Prediction } from '../stream/operators.ts';
 
 /** Probabilities are sent with 4 decimals: below any decision the thresholds make, and a third of the bytes. */

@@ -34,15 +34,15 @@
  * apply from the next window (and, for the classes it knows, the control's settings win over the options').
  */
 import { SoundeeError } from '../config.ts';
+import type { EventEndReason } from '../protocol/constants.ts';
 
 /**
  * Why an event ended other than by its sound stopping: the stream's audio ended (a file's end, an
  * ingest client's `end` or disconnection), the stream was stopped (Ctrl-C, a command), the server shut
  * down, the stream failed, or the class was disabled (a run-time change of the event settings: a set
- * command, `Engine.setEventOptions`) or snoozed.
+ * command, `Engine.setEventOptions`) or snoozed. Declared once, by the wire protocol that carries it.
  */
-export const EVENT_END_REASONS = ['stream-ended', 'stopped', 'shutdown', 'error', 'disabled', 'snoozed'] as const;
-export type EventEndReason = (typeof EVENT_END_REASONS)[number];
+export { EVENT_END_REASONS, type EventEndReason } from '../protocol/constants.ts';
 
 /**
  * What a tracker reads of run-time switches, once per window (`EventControl` in ./control.ts is one;

@@ -23,7 +23,7 @@
 import { type IClientOptions, type IConnackPacket, type IPublishPacket, type MqttClient, connect } from 'mqtt';
 import { SoundeeError } from '../config.ts';
 import type { EventControl } from '../events/control.ts';
-import type { EventInput, EventMessage } from '../server/protocol.ts';
+import type { EventInput, EventMessage } from '../protocol/index.ts';
 import { type CommandResult, configPayload, runSetCommand } from './commands.ts';
 import { discoveryMessages } from './discovery.ts';
 import { DropOldestQueue } from './queue.ts';

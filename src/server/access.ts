@@ -5,7 +5,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
-import type { ErrorCode } from './protocol.ts';
+import type { ErrorCode } from '../protocol/index.ts';
 
 /** Name of the cookie the dashboard page gets after it was opened with `?token=`. */
 export const TOKEN_COOKIE = 'soundee_token';

@@ -2,7 +2,7 @@
  * The bounded event history: every event gets the next id (1, 2, …) and the newest `capacity`
  * events are held so that a reconnecting client can ask for what it missed (`since`).
  */
-import type { EventInput, EventMessage } from './protocol.ts';
+import type { EventInput, EventMessage } from '../protocol/index.ts';
 
 /** What a `since` request finds. */
 export interface HistoryReplay {
@@ -33,10 +33,10 @@ export class EventHistory {
     return Math.max(1, this.lastId - this.capacity + 1);
   }
 
-  /** Assigns the next id, stores the event and returns it. */
+  /** Assigns the next id, stores the event and returns it (the caller has checked it against the event schema). */
   append(e: EventInput): EventMessage {
     const id = ++this.lastId;
-    const msg: EventMessage = { type: 'event', id, ...e };
+    const msg = { type: 'event', id, ...e } as EventMessage;
     // `id` and `type` are the history's: a publisher's own values never win.
     msg.type = 'event';
     msg.id = id;

@@ -10,9 +10,9 @@ import { PCM_FORMATS, type PcmFormat, bytesPerSample, decodePcm } from '../audio
 import type { Engine } from '../engine/engine.ts';
 import type { EventEndReason } from '../events/tracker.ts';
 import { Backlog, type RenderedWindow } from '../stream/operators.ts';
-import { type ErrorCode, type EventInput, type PredictionMessage, RESAMPLED_RATES_HZ } from './protocol.ts';
+import { type ErrorCode, type EventInput, type PredictionMessage, RESAMPLED_RATES_HZ } from '../protocol/index.ts';
 
-export { RESAMPLED_RATES_HZ } from './protocol.ts';
+export { RESAMPLED_RATES_HZ } from '../protocol/index.ts';
 
 /** A stream id as given in the ingest URL: 1–128 printable characters. */
 // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what a stream id may not hold

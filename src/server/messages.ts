@@ -8,7 +8,7 @@ import { type FeatureConfig, framesPerHop } from '../config.ts';
 import { colorize } from '../features/render.ts';
 import type { Prediction, RenderedWindow } from '../stream/operators.ts';
 import { encodePrediction } from '../engine/wire.ts';
-import type { PredictionMessage, RgbImageData, SpectrogramMessage } from './protocol.ts';
+import type { PredictionMessage, RgbImageData, SpectrogramMessage } from '../protocol/index.ts';
 
 /** A prediction as sent: the one wire encoder (src/engine/wire.ts). */
 export const predictionMessage: (p: Prediction) => PredictionMessage = encodePrediction;

@@ -6,12 +6,32 @@
  * resumes with `since`): an event is never lost silently. Publishing never waits on a client.
  */
 
-/** What the outbox writes to (a `ws` WebSocket sending text frames fits). */
+/**
+ * A message encoded once (its JSON as UTF-8 bytes) for every client it goes to. `frame` is where a
+ * transport keeps its own framing of `data`, made by the first client that sends it and reused by the
+ * others (see ./frames.ts): a broadcast is encoded and framed once, whatever the number of clients.
+ */
+export class Encoded {
+  frame: Buffer | undefined;
+  constructor(readonly data: Buffer) {}
+
+  /** Encodes a message. */
+  static of(message: object): Encoded {
+    return new Encoded(Buffer.from(JSON.stringify(message)));
+  }
+
+  /** The message as JSON text. */
+  get text(): string {
+    return this.data.toString();
+  }
+}
+
+/** What the outbox writes to (a WebSocket connection sending text frames, or a test's fake). */
 export interface Sink {
   /** Bytes accepted by send() but not yet handed to the operating system. */
   readonly bufferedAmount: number;
-  /** Sends one text message: a string, or its UTF-8 bytes (encoded once for many clients). */
-  send(data: string | Buffer, cb: (err?: Error) => void): void;
+  /** Sends one text message; `cb` runs once it has been handed to the socket. */
+  send(message: Encoded, cb: (err?: Error) => void): void;
 }
 
 /** Messages that may be dropped for a slow client. */
@@ -24,12 +44,12 @@ export interface OutboxOptions {
   maxQueued?: number;
 }
 
-export const DEFAULT_OUTBOX_OPTIONS: Required<OutboxOptions> = { maxBufferedBytes: 256 * 1024, maxQueued: 1000 };
+export const DEFAULT_OUTBOX_OPTIONS: Readonly<Required<OutboxOptions>> = Object.freeze({ maxBufferedBytes: 256 * 1024, maxQueued: 1000 });
 
 export class Outbox {
   /** Messages dropped since the connection opened, by kind. */
   readonly dropped: Record<DroppableKind, number> = { prediction: 0, spectrogram: 0 };
-  private readonly queue: (string | Buffer)[] = [];
+  private readonly queue: Encoded[] = [];
   private unreported = false;
   private overflowed = false;
   private readonly maxBufferedBytes: number;
@@ -42,7 +62,7 @@ export class Outbox {
     private readonly sink: Sink,
     options: OutboxOptions,
     /** Builds the status message that reports the drop counts (sent when the client catches up). */
-    private readonly dropsMessage: (dropped: Record<DroppableKind, number>) => string,
+    private readonly dropsMessage: (dropped: Record<DroppableKind, number>) => Encoded,
     private readonly onOverflow: () => void,
   ) {
     this.maxBufferedBytes = options.maxBufferedBytes ?? DEFAULT_OUTBOX_OPTIONS.maxBufferedBytes;
@@ -60,17 +80,17 @@ export class Outbox {
   }
 
   /**
-   * Sends `data` now, or (when the client is behind) drops it if `droppable` names its kind, else queues it.
+   * Sends `message` now, or (when the client is behind) drops it if `droppable` names its kind, else queues it.
    */
-  push(data: string | Buffer, droppable?: DroppableKind): void {
+  push(message: Encoded, droppable?: DroppableKind): void {
     if (this.overflowed) return;
-    if (!this.congested) return this.sink.send(data, this.sent);
+    if (!this.congested) return this.sink.send(message, this.sent);
     if (droppable) {
       this.dropped[droppable]++;
       this.unreported = true;
       return;
     }
-    this.queue.push(data);
+    this.queue.push(message);
     if (this.queue.length > this.maxQueued) {
       this.overflowed = true;
       this.queue.length = 0;

@@ -4,17 +4,14 @@ import { Readable } from 'node:stream';
 import { after, before, test } from 'node:test';
 import {
   type EventMessage,
-  IngestConnection,
   type LifecycleMap,
   type PredictionMessage,
   SoundeeClientError,
   type StatusMessage,
   connect,
-  ingestPcm,
-  ingestSamples,
-  ingestWav,
   validateServerMessage,
 } from '../../src/client/index.ts';
+import { IngestConnection, ingestPcm, ingestSamples, ingestWav } from '../../src/client/ingest.ts';
 import { encodePcm } from '../../src/audio/pcm.ts';
 import { REPO_ROOT, noise } from '../helpers/fixtures.ts';
 import { type TestModel, dropProxy, testServer, tinyModel, until } from '../server/helpers.ts';
@@ -278,6 +275,48 @@ test('ingestPcm takes a byte stream split anywhere (samples carried over) and re
       { code: 'ERR_EXPECTED_BINARY' },
     );
   } finally {
+    await server.close();
+  }
+});
+
+test('the first connection is live only unless history is asked for; a since this server never gave is unknown-id, and its events are not dropped', async () => {
+  const server = await testServer(model);
+  const clients: ReturnType<typeof connect>[] = [];
+  const open = (o: Partial<Parameters<typeof connect>[0]> = {}) => {
+    const c = connect({ url: server.url, reconnect: false, ...o });
+    clients.push(c);
+    const seen = { events: [] as number[], statuses: [] as StatusMessage[] };
+    c.on('event', (e) => seen.events.push(e.id));
+    c.on('status', (s) => seen.statuses.push(s));
+    return { c, seen };
+  };
+  try {
+    for (let i = 1; i <= 5; i++) server.publishEvent(event(i));
+    const live = open();
+    const history = open({ since: 3 });
+    const stranger = open({ since: 50 }); // an id from another server process, without its serverId
+    await Promise.all(clients.map((c) => c.ready));
+    await Promise.all(clients.map((c) => c.ping()));
+    assert.deepEqual(live.seen.events, [], 'no history unless asked for');
+    assert.deepEqual(live.seen.statuses, [], 'and no resume status');
+    assert.equal(live.c.lastEventId, 5, 'it would resume from where it began');
+    assert.deepEqual(history.seen.events, [4, 5]);
+    assert.deepEqual(stranger.seen.events, [1, 2, 3, 4, 5], 'every held event, none dropped as already seen');
+    const unknown = stranger.seen.statuses.find((s) => s.kind === 'resume');
+    assert.deepEqual(unknown, {
+      type: 'status',
+      kind: 'resume',
+      since: 50,
+      replayed: 5,
+      complete: false,
+      reason: 'unknown-id',
+      lastEventId: 5,
+    });
+    assert.equal(stranger.c.lastEventId, 5);
+    server.publishEvent(event(6));
+    await until(() => clients.every((c) => c.lastEventId === 6), 5000, 'the live event everywhere');
+  } finally {
+    await Promise.all(clients.map((c) => c.close()));
     await server.close();
   }
 });

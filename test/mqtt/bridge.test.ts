@@ -12,7 +12,7 @@ import { EventControl } from '../../src/events/control.ts';
 import { resolveEventOptions } from '../../src/events/tracker.ts';
 import { MqttBridge, type MqttBridgeOptions } from '../../src/mqtt/bridge.ts';
 import { configSchema, levelSchema, mqttPayloadError } from '../../src/mqtt/schemas.ts';
-import { validateServerMessage } from '../../src/server/protocol.ts';
+import { validateServerMessage } from '../../src/protocol/index.ts';
 import { type Mosquitto, mosquittoSkipReason, startMosquitto } from '../helpers/mosquitto.ts';
 import { watch } from './helpers.ts';
 

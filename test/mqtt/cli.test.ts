@@ -14,7 +14,7 @@ import { after, before, describe, test } from 'node:test';
 import { loadAudio } from '../../src/audio/wav-reader.ts';
 import { IngestConnection } from '../../src/client/ingest.ts';
 import { buildProgram } from '../../src/cli/main.ts';
-import type { EventMessage, HelloMessage } from '../../src/server/protocol.ts';
+import type { EventMessage, HelloMessage } from '../../src/protocol/index.ts';
 import { REPO_ROOT, tempDir } from '../helpers/fixtures.ts';
 import { type Mosquitto, mosquittoSkipReason, startMosquitto } from '../helpers/mosquitto.ts';
 import { writeTiltModel } from '../helpers/tilt-model.ts';

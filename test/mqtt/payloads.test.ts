@@ -14,7 +14,7 @@ import { discoveryMessages, displayName } from '../../src/mqtt/discovery.ts';
 import { MqttBridge } from '../../src/mqtt/bridge.ts';
 import { MQTT_SCHEMAS, configSchema, levelSchema, mqttPayloadError } from '../../src/mqtt/schemas.ts';
 import { checkDeviceId, checkPrefix, deviceTopics, sanitizeId } from '../../src/mqtt/topics.ts';
-import { eventSchema } from '../../src/server/schemas.ts';
+import { eventSchema } from '../../src/protocol/index.ts';
 import { REPO_ROOT } from '../helpers/fixtures.ts';
 
 describe('topics and ids', () => {

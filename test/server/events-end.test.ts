@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { encodePcm } from '../../src/audio/pcm.ts';
 import { loadAudio } from '../../src/audio/wav-reader.ts';
-import { validateServerMessage } from '../../src/server/protocol.ts';
+import { validateServerMessage } from '../../src/protocol/index.ts';
 import { REPO_ROOT, tempDir } from '../helpers/fixtures.ts';
 import { writeTiltModel } from '../helpers/tilt-model.ts';
 import { type Probe, type TestModel, fromDir, probe, testServer } from './helpers.ts';

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import WebSocket from 'ws';
-import { ERROR_CODES, type ErrorCode, validateClientMessage } from '../../src/server/protocol.ts';
+import { ERROR_CODES, type ErrorCode, validateClientMessage } from '../../src/protocol/index.ts';
 import { Random } from '../../src/util/random.ts';
 import { type TestModel, handshakeStatus, opened, probe, testServer, tinyModel } from './helpers.ts';
 
@@ -147,7 +147,7 @@ function assertClear(r: Awaited<ReturnType<typeof session>>, what: string): void
 }
 
 test('random and mutated text on /v1/stream and /v1/ingest: documented errors only; the server stays up', async () => {
-  const server = await testServer(model, { maxMessagesPerSecond: 100_000, maxStreams: 64, maxStreamsPerClient: 64 });
+  const server = await testServer(model, { maxMessagesPerSecond: 100_000, maxStreams: 64, maxStreamsPerAddress: 64 });
   const rng = new Random(7002);
   try {
     const watcher = probe(`${server.url}/v1/stream`);
@@ -176,7 +176,7 @@ test('random and mutated text on /v1/stream and /v1/ingest: documented errors on
 });
 
 test('random ingest handshakes and random binary frames: documented refusals, no internal errors', async () => {
-  const server = await testServer(model, { maxStreams: 64, maxStreamsPerClient: 64 });
+  const server = await testServer(model, { maxStreams: 64, maxStreamsPerAddress: 64 });
   const rng = new Random(7003);
   try {
     const pick = <T>(xs: readonly T[]) => xs[rng.int(xs.length)]!;

@@ -4,7 +4,7 @@ import { after, before, test } from 'node:test';
 import { encodePcm } from '../../src/audio/pcm.ts';
 import { resample } from '../../src/audio/resample.ts';
 import { readWav } from '../../src/audio/wav.ts';
-import { validateServerMessage } from '../../src/server/protocol.ts';
+import { validateServerMessage } from '../../src/protocol/index.ts';
 import { REPO_ROOT, noise } from '../helpers/fixtures.ts';
 import { IngestStream } from '../../src/server/ingest.ts';
 import { type Probe, type TestModel, probe, testServer, tinyModel, until } from './helpers.ts';
@@ -142,7 +142,7 @@ test('other rates are resampled; f32le works; many streams at once share one bat
 });
 
 test('each kind of bad input gets a clear error and close code while a good stream and the server carry on', async () => {
-  const server = await testServer(model, { maxFrameBytes: 64 * 1024, maxStreamsPerClient: 3, maxFramesPerSecond: 50 });
+  const server = await testServer(model, { maxFrameBytes: 64 * 1024, maxStreamsPerAddress: 3, maxFramesPerSecond: 50 });
   try {
     const good = await ingest(server.url, 'good');
     const audio = encodePcm(rain, 's16le');
@@ -212,11 +212,11 @@ test('each kind of bad input gets a clear error and close code while a good stre
     huge.ws.send(new Uint8Array(300 * 1024));
     assert.equal((await huge.closed).code, 1009);
 
-    // too many streams from one client: this server allows 3 per client address
+    // too many streams from one client: this server allows 3 per address
     const extra = [await ingest(server.url, 'x1'), await ingest(server.url, 'x2')];
     const fourth = await refused('/v1/ingest?streamId=x3&sampleRateHz=16000&format=s16le');
     assert.deepEqual([fourth.code, fourth.close], ['ERR_TOO_MANY_STREAMS', 1013]);
-    assert.match(fourth.message, /per client/);
+    assert.match(fourth.message, /per address/);
     await Promise.all(extra.map(finish));
 
     // the good stream never noticed
@@ -234,8 +234,8 @@ test('each kind of bad input gets a clear error and close code while a good stre
   }
 });
 
-test('server-wide stream and connection limits; a server without a model refuses ingest', async () => {
-  const server = await testServer(model, { maxStreams: 2, maxConnections: 3 });
+test('server-wide stream and subscriber limits; a server without a model refuses ingest', async () => {
+  const server = await testServer(model, { maxStreams: 2, maxSubscribers: 1 });
   const noIngest = await testServer(model, { ingest: undefined });
   try {
     const a = await ingest(server.url, 'a');

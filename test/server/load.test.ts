@@ -22,7 +22,7 @@ const SECONDS = 6;
 const WINDOWS = Math.floor((SECONDS * 16000 - 16000) / 4000) + 1;
 
 test(`${STREAMS} ingest streams and ${SUBSCRIBERS} subscribers at once; half of each dropped abruptly`, async () => {
-  const server = await testServer(model, { maxStreams: 32, maxStreamsPerClient: 32, maxConnections: 128 });
+  const server = await testServer(model, { maxStreams: 32, maxStreamsPerAddress: 32 });
   const tensors = tf.memory().numTensors;
   const listeners = process.eventNames().reduce((n, e) => n + process.listenerCount(e), 0);
   try {

@@ -4,10 +4,10 @@ import { readFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import { join } from 'node:path';
 import { EventHistory } from '../../src/server/history.ts';
-import { Outbox } from '../../src/server/outbox.ts';
-import { type Filter, matchesFilter, validateClientMessage, validateServerMessage } from '../../src/server/protocol.ts';
-import { TokenBucket } from '../../src/server/rate.ts';
-import { ALL_SCHEMAS, SCHEMA_ID_PREFIX } from '../../src/server/schemas.ts';
+import { Encoded, Outbox } from '../../src/server/outbox.ts';
+import { type Filter, matchesFilter, validateClientMessage, validateServerMessage } from '../../src/protocol/index.ts';
+import { TokenBucket } from '../../src/util/token-bucket.ts';
+import { ALL_SCHEMAS, SCHEMA_ID_PREFIX } from '../../src/protocol/index.ts';
 import { REPO_ROOT, noise } from '../helpers/fixtures.ts';
 import { encodePcm } from '../../src/audio/pcm.ts';
 import { type TestModel, opened, probe, testServer, tinyModel, until } from './helpers.ts';
@@ -67,19 +67,20 @@ describe('pure parts', () => {
   test('the outbox drops predictions for a backed-up client, queues events, reports drops once caught up, and gives up on overflow', () => {
     const sent: string[] = [];
     const callbacks: (() => void)[] = [];
-    const sink = { bufferedAmount: 0, send: (d: string, cb: () => void) => (sent.push(d), callbacks.push(cb)) };
+    const sink = { bufferedAmount: 0, send: (m: Encoded, cb: () => void) => (sent.push(m.text), callbacks.push(cb)) };
+    const text = (t: string) => new Encoded(Buffer.from(t));
     let overflowed = 0;
     const box = new Outbox(
       sink,
       { maxBufferedBytes: 100, maxQueued: 2 },
-      (d) => `drops:${d.prediction}`,
+      (d) => text(`drops:${d.prediction}`),
       () => overflowed++,
     );
-    box.push('p1', 'prediction');
+    box.push(text('p1'), 'prediction');
     sink.bufferedAmount = 500; // the socket backs up
-    box.push('p2', 'prediction');
-    box.push('e1');
-    box.push('p3', 'prediction');
+    box.push(text('p2'), 'prediction');
+    box.push(text('e1'));
+    box.push(text('p3'), 'prediction');
     assert.deepEqual(sent, ['p1']);
     assert.equal(box.dropped.prediction, 2);
     assert.equal(box.queued, 1);
@@ -87,12 +88,12 @@ describe('pure parts', () => {
     callbacks.shift()!();
     assert.deepEqual(sent, ['p1', 'e1', 'drops:2']);
     sink.bufferedAmount = 500;
-    box.push('e2');
-    box.push('e3');
+    box.push(text('e2'));
+    box.push(text('e3'));
     assert.equal(overflowed, 0);
-    box.push('e4');
+    box.push(text('e4'));
     assert.equal(overflowed, 1, 'a third queued event overflows a queue of 2');
-    box.push('e5');
+    box.push(text('e5'));
     assert.equal(box.queued, 0, 'nothing is queued after giving up');
   });
 
@@ -129,7 +130,11 @@ describe('docs/protocol.md', () => {
     );
     for (const s of ALL_SCHEMAS) {
       assert.ok(inDoc.has(s.$id), `${s.$id} is in the doc`);
-      assert.deepEqual(inDoc.get(s.$id), JSON.parse(JSON.stringify(s)), `${s.$id} in the doc matches src/server/schemas.ts`);
+      assert.deepEqual(
+        inDoc.get(s.$id),
+        JSON.parse(JSON.stringify(s)),
+        `${s.$id} in the doc matches src/protocol/schemas.ts (npm run docs:protocol rewrites the doc)`,
+      );
     }
     assert.equal(inDoc.size, ALL_SCHEMAS.length, 'no stale schemas in the doc');
   });

@@ -3,10 +3,12 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { ingestWav } from '../../src/client/index.ts';
+import { ingestWav } from '../../src/client/ingest.ts';
 import { buildProgram } from '../../src/cli/main.ts';
-import { serverSecurity } from '../../src/cli/serving.ts';
-import type { EventMessage } from '../../src/server/protocol.ts';
+import { serverSettings } from '../../src/cli/server-options.ts';
+import { DEFAULT_SERVER_OPTIONS } from '../../src/server/limits.ts';
+import { probe } from './helpers.ts';
+import type { EventMessage } from '../../src/protocol/index.ts';
 import { REPO_ROOT, tempDir, writeTinyModel } from '../helpers/fixtures.ts';
 import { writeTiltModel } from '../helpers/tilt-model.ts';
 
@@ -46,10 +48,56 @@ function start(
 test('help documents serve and the server options of replay', () => {
   const program = buildProgram();
   const serve = program.commands.find((c) => c.name() === 'serve')!.helpInformation();
-  for (const opt of ['--port', '--host', '--token', '--origin', '--model', '--history', '--max-streams'])
+  const limits = [
+    '--history',
+    '--max-connections',
+    '--max-connections-per-address',
+    '--max-subscribers',
+    '--max-subscribers-per-address',
+    '--handshake-timeout',
+  ];
+  for (const opt of ['--port', '--host', '--token', '--origin', '--model', ...limits, '--max-streams', '--max-streams-per-address'])
     assert.ok(serve.includes(opt), opt);
-  const replay = program.commands.find((c) => c.name() === 'replay')!.helpInformation();
-  for (const opt of ['--port', '--host', '--token', '--origin']) assert.ok(replay.includes(opt), opt);
+  // the defaults shown are the server's own
+  const flat = serve.replace(/\s+/g, ' ');
+  const shown = (flag: string) => Number(new RegExp(`${flag} <n> .*?\\(default: (\\d+)\\)`).exec(flat)?.[1]);
+  assert.equal(shown('--max-connections'), DEFAULT_SERVER_OPTIONS.maxConnections);
+  assert.equal(shown('--max-subscribers-per-address'), DEFAULT_SERVER_OPTIONS.maxSubscribersPerAddress);
+  assert.equal(shown('--handshake-timeout'), DEFAULT_SERVER_OPTIONS.handshakeTimeoutMillis);
+  for (const name of ['replay', 'listen']) {
+    const help = program.commands.find((c) => c.name() === name)!.helpInformation();
+    for (const opt of ['--port', '--host', '--token', '--origin', ...limits]) assert.ok(help.includes(opt), `${name} ${opt}`);
+    assert.ok(!help.includes('--max-streams'), `${name} takes no ingest streams`);
+  }
+});
+
+test('limits from the command line reach the server', { timeout: 60_000 }, async () => {
+  const { child, port, exited } = await start([
+    'serve',
+    '--port',
+    '0',
+    '--model',
+    model,
+    '--max-subscribers-per-address',
+    '1',
+    '--history',
+    '5',
+  ]);
+  try {
+    const url = `ws://127.0.0.1:${port}/v1/stream`;
+    const first = probe(url);
+    assert.equal((await first.next(() => true)).type, 'hello');
+    const second = probe(url);
+    const refused = await second.next(() => true);
+    assert.equal(refused.code, 'ERR_TOO_MANY_CONNECTIONS');
+    assert.match(String(refused.message), /this address has 1 subscriber connections open/);
+    const elsewhere = probe(url, { localAddress: '127.0.0.2' });
+    assert.equal((await elsewhere.next(() => true)).type, 'hello');
+    for (const p of [first, elsewhere]) p.ws.close();
+  } finally {
+    child.kill('SIGTERM');
+  }
+  assert.equal(await exited, 0);
 });
 
 test('exposing the server without a token warns; the token also comes from SOUNDEE_TOKEN', () => {
@@ -59,13 +107,13 @@ test('exposing the server without a token warns; the token also comes from SOUND
   const saved = process.env.SOUNDEE_TOKEN;
   try {
     delete process.env.SOUNDEE_TOKEN;
-    assert.deepEqual(serverSecurity({ host: '127.0.0.1' }), { host: '127.0.0.1', origins: [] });
+    assert.deepEqual(serverSettings({ host: '127.0.0.1' }), { host: '127.0.0.1', origins: [] });
     assert.equal(lines.length, 0, 'loopback without a token: no warning');
-    serverSecurity({ host: '0.0.0.0', origin: ['https://app.example'] });
+    serverSettings({ host: '0.0.0.0', origin: ['https://app.example'] });
     assert.match(lines.join(''), /warning: listening on 0\.0\.0\.0 without a token/);
     lines.length = 0;
     process.env.SOUNDEE_TOKEN = 'from-env';
-    assert.deepEqual(serverSecurity({ host: '0.0.0.0' }), { host: '0.0.0.0', token: 'from-env', origins: [] });
+    assert.deepEqual(serverSettings({ host: '0.0.0.0' }), { host: '0.0.0.0', token: 'from-env', origins: [] });
     assert.equal(lines.length, 0);
   } finally {
     process.stderr.write = write;

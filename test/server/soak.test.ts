@@ -58,7 +58,7 @@ async function ingestOnce(url: string, id: string, rate: number, format: 's16le'
 }
 
 test(`soak: ${WINDOWS} windows per stream, rounds of 3 streams at full speed, and the in-process pipeline: nothing grows`, async () => {
-  const server = await testServer(model, { maxStreams: 8, maxStreamsPerClient: 8 });
+  const server = await testServer(model, { maxStreams: 8, maxStreamsPerAddress: 8 });
   const signal = noise(SECONDS, 16000, 0.3, 42);
   const s16 = encodePcm(signal, 's16le');
   const f32 = encodePcm(signal, 'f32le');

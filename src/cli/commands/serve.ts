@@ -1,16 +1,12 @@
 /** `soundee serve`: the WebSocket server with remote audio ingest and the live dashboard. */
 import type { Command } from 'commander';
+import { DEFAULT_SERVER_OPTIONS } from '../../server/limits.ts';
 import { type ModelCliOptions, info, modelOptions, parseNumber } from '../common.ts';
 import { type EventCliOptions, eventOptions } from '../event-options.ts';
 import { type ServerCliOptions, openServing, serverOptions, stopSignals } from '../serving.ts';
 
-/** Defaults of `soundee serve`. */
-export const SERVE_DEFAULTS = Object.freeze({ port: 8080, history: 1000, maxStreams: 16 });
-
 interface ServeOptions extends ModelCliOptions, ServerCliOptions, EventCliOptions {
   port: number;
-  history: number;
-  maxStreams: number;
 }
 
 export function serveCommand(program: Command): void {
@@ -26,28 +22,16 @@ export function serveCommand(program: Command): void {
             '--port <n>',
             'port (0 = any free port)',
             parseNumber('--port', { min: 0, max: 65535, integer: true }),
-            SERVE_DEFAULTS.port,
-          )
-          .option(
-            '--history <n>',
-            'events held for clients that reconnect with since',
-            parseNumber('--history', { min: 1, max: 1_000_000, integer: true }),
-            SERVE_DEFAULTS.history,
-          )
-          .option(
-            '--max-streams <n>',
-            'ingest streams open at once',
-            parseNumber('--max-streams', { min: 1, max: 1024, integer: true }),
-            SERVE_DEFAULTS.maxStreams,
+            DEFAULT_SERVER_OPTIONS.port,
           ),
+        { ingest: true },
       ),
     ),
   ).action(async (o: ServeOptions) => {
-    // every ingest stream runs through the engine: the level gate and the event layer, as listen and replay
+    // every ingest stream runs through the engine: the level gate and the event layer, as listen and replay;
+    // the limits (--history, --max-streams, …) reach the server through openServing's server settings
     const serving = await openServing(o, [], (engine, mqtt) => ({
       ingest: { engine },
-      historySize: o.history,
-      maxStreams: o.maxStreams,
       // every event, with the id WebSocket clients see, to the broker too
       ...(mqtt ? { onEvent: (e) => void mqtt.publishEvent(e) } : {}),
     }));

@@ -4,21 +4,22 @@
  * directions, and `docs/protocol.md` shows each one verbatim (a test checks that it does).
  *
  * Each schema is self-contained (no `$ref`), so that it can be copied out of the doc and used alone.
+ * The TypeScript types of the messages are derived from these objects (./messages.ts): the contract
+ * is written once.
+ *
+ * Imports only leaves: the protocol's constants and the feature settings' enums (../config.ts).
  */
-import { COLORMAPS, RESAMPLERS, DB_REFERENCES, FREQUENCY_SCALES, RESIZE_KERNELS, WINDOW_FUNCTIONS } from '../config.ts';
-import { PCM_FORMATS } from '../audio/pcm.ts';
+import { COLORMAPS, DB_REFERENCES, FREQUENCY_SCALES, RESAMPLERS, RESIZE_KERNELS, WINDOW_FUNCTIONS } from '../config.ts';
+import { EVENT_END_REASONS, PCM_FORMATS, RESUME_REASONS, SCHEMA_ID_PREFIX, SUBSCRIBABLE_TYPES } from './constants.ts';
+import { ERROR_CODE_LIST } from './errors.ts';
 
 const DRAFT = 'http://json-schema.org/draft-07/schema#';
-/** Prefix of every schema's `$id`. */
-export const SCHEMA_ID_PREFIX = 'urn:soundee:protocol:v1:';
 
 const streamId = { type: 'string', minLength: 1, maxLength: 1024 } as const;
 const count = { type: 'integer', minimum: 0 } as const;
 const millis = { type: 'number', minimum: 0 } as const;
 const probability = { type: 'number', minimum: 0, maximum: 1 } as const;
 const label = { type: 'string', minLength: 1, maxLength: 256 } as const;
-/** Message types a client can subscribe to. */
-export const SUBSCRIBABLE_TYPES = ['prediction', 'event', 'status', 'spectrogram'] as const;
 
 /** An RGB image as base64 of width·height·3 bytes, row-major, top row first. */
 const rgbImage = {
@@ -169,9 +170,6 @@ export const predictionSchema = {
   },
 } as const;
 
-/** Why an event ended other than by its sound stopping (the event layer's EVENT_END_REASONS; a test keeps them equal). */
-export const EVENT_END_REASONS = ['stream-ended', 'stopped', 'shutdown', 'error', 'disabled', 'snoozed'] as const;
-
 export const eventSchema = {
   $schema: DRAFT,
   $id: `${SCHEMA_ID_PREFIX}event`,
@@ -192,17 +190,15 @@ export const eventSchema = {
     startTime: { type: 'string', description: 'wall-clock time of startMs (ISO 8601), when the source knows it (a live microphone)' },
     endTime: { type: 'string', description: 'wall-clock time of endMs (ISO 8601), when known' },
     reason: {
-      enum: EVENT_END_REASONS,
+      enum: [...EVENT_END_REASONS],
       description:
-        "on 'end' only, when the event ended for another reason than its sound stopping: the stream's audio ended (end of file, the ingest client's end or disconnection), it was stopped (Ctrl-C), the server shut down, the stream failed, or the class was disabled or snoozed at run time (absent on natural ends)",
+        "on 'end' only, when the event ended for another reason than its sound stopping: the stream's audio ended (end of file, the ingest client's end or disconnection), it was stopped (Ctrl-C), the server shut down, the stream failed, or the class was disabled (event settings changed at run time) or snoozed (absent on natural ends)",
     },
   },
   if: { properties: { phase: { const: 'end' } } },
   then: { required: ['endMs'] },
+  else: { not: { required: ['reason'] } },
 } as const;
-
-/** Status kinds with a defined shape: the server's own, and the live microphone's 'recorder' reports. */
-export const STATUS_KINDS = ['drops', 'resume', 'stream', 'recorder'] as const;
 
 export const statusSchema = {
   $schema: DRAFT,
@@ -248,7 +244,7 @@ export const statusSchema = {
           since: count,
           replayed: count,
           complete: { type: 'boolean' },
-          reason: { enum: ['history-expired', 'server-restarted'] },
+          reason: { enum: [...RESUME_REASONS] },
           lostFromId: { type: 'integer', minimum: 1 },
           lostToId: { type: 'integer', minimum: 1 },
           lastEventId: count,
@@ -313,36 +309,6 @@ export const spectrogramSchema = {
   },
 } as const;
 
-/** Stable error codes, with the WebSocket close code that follows (null: the connection stays open). */
-export const ERROR_CODES = {
-  ERR_BAD_MESSAGE: { close: null, http: 400, what: 'a text message that is not JSON or does not match its schema' },
-  ERR_BAD_PARAMS: { close: 1008, http: 400, what: 'a missing or invalid query parameter (streamId, since, types, …)' },
-  ERR_UNKNOWN_FORMAT: { close: 1003, http: 400, what: 'ingest format is not one of s16le, f32le' },
-  ERR_UNSUPPORTED_RATE: { close: 1003, http: 400, what: 'ingest sampleRateHz is neither the model rate nor a rate the server resamples' },
-  ERR_STREAM_EXISTS: { close: 1008, http: 409, what: 'an ingest stream with this streamId is already open' },
-  ERR_EXPECTED_BINARY: { close: 1003, http: null, what: 'text on an ingest connection that is not an end or ping message' },
-  ERR_UNEXPECTED_BINARY: { close: 1003, http: null, what: 'binary data on a subscriber connection' },
-  ERR_PCM_ALIGNMENT: { close: 1007, http: null, what: 'a binary frame that is not a whole number of samples' },
-  ERR_FRAME_TOO_LARGE: { close: 1009, http: null, what: 'a message over the size limit' },
-  ERR_RATE_LIMIT: { close: 1008, http: null, what: 'more messages per second than allowed' },
-  ERR_TOO_MANY_STREAMS: { close: 1013, http: null, what: 'the server or this client has as many ingest streams open as allowed' },
-  ERR_TOO_MANY_CONNECTIONS: { close: 1013, http: null, what: 'the server has as many connections as allowed' },
-  ERR_SLOW_CONSUMER: {
-    close: 1013,
-    http: null,
-    what: 'the client fell so far behind that its event queue overflowed; reconnect with since',
-  },
-  ERR_INGEST_DISABLED: { close: 1008, http: null, what: 'this server does not accept audio (it was started without a model)' },
-  ERR_INTERNAL: { close: 1011, http: 500, what: 'an unexpected server-side failure (details are logged on the server only)' },
-  ERR_SHUTDOWN: { close: 1001, http: null, what: 'the server is shutting down' },
-  ERR_UNAUTHORIZED: { close: null, http: 401, what: 'missing or wrong token (HTTP and WebSocket handshakes)' },
-  ERR_FORBIDDEN_ORIGIN: { close: null, http: 403, what: 'Origin not in the allow-list' },
-  ERR_FORBIDDEN_HOST: { close: null, http: 403, what: 'Host header not a loopback name while bound to loopback (DNS rebinding guard)' },
-  ERR_NOT_FOUND: { close: null, http: 404, what: 'no such path' },
-  ERR_METHOD: { close: null, http: 405, what: 'only GET and HEAD are served' },
-} as const;
-export type ErrorCode = keyof typeof ERROR_CODES;
-
 export const errorSchema = {
   $schema: DRAFT,
   $id: `${SCHEMA_ID_PREFIX}error`,
@@ -352,7 +318,7 @@ export const errorSchema = {
   required: ['type', 'code', 'message', 'fatal'],
   properties: {
     type: { const: 'error' },
-    code: { enum: Object.keys(ERROR_CODES) },
+    code: { enum: ERROR_CODE_LIST },
     message: { type: 'string', description: 'one human-readable line; never a stack trace' },
     fatal: { type: 'boolean', description: 'true when the server closes the connection next (with the close code of the table)' },
     streamId,
