@@ -37,13 +37,31 @@ export function parseNumber(name: string, { min = -Infinity, max = Infinity, int
   };
 }
 
-/** Adds --backend. */
-export function backendOption(cmd: Command): Command {
-  return cmd.addOption(
-    new Option('--backend <name>', 'tensor backend: auto = tfjs-node if it loads, else wasm (env SOUNDEE_BACKEND)')
-      .choices([...BACKEND_CHOICES])
-      .default(undefined, 'auto'),
-  );
+/**
+ * Adds --backend (and, for commands that only run inference, --threads).
+ * @param purpose 'training': tfjs backends only (training never runs on onnx), no --threads.
+ */
+export function backendOption(cmd: Command, purpose: 'inference' | 'training' = 'inference'): Command {
+  if (purpose === 'training')
+    return cmd.addOption(
+      new Option('--backend <name>', 'TensorFlow.js backend: auto = tfjs-node if it loads, else wasm (env SOUNDEE_BACKEND)')
+        .choices(BACKEND_CHOICES.filter((c) => c !== 'onnx'))
+        .default(undefined, 'auto'),
+    );
+  return cmd
+    .addOption(
+      new Option(
+        '--backend <name>',
+        'inference engine: onnx (onnxruntime-node), node (tfjs-node), wasm or cpu; auto = the first that loads, in that order (env SOUNDEE_BACKEND)',
+      )
+        .choices([...BACKEND_CHOICES])
+        .default(undefined, 'auto'),
+    )
+    .option(
+      '--threads <n>',
+      'inference threads: onnx intra-op threads (default one per core, up to 4) or wasm XNNPACK threads (default 1, at most 8) (env SOUNDEE_THREADS)',
+      parseNumber('--threads', { integer: true, min: 1, max: 64 }),
+    );
 }
 
 /** Adds --model, --threshold, --features (the model options of inference commands). */
@@ -68,6 +86,7 @@ export interface ModelCliOptions {
   threshold?: number;
   features?: string;
   backend?: BackendChoice;
+  threads?: number;
 }
 
 /** Reads a feature-config JSON file. */
@@ -82,11 +101,12 @@ export async function readFeatureFile(path: string): Promise<FeatureConfig> {
 }
 
 /**
- * Initialises the backend (with SOUNDEE_WASM_THREADS XNNPACK threads: these commands only run
- * inference), loads and warms up the model.
+ * Initialises the backend (with --threads, else SOUNDEE_THREADS, inference threads: these commands
+ * only run inference), loads and warms up the model on the chosen engine.
  */
 export async function openClassifier(o: ModelCliOptions): Promise<Classifier> {
-  await initBackend(o.backend, undefined, { wasmThreads: inferenceThreads() });
+  const threads = o.threads ?? inferenceThreads();
+  await initBackend(o.backend, undefined, threads === undefined ? {} : { threads });
   const expectFeatures = o.features ? await readFeatureFile(o.features) : undefined;
   const loaded = await loadModel(o.model, expectFeatures ? { expectFeatures } : {});
   const classifier = new Classifier(loaded, o.threshold === undefined ? {} : { threshold: o.threshold });

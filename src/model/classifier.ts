@@ -2,9 +2,9 @@
  * Inference: model input images in, class probabilities out, with the "cannot tell" threshold and a
  * batching queue shared by every stream that uses the model.
  */
-import * as tf from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs';
 import { type FeatureConfig, UNKNOWN_LABEL } from '../config.ts';
-import { foldForInference } from './fold.ts';
+import { type EngineChoice, type InferenceEngine, createInferenceEngine } from './inference.ts';
 import type { LoadedModel } from './io.ts';
 
 /** One classified input. */
@@ -26,14 +26,19 @@ export class Classifier {
   readonly name: string;
   readonly architecture: string;
   readonly threshold: number;
+  /** What runs the network: tfjs (on a copy with batch norm folded, ./fold.ts) or onnxruntime (./inference.ts). */
+  readonly engine: InferenceEngine;
+  /** The loaded network; disposed with the classifier. */
   private readonly model: tf.LayersModel;
   private readonly inputLen: number;
   private disposed = false;
 
-  /** The loaded model, when inference runs on a folded copy of it (see ./fold.ts); disposed with it. */
-  private readonly original: tf.LayersModel | undefined;
-
-  constructor(loaded: LoadedModel, { threshold }: { threshold?: number } = {}) {
+  /**
+   * @param loaded the model; the classifier owns it from now on (and `engine`, when one is given).
+   * @param options.engine 'tfjs', 'onnx' or an engine; default the process's choice (initBackend).
+   * @throws SoundeeError from createInferenceEngine when the onnx engine was asked for and cannot run the model.
+   */
+  constructor(loaded: LoadedModel, { threshold, engine }: { threshold?: number; engine?: EngineChoice | InferenceEngine } = {}) {
     this.classes = loaded.metadata.classes;
     this.backgroundClasses = [...(loaded.metadata.backgroundClasses ?? [])];
     this.features = loaded.metadata.features;
@@ -43,8 +48,8 @@ export class Classifier {
     if (!(this.threshold >= 0 && this.threshold <= 1))
       throw new RangeError(`confidence threshold must be in [0, 1], got ${this.threshold}`);
     this.inputLen = this.features.imageSize * this.features.imageSize * 3;
-    this.model = foldForInference(loaded.model);
-    this.original = this.model === loaded.model ? undefined : loaded.model;
+    this.model = loaded.model;
+    this.engine = typeof engine === 'object' ? engine : createInferenceEngine(loaded, engine ? { engine } : {});
   }
 
   /** Runs one prediction so that the first real window does not pay for kernel set-up. */
@@ -68,24 +73,20 @@ export class Classifier {
     if (this.disposed) throw new Error('Cannot classify: the classifier has been disposed');
     if (inputs.length === 0) return [];
     const n = inputs.length;
-    const size = this.features.imageSize;
     const flat = new Float32Array(n * this.inputLen);
     inputs.forEach((x, i) => {
       if (x.length !== this.inputLen) throw new RangeError(`input ${i} has ${x.length} values, expected ${this.inputLen}`);
       flat.set(x, i * this.inputLen);
     });
-    const probs = tf.tidy(() => {
-      const y = this.model.predict(tf.tensor4d(flat, [n, size, size, 3])) as tf.Tensor;
-      return y.dataSync() as Float32Array;
-    });
+    const probs = this.engine.run(flat, n);
     const k = this.classes.length;
     return Array.from({ length: n }, (_, i) => this.label(probs.slice(i * k, (i + 1) * k)));
   }
 
   dispose(): void {
     if (!this.disposed) {
+      this.engine.dispose();
       this.model.dispose();
-      this.original?.dispose();
     }
     this.disposed = true;
   }

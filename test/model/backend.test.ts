@@ -10,26 +10,43 @@ import { inferenceThreads, initBackend } from '../../src/model/backend.ts';
 
 const backendModule = fileURLToPath(new URL('../../src/model/backend.ts', import.meta.url));
 
-test('SOUNDEE_WASM_THREADS: default 1, integers 1..8, anything else refused', () => {
-  const saved = process.env.SOUNDEE_WASM_THREADS;
+test('SOUNDEE_THREADS (1..64), else SOUNDEE_WASM_THREADS (1..8), else unset; anything else refused', () => {
+  const saved = { t: process.env.SOUNDEE_THREADS, w: process.env.SOUNDEE_WASM_THREADS };
   try {
+    delete process.env.SOUNDEE_THREADS;
     delete process.env.SOUNDEE_WASM_THREADS;
-    assert.equal(inferenceThreads(), 1);
+    assert.equal(inferenceThreads(), undefined);
     process.env.SOUNDEE_WASM_THREADS = '2';
     assert.equal(inferenceThreads(), 2);
+    process.env.SOUNDEE_THREADS = '12';
+    assert.equal(inferenceThreads(), 12, 'SOUNDEE_THREADS wins');
+    for (const bad of ['0', '65', '1.5', 'two']) {
+      process.env.SOUNDEE_THREADS = bad;
+      assert.throws(() => inferenceThreads(), { code: 'ERR_BACKEND' });
+    }
+    delete process.env.SOUNDEE_THREADS;
     for (const bad of ['0', '9', '1.5', 'two']) {
       process.env.SOUNDEE_WASM_THREADS = bad;
       assert.throws(() => inferenceThreads(), { code: 'ERR_BACKEND' });
     }
   } finally {
-    if (saved === undefined) delete process.env.SOUNDEE_WASM_THREADS;
-    else process.env.SOUNDEE_WASM_THREADS = saved;
+    for (const [k, v] of [
+      ['SOUNDEE_THREADS', saved.t],
+      ['SOUNDEE_WASM_THREADS', saved.w],
+    ] as const) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
   }
 });
 
-test('a bad wasmThreads is refused before anything loads', async () => {
+test('a bad thread count or training on onnx is refused before anything loads', async () => {
   await assert.rejects(initBackend('wasm', null, { wasmThreads: 0 }), { code: 'ERR_BACKEND' });
   await assert.rejects(initBackend('wasm', null, { wasmThreads: 9 }), { code: 'ERR_BACKEND' });
+  await assert.rejects(initBackend('wasm', null, { threads: 9 }), { code: 'ERR_BACKEND' });
+  await assert.rejects(initBackend('onnx', null, { threads: 0 }), { code: 'ERR_BACKEND' });
+  await assert.rejects(initBackend('onnx', null, { threads: 65 }), { code: 'ERR_BACKEND' });
+  await assert.rejects(initBackend('onnx', null, { purpose: 'training' }), { code: 'ERR_BACKEND', message: /training runs on TensorFlow\.js/ });
 });
 
 test('initBackend("wasm", …, { wasmThreads: 2 }) runs a model on two XNNPACK threads and exits by itself', () => {

@@ -163,8 +163,9 @@ export function trainCommand(program: Command): void {
         'wasm backend: split each batch over this many cores (worker threads); default all',
         parseNumber('--cores', { integer: true, min: 1, max: 64 }),
       ),
+    'training',
   ).action(async (o: TrainCliOptions) => {
-    const backend = await initBackend(o.backend);
+    const backend = await initBackend(o.backend, undefined, { purpose: 'training' });
     const ds = await readDataset(o.data);
     const features = ds.header.features ?? resolveFeatureConfig({ imageSize: ds.header.imageSize });
     if (!ds.header.features)
