@@ -49,10 +49,11 @@ export interface ServerHandle {
 }
 
 /**
- * Starts bench/server-child.ts (the bundled model, `threads` XNNPACK threads; `execArgv`: extra node
- * flags, e.g. --cpu-prof; `args`: extra arguments of the child, e.g. ['--linger', '10']).
+ * Starts bench/server-child.ts (the bundled model on the engine `--backend` in `args` names, default
+ * auto; `threads` inference threads, 0 = the engine's default; `execArgv`: extra node flags, e.g.
+ * --cpu-prof; `args`: extra arguments of the child, e.g. ['--backend', 'wasm']).
  */
-export async function startServerChild(threads = 1, execArgv: string[] = [], args: string[] = []): Promise<ServerHandle> {
+export async function startServerChild(threads = 0, execArgv: string[] = [], args: string[] = []): Promise<ServerHandle> {
   const child: ChildProcess = fork(fileURLToPath(new URL('./server-child.ts', import.meta.url)), ['--threads', String(threads), ...args], {
     execArgv: ['--import', 'tsx', '--expose-gc', ...execArgv],
     stdio: ['ignore', 'ignore', 'pipe', 'ipc'],

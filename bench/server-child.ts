@@ -10,13 +10,15 @@
  *    its publish time (wall-clock ms) in `startMs`, then answers `{ published }`;
  *  - `{ cmd: 'close' }` → closes the server and exits.
  *
- * `node --import tsx --expose-gc bench/server-child.ts [--threads N]`
+ * `node --import tsx --expose-gc bench/server-child.ts [--backend auto|onnx|wasm|…] [--threads N]` (threads 0 or
+ * absent: the engine's default, as `soundee serve` without --threads)
  */
 import * as tf from '@tensorflow/tfjs';
 import { detectEvents, gateQuietWindows } from '../src/events/operators.ts';
-import { initBackend } from '../src/model/backend.ts';
+import { type BackendChoice, initBackend } from '../src/model/backend.ts';
 import { BatchQueue, Classifier } from '../src/model/classifier.ts';
 import { loadModel } from '../src/model/io.ts';
+import { OnnxEngine } from '../src/model/onnx/runtime.ts';
 import { DEFAULT_MODEL_DIR } from '../src/paths.ts';
 import { helloFor, startServer } from '../src/server/server.ts';
 import { renderQueueFor } from '../src/stream/operators.ts';
@@ -48,9 +50,12 @@ export interface ServerStats {
 const send = (m: unknown) => process.send?.(m);
 
 async function main(): Promise<void> {
-  const i = process.argv.indexOf('--threads');
-  const threads = i > 0 ? Number(process.argv[i + 1]) : 1;
-  const backend = await initBackend(undefined, null, { wasmThreads: threads });
+  const arg = (name: string) => {
+    const i = process.argv.indexOf(name);
+    return i > 0 ? process.argv[i + 1] : undefined;
+  };
+  const wanted = Number(arg('--threads') ?? 0);
+  const backend = await initBackend(arg('--backend') as BackendChoice | undefined, null, wanted > 0 ? { threads: wanted } : {});
   const classifier = new Classifier(await loadModel(DEFAULT_MODEL_DIR));
   classifier.warmUp();
   const queue = new BatchQueue(classifier);
@@ -121,6 +126,7 @@ async function main(): Promise<void> {
     }
   });
   process.on('disconnect', () => process.exit(0));
+  const threads = classifier.engine instanceof OnnxEngine ? classifier.engine.threads : Math.max(1, wanted);
   send({ ready: true, port: server.port, backend, threads });
 }
 
