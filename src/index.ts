@@ -8,7 +8,11 @@ export { decodeWav, encodeWav, loadAudio, readWav, writeWav, type DecodedWav } f
 export { decodePcm, encodePcm, PcmDecoder, PCM_FORMATS, type PcmFormat } from './audio/pcm.ts';
 export { Framer, frameSignal, type WindowFrames } from './features/framer.ts';
 export { colorize, renderFeatures, renderWindowImage, type RgbImage } from './features/render.ts';
-export { initBackend, BACKEND_CHOICES, type BackendChoice, type ActiveBackend } from './model/backend.ts';
+export { initBackend, BACKEND_CHOICES, type BackendChoice, type ActiveBackend, type BackendOptions } from './model/backend.ts';
+export { createInferenceEngine, TfjsEngine, type EngineChoice, type InferenceEngine } from './model/inference.ts';
+export { exportToOnnx, type OnnxExportOptions } from './model/onnx/export.ts';
+export { networkFingerprint, writeOnnxModel, ONNX_FILE } from './model/onnx/model-file.ts';
+export { OnnxEngine, loadOnnxRuntime, type OnnxEngineOptions } from './model/onnx/runtime.ts';
 export { loadModel, saveModel, readMetadata, type ModelMetadata, type LoadedModel } from './model/io.ts';
 export { BatchQueue, Classifier, type Classification } from './model/classifier.ts';
 export { buildModel, ARCHITECTURES, type Architecture } from './model/architectures.ts';

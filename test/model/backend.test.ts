@@ -46,7 +46,10 @@ test('a bad thread count or training on onnx is refused before anything loads', 
   await assert.rejects(initBackend('wasm', null, { threads: 9 }), { code: 'ERR_BACKEND' });
   await assert.rejects(initBackend('onnx', null, { threads: 0 }), { code: 'ERR_BACKEND' });
   await assert.rejects(initBackend('onnx', null, { threads: 65 }), { code: 'ERR_BACKEND' });
-  await assert.rejects(initBackend('onnx', null, { purpose: 'training' }), { code: 'ERR_BACKEND', message: /training runs on TensorFlow\.js/ });
+  await assert.rejects(initBackend('onnx', null, { purpose: 'training' }), {
+    code: 'ERR_BACKEND',
+    message: /training runs on TensorFlow\.js/,
+  });
 });
 
 test('initBackend("wasm", …, { wasmThreads: 2 }) runs a model on two XNNPACK threads and exits by itself', () => {
