@@ -76,3 +76,52 @@ console.log(JSON.stringify({ got, threads: getThreadsCount(), y, lines }));
   assert.equal(out.y, 4 * (36 * 27 + 24 * 18 + 4 * 12));
   assert.match(out.lines[0] ?? '', /2 threads/);
 });
+
+/** Runs `script` (an ES module) in a child with tsx; returns its last stdout line parsed as JSON. */
+function runChild(script: string, env: NodeJS.ProcessEnv = {}): Record<string, unknown> {
+  const childEnv = { ...process.env, ...env };
+  delete childEnv.SOUNDEE_BACKEND;
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+    cwd: fileURLToPath(new URL('../..', import.meta.url)),
+    encoding: 'utf8',
+    timeout: 60_000,
+    env: childEnv,
+  });
+  assert.equal(r.error, undefined, `child did not finish: ${r.error}`);
+  assert.equal(r.status, 0, r.stderr);
+  return JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as Record<string, unknown>;
+}
+
+const onnxAbsent = await import('../../src/model/onnx/runtime.ts').then((m) =>
+  m.loadOnnxRuntime().then(
+    () => false as const,
+    (e: Error) => `onnxruntime-node is not available here (${e.message})`,
+  ),
+);
+
+test('auto picks onnx where it loads and says so; tfjs still comes up (wasm) to load models and train', { skip: onnxAbsent }, () => {
+  const out = runChild(`
+import * as tf from '@tensorflow/tfjs';
+import { activeInference, initBackend } from ${JSON.stringify(backendModule)};
+const lines = [];
+const got = await initBackend(undefined, (l) => lines.push(l), { threads: 3 });
+console.log(JSON.stringify({ got, tfjs: tf.getBackend(), engine: activeInference().engine, threads: activeInference().threads, lines }));
+`);
+  assert.equal(out.got, 'onnx');
+  assert.equal(out.tfjs, 'wasm');
+  assert.equal(out.engine, 'onnx');
+  assert.equal(out.threads, 3);
+  assert.deepEqual(out.lines, ['soundee: using the onnx (onnxruntime-node 1.30.0, 3 threads) backend']);
+});
+
+test('a training process never gets onnx: auto skips it', () => {
+  const out = runChild(`
+import { activeInference, initBackend } from ${JSON.stringify(backendModule)};
+const lines = [];
+const got = await initBackend('auto', (l) => lines.push(l), { purpose: 'training' });
+console.log(JSON.stringify({ got, engine: activeInference().engine, lines }));
+`);
+  assert.equal(out.got, 'wasm');
+  assert.equal(out.engine, 'tfjs');
+  assert.deepEqual(out.lines, ['soundee: using the wasm (WebAssembly, XNNPACK) backend']);
+});
