@@ -13,7 +13,7 @@ import { TfjsEngine } from '../../model/inference.ts';
 import { loadModel } from '../../model/io.ts';
 import { ONNX_OPSET } from '../../model/onnx/export.ts';
 import { FINGERPRINT_KEY, ONNX_FILE, onnxMetadata, writeOnnxModel } from '../../model/onnx/model-file.ts';
-import { OnnxEngine, onnxRuntimeLoaded } from '../../model/onnx/runtime.ts';
+import { OnnxEngine, loadOnnxRuntime } from '../../model/onnx/runtime.ts';
 import { DEFAULT_MODEL_DIR } from '../../paths.ts';
 import { info } from '../common.ts';
 
@@ -49,7 +49,11 @@ export function exportCommand(program: Command): void {
         const written = await writeOnnxModel(loaded.model, o.model, o.out);
         const what = `${written.path} (${(written.bytes / 1e6).toFixed(2)} MB, opset ${ONNX_OPSET}, float32; from network sha256 ${written.fingerprint.slice(0, 12)}…)`;
         if (!o.check) return info(`soundee: wrote ${what}`);
-        if (!onnxRuntimeLoaded()) return info(`soundee: wrote ${what}; not checked: onnxruntime-node is not installed`);
+        const missing = await loadOnnxRuntime().then(
+          () => undefined,
+          (e: Error) => e.message,
+        );
+        if (missing) return info(`soundee: wrote ${what}; not checked: ${missing}`);
         const diff = await checkAgainstTfjs(loaded.model, written.path, written.fingerprint);
         if (!(diff <= MAX_CHECK_DIFF))
           throw new SoundeeError(
