@@ -85,7 +85,7 @@ export function createInferenceEngine(loaded: { model: tf.LayersModel; dir?: str
     const { bytes, source } = onnxModelFor(loaded.model, loaded.dir);
     if (source === 'exported-stale')
       settings.log?.(
-        `soundee: ${join(loaded.dir!, ONNX_FILE)} was exported from other weights (stale); running a fresh in-memory export. Run \`soundee export --model ${loaded.dir}\` to update the file.`,
+        `soundee: ${join(loaded.dir!, ONNX_FILE)} does not match this model's network (stale: exported before the weights changed; or damaged); running a fresh in-memory export instead. \`soundee export --model ${loaded.dir}\` updates the file.`,
       );
     const inputShape = loaded.model.inputs[0]!.shape.slice(1).map((d) => d ?? 1);
     return new OnnxEngine(bytes, inputShape, { threads: options.threads ?? settings.threads });

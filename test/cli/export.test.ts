@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { cp, readFile } from 'node:fs/promises';
+import { cp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { FINGERPRINT_KEY, ONNX_FILE, onnxMetadata } from '../../src/model/onnx/model-file.ts';
@@ -56,6 +56,23 @@ test('export --out FILE --no-check writes elsewhere without running onnxruntime'
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stderr, /^soundee: wrote .*elsewhere\.onnx \(0\.\d+ MB, opset 13, float32; from network sha256 [0-9a-f]{12}…\)\n$/);
   assert.match(onnxMetadata(await readFile(out))[FINGERPRINT_KEY] ?? '', /^[0-9a-f]{64}$/);
+});
+
+test('a stale or damaged model.onnx is not used: a notice, then the same results as from a fresh export', { skip: absent }, async () => {
+  const stale = join(tmp.dir, 'stale');
+  await cp(DEFAULT_MODEL_DIR, stale, { recursive: true });
+  const sample = join(REPO_ROOT, 'samples/water.wav');
+  const fresh = await soundee(['replay', sample, '--json', '--backend', 'onnx', '--model', stale]);
+  assert.equal(fresh.code, 0, fresh.stderr);
+  assert.doesNotMatch(fresh.stderr, /does not match/);
+  await writeFile(join(stale, ONNX_FILE), 'not an onnx model');
+  const r = await soundee(['replay', sample, '--json', '--backend', 'onnx', '--model', stale]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(
+    r.stderr,
+    /model\.onnx does not match this model's network \(stale: .*\); running a fresh in-memory export instead\. `soundee export --model .*` updates the file\./,
+  );
+  assert.equal(r.stdout, fresh.stdout);
 });
 
 test('export of a directory that is not a model: one line, exit 1', async () => {
