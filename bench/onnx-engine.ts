@@ -4,7 +4,7 @@
  * the process CPU time (all threads) at batch 1, 8 and 64; and what a model costs at load (network
  * fingerprint, in-memory export, onnxruntime session).
  *
- * `tsx bench/onnx-engine.ts [--rounds 6]` (needs onnxruntime-node).
+ * `tsx bench/onnx-engine.ts [--rounds 8]` (needs onnxruntime-node).
  */
 import { parseArgs } from 'node:util';
 import type * as tf from '@tensorflow/tfjs';
@@ -16,7 +16,7 @@ import { OnnxEngine } from '../src/model/onnx/runtime.ts';
 import { DEFAULT_MODEL_DIR } from '../src/paths.ts';
 import { table, uptime } from './lib.ts';
 
-const { values } = parseArgs({ options: { rounds: { type: 'string', default: '6' } } });
+const { values } = parseArgs({ options: { rounds: { type: 'string', default: '8' } } });
 const rounds = Number(values.rounds);
 const BATCHES = [1, 8, 64];
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -59,10 +59,11 @@ for (const [name, model] of networks) {
   const cpu = new Map<string, number[]>();
   const inputs = new Map(BATCHES.map((b) => [b, Float32Array.from({ length: b * 32 * 32 * 3 }, (_, i) => ((i * 7919) % 1000) / 1000)]));
   for (let r = 0; r < rounds; r++)
-    for (const v of variants)
+    // a different variant goes first each round: the first after a switch finds the caches cold
+    for (const v of [...variants.slice(r % variants.length), ...variants.slice(0, r % variants.length)])
       for (const batch of BATCHES) {
         const x = inputs.get(batch)!;
-        v.engine.run(x, batch);
+        for (let w = 0; w < 3; w++) v.engine.run(x, batch);
         const n = Math.max(2, Math.round((name === 'seed CNN' ? 24 : 160) / batch));
         const c0 = process.cpuUsage();
         const t0 = performance.now();

@@ -115,9 +115,11 @@ export interface OnnxEngineOptions {
   /** Intra-op threads, 1..64 (default {@link defaultOnnxThreads}). */
   threads?: number;
   /**
-   * Let idle intra-op threads spin waiting for the next op (onnxruntime's default) instead of
-   * sleeping. Off by default: on a machine where the feature path and I/O share the cores, a
-   * spinning thread takes CPU from them between batches.
+   * onnxruntime's `session.intra_op.allow_spinning` (its own default: on). Default here: on with one
+   * thread, off with more. With more, idle pool threads spin between ops and batches, taking the cores
+   * the feature path and I/O need (measured, bench/onnx-engine.ts: 1.4–1.9× the CPU per window with 2
+   * threads on a shared 2-core machine); with one there is no pool to spin, and turning it off made
+   * each small run slower (ResNet at batch 1: 0.31 vs 0.17 ms).
    */
   spinning?: boolean;
 }
@@ -160,7 +162,7 @@ export class OnnxEngine implements InferenceEngine {
         interOpNumThreads: 1,
         executionMode: 'sequential',
         graphOptimizationLevel: 'all',
-        extra: { session: { intra_op: { allow_spinning: options.spinning ? '1' : '0' } } },
+        extra: { session: { intra_op: { allow_spinning: (options.spinning ?? threads === 1) ? '1' : '0' } } },
       });
     } catch (e) {
       throw new SoundeeError('ERR_MODEL_INVALID', `onnxruntime cannot load the ONNX model: ${(e as Error).message}`, { cause: e });
