@@ -117,7 +117,7 @@ export interface OnnxEngineOptions {
   /**
    * onnxruntime's `session.intra_op.allow_spinning` (its own default: on). Default here: on with one
    * thread, off with more. With more, idle pool threads spin between ops and batches, taking the cores
-   * the feature path and I/O need (measured, bench/onnx-engine.ts: 1.4–1.9× the CPU per window with 2
+   * the feature path and I/O need (measured, bench/onnx-engine.ts: 1.2–1.9× the CPU per window with 2
    * threads on a shared 2-core machine); with one there is no pool to spin, and turning it off made
    * each small run slower (ResNet at batch 1: 0.31 vs 0.17 ms).
    */
