@@ -1,8 +1,9 @@
 /**
- * Inference per window, every engine side by side: tfjs on each backend that loads (node, wasm with
- * one XNNPACK thread, wasm with one per core, cpu), and PyTorch when python3 has torch
- * (bench/torch_inference.py). tfjs picks one backend per process, so each variant runs in its own
- * child process; the parent hands out the work in rounds (every variant times a few passes of the
+ * Inference per window, every engine side by side: onnxruntime-node (the network exported by
+ * src/model/onnx/, one intra-op thread per core and one), tfjs on each backend that loads (node,
+ * wasm with one XNNPACK thread, wasm with one per core, cpu), and PyTorch when python3 has torch
+ * (bench/torch_inference.py). Each variant runs in its own child process (tfjs picks one backend
+ * per process); the parent hands out the work in rounds (every variant times a few passes of the
  * same architecture and batch in turn), so that a change in machine load hits all of them alike.
  *
  * `tsx bench/inference.ts [--quick] [--json]` prints the table (or JSON).
@@ -15,13 +16,15 @@ import * as tf from '@tensorflow/tfjs';
 import { type Architecture, buildModel } from '../src/model/architectures.ts';
 import { type BackendChoice, initBackend } from '../src/model/backend.ts';
 import { foldForInference } from '../src/model/fold.ts';
+import { exportToOnnx } from '../src/model/onnx/export.ts';
+import { OnnxEngine } from '../src/model/onnx/runtime.ts';
 import { type Stat, fmt, nextReply, stat, table } from './lib.ts';
 
-/** One engine: a tfjs backend (with its XNNPACK thread count) or PyTorch. */
+/** One engine: onnxruntime, a tfjs backend (with its XNNPACK thread count) or PyTorch. */
 export interface InferenceVariant {
-  /** 'node' | 'wasm' | 'cpu' (tfjs backends) or 'pytorch'. */
-  engine: 'node' | 'wasm' | 'cpu' | 'pytorch';
-  /** Threads (wasm: XNNPACK threads; pytorch: torch.set_num_threads). */
+  /** 'onnx' (onnxruntime-node), 'node' | 'wasm' | 'cpu' (tfjs backends) or 'pytorch'. */
+  engine: 'onnx' | 'node' | 'wasm' | 'cpu' | 'pytorch';
+  /** Threads (onnx: intra-op threads; wasm: XNNPACK threads; pytorch: torch.set_num_threads). */
   threads: number;
 }
 
@@ -30,7 +33,9 @@ export const variantName = (v: InferenceVariant): string =>
     ? `tfjs ${v.engine}`
     : v.engine === 'wasm'
       ? `tfjs wasm ×${v.threads}`
-      : `PyTorch ×${v.threads}`;
+      : v.engine === 'onnx'
+        ? `onnx ×${v.threads}`
+        : `PyTorch ×${v.threads}`;
 
 /** What one variant achieved on one architecture. */
 export interface ArchFigure {
@@ -48,19 +53,26 @@ export interface InferenceFigures {
   figures: ArchFigure[];
   /** Variants that could not run here, with the reason. */
   unavailable: { variant: string; reason: string }[];
-  /** PyTorch version when it ran. */
+  /** PyTorch version when it ran, and the BLAS library it loaded. */
   torch?: string;
+  torchBlas?: string;
+  /** onnxruntime-node version when it ran. */
+  onnxruntime?: string;
 }
 
 type Request = { arch: BenchArch; batch: number; iters: number; warmup: number };
-type Reply = { ready: true; torch?: string; threads?: number } | { times: number[] } | { error: string };
+type Reply =
+  | { ready: true; torch?: string; blas?: string; threads?: number; onnxruntime?: string }
+  | { times: number[] }
+  | { error: string };
 
 /** A running variant that answers timing requests. */
 interface Engine {
   variant: InferenceVariant;
   run(r: Request): Promise<number[]>;
   close(): void;
-  info?: string;
+  /** PyTorch: its version and BLAS; onnx: onnxruntime's version. */
+  info?: { version?: string; blas?: string };
 }
 
 /**
@@ -93,7 +105,7 @@ async function startTorch(python: string, threads: number): Promise<Engine> {
   const hello = await next();
   return {
     variant: { engine: 'pytorch', threads },
-    info: 'ready' in hello ? hello.torch : undefined,
+    info: 'ready' in hello ? { version: hello.torch, blas: hello.blas } : {},
     async run(r) {
       child.stdin!.write(`${JSON.stringify(r)}\n`);
       const reply = await next();
@@ -114,14 +126,16 @@ async function startTfjs(variant: InferenceVariant): Promise<Engine> {
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   const next = () =>
     nextReply<Reply>(child, (code) => `${variantName(variant)} exited (code ${code}) ${stderr.trim().split('\n').pop() ?? ''}`);
+  let hello: Reply;
   try {
-    await next();
+    hello = await next();
   } catch (e) {
     child.kill();
     throw e;
   }
   return {
     variant,
+    info: 'ready' in hello ? { version: hello.onnxruntime } : {},
     async run(r) {
       const reply = next();
       child.send(r);
@@ -137,24 +151,40 @@ async function startTfjs(variant: InferenceVariant): Promise<Engine> {
 async function childMain(engine: BackendChoice, threads: number): Promise<void> {
   const send = (m: Reply) => process.send?.(m);
   try {
-    const active = await initBackend(engine, null, engine === 'wasm' ? { wasmThreads: threads } : {});
-    if (engine !== 'auto' && active !== ({ node: 'tensorflow', wasm: 'wasm', cpu: 'cpu' } as Record<string, string>)[engine])
+    const active = await initBackend(engine, null, engine === 'wasm' ? { wasmThreads: threads } : engine === 'onnx' ? { threads } : {});
+    if (engine !== 'auto' && active !== ({ onnx: 'onnx', node: 'tensorflow', wasm: 'wasm', cpu: 'cpu' } as Record<string, string>)[engine])
       throw new Error(`got ${active}`);
-    const models = new Map<BenchArch, tf.LayersModel>();
+    /** Runs one forward pass of a batch, output copied out. */
+    const runners = new Map<BenchArch, (batch: number) => void>();
     for (const a of ARCHS) {
       const built = buildModel(a === 'resnet-unfolded' ? 'resnet' : (a as Architecture), { numClasses: 8, seed: 1 });
-      models.set(a, a === 'resnet-unfolded' ? built : foldForInference(built));
+      if (engine === 'onnx') {
+        if (a === 'resnet-unfolded') continue; // onnxruntime fuses batch norm itself; the row is about tfjs
+        const session = new OnnxEngine(exportToOnnx(built), [32, 32, 3], { threads });
+        const inputs = new Map<number, Float32Array>();
+        runners.set(a, (batch) => {
+          let x = inputs.get(batch);
+          if (!x) inputs.set(batch, (x = tf.randomUniform([batch, 32, 32, 3], 0, 1, 'float32', 7).dataSync() as Float32Array));
+          session.run(x, batch);
+        });
+        continue;
+      }
+      const model = a === 'resnet-unfolded' ? built : foldForInference(built);
+      const inputs = new Map<number, tf.Tensor>();
+      runners.set(a, (batch) => {
+        let x = inputs.get(batch);
+        if (!x) inputs.set(batch, (x = tf.randomUniform([batch, 32, 32, 3], 0, 1, 'float32', 7)));
+        tf.tidy(() => (model.predict(x) as tf.Tensor).dataSync());
+      });
     }
-    const inputs = new Map<number, tf.Tensor>();
     process.on('message', (m: Request) => {
       try {
-        const model = models.get(m.arch)!;
-        let x = inputs.get(m.batch);
-        if (!x) inputs.set(m.batch, (x = tf.randomUniform([m.batch, 32, 32, 3], 0, 1, 'float32', 7)));
+        const run = runners.get(m.arch);
+        if (!run) throw new Error(`${m.arch} is not timed on ${engine}`);
         const times: number[] = [];
         for (let i = 0; i < m.warmup + m.iters; i++) {
           const t = performance.now();
-          tf.tidy(() => (model.predict(x) as tf.Tensor).dataSync());
+          run(m.batch);
           if (i >= m.warmup) times.push(performance.now() - t);
         }
         send({ times });
@@ -163,7 +193,7 @@ async function childMain(engine: BackendChoice, threads: number): Promise<void> 
       }
     });
     process.on('disconnect', () => process.exit(0));
-    send({ ready: true });
+    send({ ready: true, ...(OnnxEngine.version && engine === 'onnx' ? { onnxruntime: OnnxEngine.version } : {}) });
   } catch (e) {
     send({ error: e instanceof Error ? e.message : String(e) });
     process.exit(1);
@@ -173,7 +203,7 @@ async function childMain(engine: BackendChoice, threads: number): Promise<void> 
 export interface BenchInferenceOptions {
   /** Fewer batch sizes and rounds. */
   quick?: boolean;
-  /** Variants to try (default: node, wasm ×1, wasm ×cores, cpu, PyTorch ×cores and ×1). */
+  /** Variants to try (default: onnx ×cores and ×1, node, wasm ×1, wasm ×cores, cpu, PyTorch ×cores and ×1). */
   variants?: InferenceVariant[];
   /** Batch sizes (default 1, 8, 32, 64, 128; quick 1, 64). */
   batches?: number[];
@@ -186,6 +216,8 @@ export interface BenchInferenceOptions {
 export async function benchInference(o: BenchInferenceOptions = {}): Promise<InferenceFigures> {
   const cores = Math.min(8, availableParallelism());
   const variants = o.variants ?? [
+    { engine: 'onnx', threads: cores },
+    ...(cores > 1 ? [{ engine: 'onnx', threads: 1 } as const] : []),
     { engine: 'node', threads: 1 },
     { engine: 'wasm', threads: 1 },
     { engine: 'wasm', threads: cores },
@@ -199,16 +231,21 @@ export async function benchInference(o: BenchInferenceOptions = {}): Promise<Inf
   const log = o.log ?? (() => {});
   const engines: Engine[] = [];
   const unavailable: InferenceFigures['unavailable'] = [];
-  let torch: string | undefined;
+  const versions: Pick<InferenceFigures, 'torch' | 'torchBlas' | 'onnxruntime'> = {};
   for (const v of variants) {
     try {
       if (v.engine === 'pytorch') {
         const found = findTorchPython();
         if ('reason' in found) throw new Error(found.reason);
         const e = await startTorch(found.python, v.threads);
-        torch = e.info;
+        versions.torch = e.info?.version;
+        versions.torchBlas = e.info?.blas;
         engines.push(e);
-      } else engines.push(await startTfjs(v));
+      } else {
+        const e = await startTfjs(v);
+        if (e.info?.version) versions.onnxruntime = e.info.version;
+        engines.push(e);
+      }
       log(`inference: ${variantName(v)} ready`);
     } catch (e) {
       unavailable.push({ variant: variantName(v), reason: (e as Error).message });
@@ -221,7 +258,7 @@ export async function benchInference(o: BenchInferenceOptions = {}): Promise<Inf
       for (let round = 0; round < rounds; round++) {
         for (const batch of batches) {
           for (const e of engines) {
-            if (e.variant.engine === 'pytorch' && arch === 'resnet-unfolded') continue;
+            if ((e.variant.engine === 'pytorch' || e.variant.engine === 'onnx') && arch === 'resnet-unfolded') continue;
             // the pure-JS backend takes seconds per big batch: one pass of a few sizes, no repeats
             const slow = e.variant.engine === 'cpu';
             if (slow && (round > 0 || batch > 16)) continue;
@@ -247,7 +284,7 @@ export async function benchInference(o: BenchInferenceOptions = {}): Promise<Inf
   } finally {
     for (const e of engines) e.close();
   }
-  return { figures, unavailable, ...(torch ? { torch } : {}) };
+  return { figures, unavailable, ...versions };
 }
 
 /** The inference table: one row per architecture and engine. */
@@ -263,7 +300,15 @@ export function inferenceTable(r: InferenceFigures): string {
       `${f.best.batch}: ${fmt(f.best.imagesPerSec, 'img/s', 0)}`,
     ]);
   }
-  return [table(rows), ...r.unavailable.map((u) => `${u.variant}: not measured: ${u.reason}`)].join('\n');
+  const versions = [
+    r.onnxruntime ? `onnxruntime-node ${r.onnxruntime}` : '',
+    r.torch ? `PyTorch ${r.torch} (BLAS: ${r.torchBlas ?? 'unknown'})` : '',
+  ].filter(Boolean);
+  return [
+    table(rows),
+    ...(versions.length ? [versions.join('; ')] : []),
+    ...r.unavailable.map((u) => `${u.variant}: not measured: ${u.reason}`),
+  ].join('\n');
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {

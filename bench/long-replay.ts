@@ -133,10 +133,15 @@ export function measureReplay(
   });
 }
 
-/** Generates the long file (checking the disk has room), replays it, and a 1-minute file beside it; removes the files. */
+/**
+ * Generates the long file (checking the disk has room), replays it, and a 1-minute file beside it;
+ * removes the files. `env` reaches the replays (SOUNDEE_BACKEND, SOUNDEE_THREADS: the bench's --backend
+ * and --threads).
+ */
 export async function benchLongReplay({
   hours = 10,
   log = (_: string) => {},
+  env = {} as Record<string, string>,
 } = {}): Promise<{ long: LongReplayFigure; oneMinute: LongReplayFigure }> {
   const dir = await mkdtemp(join(tmpdir(), 'soundee-long-'));
   try {
@@ -148,13 +153,19 @@ export async function benchLongReplay({
       );
     const short = join(dir, 'one-minute.wav');
     const shortBytes = await writeLongWav(short, 60);
-    const oneMinute = { hours: 1 / 60, sampleRateHz: RATE, channels: CHANNELS, fileBytes: shortBytes, ...(await measureReplay(short)) };
+    const oneMinute = {
+      hours: 1 / 60,
+      sampleRateHz: RATE,
+      channels: CHANNELS,
+      fileBytes: shortBytes,
+      ...(await measureReplay(short, env)),
+    };
     log(`long replay: 1 min file: peak RSS ${(oneMinute.peakRssBytes / 2 ** 20).toFixed(0)} MiB`);
     const path = join(dir, 'long.wav');
     log(`long replay: writing ${hours} h of 48 kHz stereo 16-bit (${(bytes / 2 ** 30).toFixed(1)} GiB) to ${dir}`);
     const fileBytes = await writeLongWav(path, hours * 3600);
     log('long replay: replaying it');
-    const long = { hours, sampleRateHz: RATE, channels: CHANNELS, fileBytes, ...(await measureReplay(path)) };
+    const long = { hours, sampleRateHz: RATE, channels: CHANNELS, fileBytes, ...(await measureReplay(path, env)) };
     return { long, oneMinute };
   } finally {
     await rm(dir, { recursive: true, force: true });

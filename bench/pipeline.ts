@@ -72,18 +72,21 @@ export const BENCH_LIMIT_FLAGS = [
 ];
 
 /**
- * Starts bench/server-child.ts (the bundled model, `threads` XNNPACK threads, BENCH_LIMIT_FLAGS;
- * `execArgv`: extra node flags, e.g. --cpu-prof; `args`: extra arguments of the child; `file`:
- * another checkout's server child, to compare code side by side; `limitFlags`: [] for the defaults).
+ * Starts bench/server-child.ts (the bundled model on the engine `--backend` in `args` names, default
+ * auto; `threads` inference threads, 0 = the engine's default; BENCH_LIMIT_FLAGS; `execArgv`: extra
+ * node flags, e.g. --cpu-prof; `args`: extra arguments of the child, e.g. ['--backend', 'wasm'];
+ * `file`: another checkout's server child, to compare code side by side; `limitFlags`: [] for the
+ * defaults).
  */
 export async function startServerChild(
-  threads = 1,
+  threads = 0,
   execArgv: string[] = [],
   args: string[] = [],
   file = fileURLToPath(new URL('./server-child.ts', import.meta.url)),
   limitFlags: readonly string[] = BENCH_LIMIT_FLAGS,
 ): Promise<ServerHandle> {
-  const child: ChildProcess = fork(file, ['--threads', String(threads), ...limitFlags, ...args], {
+  const threadFlags = threads > 0 ? ['--threads', String(threads)] : [];
+  const child: ChildProcess = fork(file, [...threadFlags, ...limitFlags, ...args], {
     execArgv: ['--import', 'tsx', '--expose-gc', ...execArgv],
     stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
   });

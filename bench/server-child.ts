@@ -13,13 +13,18 @@
  *    encoding, matching filters, handing the frame to every subscriber's socket);
  *  - `{ cmd: 'close' }` → closes the server and exits.
  *
- * `node --import tsx --expose-gc bench/server-child.ts [--threads N] [serve's limit options]`
+ * `node --import tsx --expose-gc bench/server-child.ts [--backend auto|onnx|wasm|…] [--threads N] [serve's limit options]`
+ * (the model and serving options are `soundee serve`'s own; without --threads, the engine's default,
+ * as `soundee serve` without --threads)
  */
 import * as tf from '@tensorflow/tfjs';
 import { Command } from 'commander';
+import { type ModelCliOptions, engineOptionsOf, modelOptions } from '../src/cli/common.ts';
 import { type ServerCliOptions, serverOptions, serverSettings } from '../src/cli/server-options.ts';
 import { openEngine } from '../src/engine/engine.ts';
 import { initBackend } from '../src/model/backend.ts';
+import { Classifier } from '../src/model/classifier.ts';
+import { OnnxEngine } from '../src/model/onnx/runtime.ts';
 import { helloFor, startServer } from '../src/server/server.ts';
 import { wallMs } from './lib.ts';
 
@@ -49,11 +54,12 @@ export interface ServerStats {
 const send = (m: unknown) => process.send?.(m);
 
 async function main(): Promise<void> {
-  const cli = serverOptions(new Command().option('--threads <n>', 'XNNPACK threads', '1'), { ingest: true });
-  const o = cli.parse(process.argv).opts<ServerCliOptions & { threads: string }>();
-  const threads = Number(o.threads);
-  const backend = await initBackend(undefined, null, { wasmThreads: threads });
-  const engine = await openEngine({ wasmThreads: threads });
+  const cli = modelOptions(serverOptions(new Command(), { ingest: true }));
+  const o = cli.parse(process.argv).opts<ModelCliOptions & ServerCliOptions>();
+  // as `soundee serve` opens it (the backend first, silently: the child's stderr is the parent's log)
+  const options = await engineOptionsOf(o);
+  const backend = await initBackend(options.backend, null, options.threads === undefined ? {} : { threads: options.threads });
+  const engine = await openEngine(options);
   const classifier = engine.model;
   const logs: string[] = [];
   const server = await startServer({
@@ -119,6 +125,9 @@ async function main(): Promise<void> {
     }
   });
   process.on('disconnect', () => process.exit(0));
+  const model = engine.model;
+  const threads =
+    model instanceof Classifier && model.engine instanceof OnnxEngine ? model.engine.threads : Math.max(1, options.threads ?? 1);
   send({ ready: true, port: server.port, backend, threads });
 }
 

@@ -1,7 +1,8 @@
 """PyTorch reference for `npm run bench`: the same networks as src/model/architectures.ts, timed at
 the batch sizes the Node side asks for, so that both run side by side under the same machine load.
 
-Protocol (one JSON object per line): prints {"ready": true, "torch": version, "threads": n}, then
+Protocol (one JSON object per line): prints {"ready": true, "torch": version, "blas": library,
+"threads": n}, then
 for each request line {"arch": "seed-cnn"|"resnet", "batch": B, "iters": N, "warmup": W} prints
 {"times": [ms, ...]} (one wall-clock time per forward pass, softmax output copied out). Exits at EOF.
 
@@ -9,6 +10,7 @@ Usage: python3 bench/torch_inference.py [--threads 2]
 """
 import argparse
 import json
+import os
 import sys
 import time
 
@@ -62,6 +64,22 @@ class ResNet8(nn.Module):
         return self.head(self.blocks(self.stem(x)))
 
 
+def blas_library() -> str:
+    """The BLAS shared library this process loaded (read from /proc/self/maps after a matmul): Debian's
+    torch links the generic libblas.so.3, which is OpenBLAS only when libopenblas0-pthread (or
+    -openmp) is installed; the reference BLAS makes torch ~3x slower, a baseline that flatters
+    everything beside it."""
+    torch.ones(64, 64) @ torch.ones(64, 64)
+    try:
+        with open("/proc/self/maps") as f:
+            libs = {line.split()[-1] for line in f if "blas" in line.lower() and line.split()[-1].startswith("/")}
+    except OSError:
+        return "unknown"
+    real = sorted({os.path.realpath(p) for p in libs if "lapack" not in p})
+    openblas = [p for p in real if "openblas" in os.path.basename(p)]
+    return os.path.basename(openblas[0]) if openblas else (", ".join(real) or "none loaded")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=2)
@@ -70,7 +88,7 @@ def main() -> None:
     torch.manual_seed(1)
     models = {"seed-cnn": seed_cnn().eval(), "resnet": ResNet8().eval()}
     inputs = {}
-    print(json.dumps({"ready": True, "torch": torch.__version__, "threads": torch.get_num_threads()}), flush=True)
+    print(json.dumps({"ready": True, "torch": torch.__version__, "blas": blas_library(), "threads": torch.get_num_threads()}), flush=True)
     for line in sys.stdin:
         if not line.strip():
             continue

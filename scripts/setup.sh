@@ -8,6 +8,9 @@
 #   mosquitto, mosquitto-clients, openssl
 #                             the MQTT broker the MQTT tests start on a free port (mosquitto_sub to watch it,
 #                             openssl for the certificates of its TLS listener)
+# onnxruntime-node (the onnx backend) is an optional dependency that ships its CPU library; its
+# install script would download CUDA parts from a host that may be unreachable, so it is skipped
+# (ONNXRUNTIME_NODE_INSTALL=skip; npm 11 does not run it anyway: package.json's allowScripts).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,4 +34,9 @@ fi
 command -v node >/dev/null || { echo "setup: Node.js 20 is required (https://nodejs.org)" >&2; exit 1; }
 major=$(node -p 'process.versions.node.split(".")[0]')
 ((major >= 20)) || { echo "setup: Node.js >= 20 required, found $(node -v)" >&2; exit 1; }
-npm ci --no-audit --no-fund
+ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund
+if node -e "require('onnxruntime-node')" 2>/dev/null; then
+  echo "setup: onnxruntime-node installed: the onnx backend is available" >&2
+else
+  echo "setup: onnxruntime-node is not installed or does not load here: inference runs on TensorFlow.js (wasm)" >&2
+fi

@@ -34,7 +34,17 @@ export { decodePcm, encodePcm, PcmDecoder, PCM_FORMATS, type PcmFormat } from '.
 export { Framer, frameSignal, levels, padToWindow, type WindowFrames } from './features/framer.ts';
 export { colorize, RenderQueue, renderWindowImage, renderWindowImages, type RgbImage } from './features/render.ts';
 export { renderClip, renderFile, type RenderedClip } from './features/clip.ts';
-export { initBackend, BACKEND_CHOICES, type BackendChoice, type ActiveBackend } from './model/backend.ts';
+export { initBackend, BACKEND_CHOICES, type BackendChoice, type ActiveBackend, type BackendOptions } from './model/backend.ts';
+export {
+  createInferenceEngine,
+  TfjsEngine,
+  type EngineChoice,
+  type InferenceEngine,
+  type InferenceEngineOptions,
+} from './model/inference.ts';
+export { exportToOnnx, type OnnxExportOptions } from './model/onnx/export.ts';
+export { networkFingerprint, writeOnnxModel, ONNX_FILE } from './model/onnx/model-file.ts';
+export { OnnxEngine, loadOnnxRuntime, type OnnxEngineOptions } from './model/onnx/runtime.ts';
 export { loadModel, saveModel, readMetadata, type ModelMetadata, type LoadedModel } from './model/io.ts';
 export { BatchQueue, Classifier, toModelInput, type Classification, type ImageClassifier } from './model/classifier.ts';
 export { buildModel, ARCHITECTURES, type Architecture } from './model/architectures.ts';

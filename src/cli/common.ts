@@ -36,13 +36,31 @@ export function parseNumber(name: string, { min = -Infinity, max = Infinity, int
   };
 }
 
-/** Adds --backend. */
-export function backendOption(cmd: Command): Command {
-  return cmd.addOption(
-    new Option('--backend <name>', 'tensor backend: auto = tfjs-node if it loads, else wasm (env SOUNDEE_BACKEND)')
-      .choices([...BACKEND_CHOICES])
-      .default(undefined, 'auto'),
-  );
+/**
+ * Adds --backend (and, for commands that only run inference, --threads).
+ * @param purpose 'training': tfjs backends only (training never runs on onnx), no --threads.
+ */
+export function backendOption(cmd: Command, purpose: 'inference' | 'training' = 'inference'): Command {
+  if (purpose === 'training')
+    return cmd.addOption(
+      new Option('--backend <name>', 'TensorFlow.js backend: auto = tfjs-node if it loads, else wasm (env SOUNDEE_BACKEND)')
+        .choices(BACKEND_CHOICES.filter((c) => c !== 'onnx'))
+        .default(undefined, 'auto'),
+    );
+  return cmd
+    .addOption(
+      new Option(
+        '--backend <name>',
+        'inference engine: onnx (onnxruntime-node), node (tfjs-node), wasm or cpu; auto = the first that loads, in that order (env SOUNDEE_BACKEND)',
+      )
+        .choices([...BACKEND_CHOICES])
+        .default(undefined, 'auto'),
+    )
+    .option(
+      '--threads <n>',
+      'inference threads: onnx intra-op threads (default one per core, up to 4) or wasm XNNPACK threads (default 1, at most 8) (env SOUNDEE_THREADS)',
+      parseNumber('--threads', { integer: true, min: 1, max: 64 }),
+    );
 }
 
 /** Adds --model, --threshold, --features (the model options of inference commands). */
@@ -67,6 +85,7 @@ export interface ModelCliOptions {
   threshold?: number;
   features?: string;
   backend?: BackendChoice;
+  threads?: number;
 }
 
 /** Reads a feature-config JSON file. */
@@ -81,15 +100,16 @@ export async function readFeatureFile(path: string): Promise<FeatureConfig> {
 }
 
 /**
- * The engine options of the model options: the model directory, backend, threshold and (with
- * --features) the feature config the model must have been trained with. Inference commands get
- * SOUNDEE_WASM_THREADS XNNPACK threads (they only run inference).
+ * The engine options of the model options: the model directory, the backend and inference threads
+ * (--threads, else SOUNDEE_THREADS / SOUNDEE_WASM_THREADS: these commands only run inference), the
+ * threshold and (with --features) the feature config the model must have been trained with.
  */
 export async function engineOptionsOf(o: ModelCliOptions): Promise<OpenEngineOptions> {
   const expectFeatures = o.features ? await readFeatureFile(o.features) : undefined;
+  const threads = o.threads ?? inferenceThreads();
   return {
     model: o.model,
-    wasmThreads: inferenceThreads(),
+    ...(threads === undefined ? {} : { threads }),
     ...(o.backend ? { backend: o.backend } : {}),
     ...(o.threshold === undefined ? {} : { threshold: o.threshold }),
     ...(expectFeatures ? { expectFeatures } : {}),

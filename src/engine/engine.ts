@@ -42,9 +42,17 @@ export interface EngineOptions {
 export interface OpenEngineOptions extends EngineOptions {
   /** Model directory (model.json, weights.bin, metadata.json). Default: the bundled model. */
   model?: string;
-  /** Tensor backend: auto (tfjs-node if it loads, else wasm), node, wasm or cpu. Default env SOUNDEE_BACKEND, else auto. */
+  /**
+   * Inference engine: onnx (onnxruntime-node), node (tfjs-node), wasm or cpu; auto = the first that
+   * loads, in that order. Default env SOUNDEE_BACKEND, else auto. Per process (see initBackend).
+   */
   backend?: BackendChoice;
-  /** XNNPACK threads on the wasm backend. Default env SOUNDEE_WASM_THREADS, else 1. */
+  /**
+   * Inference threads of the chosen engine: onnx intra-op threads (default one per core, up to 4) or
+   * wasm XNNPACK threads (default 1, at most 8). Default env SOUNDEE_THREADS, else SOUNDEE_WASM_THREADS.
+   */
+  threads?: number;
+  /** XNNPACK threads on the wasm backend when they should differ from `threads`, 1..8. */
   wasmThreads?: number;
   /** Overrides the model's "cannot tell" threshold, in [0, 1]. */
   threshold?: number;
@@ -55,12 +63,17 @@ export interface OpenEngineOptions extends EngineOptions {
 }
 
 /**
- * Initialises the backend, loads the model (refused when its files or feature config are wrong),
- * warms it up and wraps it in an engine.
+ * Initialises the backend (the inference engine the model's network runs on: onnx or a tfjs backend),
+ * loads the model (refused when its files or feature config are wrong), warms it up and wraps it in an
+ * engine.
  * @throws SoundeeError from loading (ERR_MODEL_*), ERR_EVENT_OPTIONS for bad event settings.
  */
 export async function openEngine(o: OpenEngineOptions = {}): Promise<Engine> {
-  await initBackend(o.backend, undefined, { wasmThreads: o.wasmThreads ?? inferenceThreads() });
+  const threads = o.threads ?? inferenceThreads();
+  await initBackend(o.backend, undefined, {
+    ...(threads === undefined ? {} : { threads }),
+    ...(o.wasmThreads === undefined ? {} : { wasmThreads: o.wasmThreads }),
+  });
   const loaded = await loadModel(o.model ?? DEFAULT_MODEL_DIR, o.expectFeatures ? { expectFeatures: o.expectFeatures } : {});
   const classifier = new Classifier(loaded, {
     ...(o.threshold === undefined ? {} : { threshold: o.threshold }),

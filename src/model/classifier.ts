@@ -3,9 +3,9 @@
  * out, with the "cannot tell" threshold and a batching queue shared by every stream that uses the
  * model. The one conversion of image bytes to the network's [0, 1] floats is here (`toModelInput`).
  */
-import * as tf from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs';
 import { DEFAULTS, type FeatureConfig, UNKNOWN_LABEL } from '../config.ts';
-import { foldForInference } from './fold.ts';
+import { type EngineChoice, type InferenceEngine, createInferenceEngine } from './inference.ts';
 import type { LoadedModel } from './io.ts';
 
 /** One classified input. */
@@ -20,8 +20,9 @@ export interface Classification {
 
 /**
  * What the engine needs of a model: its classes and feature config, and a batch call from
- * model-input images to classifications. `Classifier` (TensorFlow.js) is one; other inference engines
- * implement the same interface and take images as bytes, converting them with `toModelInput`.
+ * model-input images to classifications. `Classifier` is one (its network runs on TensorFlow.js or
+ * onnxruntime, ./inference.ts); other implementations take images as bytes too, converting them with
+ * `toModelInput`.
  */
 export interface ImageClassifier {
   readonly classes: readonly string[];
@@ -55,7 +56,10 @@ export function toModelInput(image: Uint8Array, out: Float32Array = new Float32A
   return out;
 }
 
-/** A loaded TensorFlow.js model ready to classify model-input images. */
+/**
+ * A loaded model ready to classify model-input images: the batch's bytes become one Float32Array
+ * (`toModelInput`, the one /255) that its inference engine runs as it is.
+ */
 export class Classifier implements ImageClassifier {
   readonly classes: readonly string[];
   readonly backgroundClasses: readonly string[];
@@ -63,18 +67,29 @@ export class Classifier implements ImageClassifier {
   readonly name: string;
   readonly architecture: string;
   readonly threshold: number;
+  /** What runs the network: tfjs (on a copy with batch norm folded, ./fold.ts) or onnxruntime (./inference.ts). */
+  readonly engine: InferenceEngine;
+  /** The loaded network; disposed with the classifier. */
   private readonly model: tf.LayersModel;
   private readonly inputLen: number;
   private disposed = false;
 
-  /** The loaded model, when inference runs on a folded copy of it (see ./fold.ts); disposed with it. */
-  private readonly original: tf.LayersModel | undefined;
-
   /**
-   * @param threshold overrides the model's own "cannot tell" threshold.
-   * @param onWarning hears problems that do not stop inference (batch-norm folding failed). Default: a process warning.
+   * @param loaded the model; the classifier owns it from now on (and `engine`, when one is given).
+   * @param options.threshold overrides the model's own "cannot tell" threshold.
+   * @param options.engine 'tfjs', 'onnx' or an engine; default the process's choice (initBackend).
+   * @param options.onWarning hears problems that do not stop inference (batch-norm folding failed on
+   *   tfjs). Default: a process warning.
+   * @throws SoundeeError from createInferenceEngine when the onnx engine was asked for and cannot run the model.
    */
-  constructor(loaded: LoadedModel, { threshold, onWarning }: { threshold?: number; onWarning?: (message: string) => void } = {}) {
+  constructor(
+    loaded: LoadedModel,
+    {
+      threshold,
+      engine,
+      onWarning,
+    }: { threshold?: number; engine?: EngineChoice | InferenceEngine; onWarning?: (message: string) => void } = {},
+  ) {
     this.classes = loaded.metadata.classes;
     this.backgroundClasses = [...(loaded.metadata.backgroundClasses ?? [])];
     this.features = loaded.metadata.features;
@@ -84,8 +99,11 @@ export class Classifier implements ImageClassifier {
     if (!(this.threshold >= 0 && this.threshold <= 1))
       throw new RangeError(`confidence threshold must be in [0, 1], got ${this.threshold}`);
     this.inputLen = this.features.imageSize * this.features.imageSize * 3;
-    this.model = foldForInference(loaded.model, onWarning);
-    this.original = this.model === loaded.model ? undefined : loaded.model;
+    this.model = loaded.model;
+    this.engine =
+      typeof engine === 'object'
+        ? engine
+        : createInferenceEngine(loaded, { ...(engine ? { engine } : {}), ...(onWarning ? { onWarning } : {}) });
   }
 
   warmUp(): void {
@@ -99,29 +117,28 @@ export class Classifier implements ImageClassifier {
     return { label: confidence >= this.threshold ? this.classes[best]! : UNKNOWN_LABEL, confidence, probabilities };
   }
 
-  /** Classifies a batch of images. Tensors are created and disposed inside; the tensor count does not grow. */
+  /**
+   * Classifies a batch of images: one Float32Array for the whole batch, filled by `toModelInput` (no
+   * other copy), run by the engine (tfjs creates and disposes its tensors inside: the count does not grow).
+   */
   classify(images: readonly Uint8Array[]): Classification[] {
     if (this.disposed) throw new Error('Cannot classify: the classifier has been disposed');
     if (images.length === 0) return [];
     const n = images.length;
-    const size = this.features.imageSize;
     const flat = new Float32Array(n * this.inputLen);
     images.forEach((x, i) => {
       if (x.length !== this.inputLen) throw new RangeError(`image ${i} has ${x.length} bytes, expected ${this.inputLen}`);
       toModelInput(x, flat, i * this.inputLen);
     });
-    const probs = tf.tidy(() => {
-      const y = this.model.predict(tf.tensor4d(flat, [n, size, size, 3])) as tf.Tensor;
-      return y.dataSync() as Float32Array;
-    });
+    const probs = this.engine.run(flat, n);
     const k = this.classes.length;
     return Array.from({ length: n }, (_, i) => this.label(probs.slice(i * k, (i + 1) * k)));
   }
 
   dispose(): void {
     if (!this.disposed) {
+      this.engine.dispose();
       this.model.dispose();
-      this.original?.dispose();
     }
     this.disposed = true;
   }

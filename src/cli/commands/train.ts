@@ -169,7 +169,7 @@ function moreTrainOptions(cmd: Command): Command {
 }
 
 export function trainCommand(program: Command): void {
-  backendOption(moreTrainOptions(augmentOptions(modelTrainOptions(program.command('train'))))).action(train);
+  backendOption(moreTrainOptions(augmentOptions(modelTrainOptions(program.command('train')))), 'training').action(train);
 }
 
 /** The augmentation the options ask for (null with --no-augment). */
@@ -187,7 +187,8 @@ function augmentOf(o: TrainCliOptions): AugmentOptions | null {
 }
 
 async function train(o: TrainCliOptions): Promise<void> {
-  const backend = await initBackend(o.backend);
+  // training runs on TensorFlow.js: auto skips onnx, and --backend onnx is refused
+  const backend = await initBackend(o.backend, undefined, { purpose: 'training' });
   const augment = augmentOf(o);
   let stopRequested = false;
   const onSigint = () => {
