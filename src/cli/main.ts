@@ -11,6 +11,7 @@ import { replayCommand } from './commands/replay.ts';
 import { serveCommand } from './commands/serve.ts';
 import { listenCommand } from './commands/listen.ts';
 import { devicesCommand } from './commands/devices.ts';
+import { learnCommand } from './commands/learn.ts';
 
 const VERSION = (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
   trainCommand(program);
   evaluateCommand(program);
   predictCommand(program);
+  learnCommand(program);
   const all = (c: Command): Command[] => [c, ...c.commands.flatMap(all)];
   for (const c of all(program).slice(1)) c.exitOverride().showHelpAfterError();
   return program;
