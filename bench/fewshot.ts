@@ -10,6 +10,7 @@
  * Data: `npm run data -- household data/household` (allowed Debian packages only) and the ambient set.
  */
 import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { deserialize, serialize } from 'node:v8';
 import { parseArgs } from 'node:util';
 import { resolveFeatureConfig } from '../src/config.ts';
@@ -193,6 +194,17 @@ function drawsFor(
   };
 }
 
+/** At most `max` windows, spread evenly over the set (a smaller bank, as a model directory might ship). */
+function subsample(x: EmbeddedWindows, dims: number, max: number): EmbeddedWindows {
+  if (x.count <= max) return x;
+  const pick = Array.from({ length: max }, (_, k) => Math.floor((k * x.count) / max));
+  const emb = new Float32Array(max * dims);
+  pick.forEach((i, k) => {
+    emb.set(x.emb.subarray(i * dims, (i + 1) * dims), k * dims);
+  });
+  return { emb, offsets: Float64Array.from(pick, (i) => x.offsets[i]!), count: max };
+}
+
 /** Means over types per k: recall, false alarms per hour, accuracy lost. */
 function summarize(cells: readonly Cell[]): string {
   const ks = [...new Set(cells.map((c) => c.k))].sort((a, b) => a - b);
@@ -222,6 +234,7 @@ async function main(): Promise<void> {
       'snr-db': { type: 'string', default: '20' },
       'extra-features': { type: 'boolean', default: false },
       cache: { type: 'string' },
+      'bank-max': { type: 'string' },
       out: { type: 'string' },
       plot: { type: 'string' },
     },
@@ -241,7 +254,10 @@ async function main(): Promise<void> {
     bankAmbient: 1000,
   };
   // the embeddings depend on the trunk, the embedding and these options only: a cache file skips minutes of rendering
-  const key = JSON.stringify({ trunk: trunkFingerprint(loaded.model), dims: embedder.dims, ...prepare });
+  const manifest = await readFile(join(household, 'manifest.csv'), 'utf8').catch(() => {
+    throw new Error(`${household}/manifest.csv not found: cut the data first (npm run data -- household ${household})`);
+  });
+  const key = JSON.stringify({ trunk: trunkFingerprint(loaded.model), dims: embedder.dims, manifest: manifest.length, ...prepare });
   const cached = values.cache
     ? await readFile(values.cache)
         .then((b) => deserialize(b) as { key: string; data: BenchData })
@@ -252,6 +268,7 @@ async function main(): Promise<void> {
       ? cached.data
       : await prepareBench(embedder, c, { ...prepare, onProgress: (s) => process.stderr.write(`  … embedding ${s}\n`) });
   if (values.cache && cached?.key !== key) await writeFile(values.cache, serialize({ key, data }));
+  if (values['bank-max']) data.bank = subsample(data.bank, embedder.dims, Number(values['bank-max']));
   const prepSeconds = (performance.now() - started) / 1000;
   const a = data.ambientTest;
   const accuracyBefore = a.labels.filter((l, i) => a.argmax[i] === l).length / a.labels.length;

@@ -339,7 +339,8 @@ EOF
 # 11025 Hz (tuxmath/tuxtype alarm at 11000 Hz, flightgear gear-hrn/stall and tuxpaint blackcat at 8000 Hz, enigma
 # shatter). Nothing in the allowed packages is clearly a knock on a door.
 # Non-target audio: background/ (mode long: whole recordings up to LONGMAX seconds; music and effects, for false alarms
-# per hour) and bank/ (mode cut: 1-s windows of other packages, for the bank of negatives a model directory may carry).
+# per hour) and bank/ (mode cut: 1-s windows of other packages, for the bank of negatives a model directory may carry:
+# mostly music, the main source of false alarms for tonal sounds, plus game effects and Czech voice acting).
 # Known near-duplicates inside a type: identical files are dropped by checksum (searchandrescue door_open = door_close,
 # tuxtype alarm = tuxmath alarm).
 HOUSEHOLD_SPEC="
@@ -410,6 +411,13 @@ bank   cut  kgoldrunner            usr/share/kgoldrunner/themes/default/*.{ogg,w
 bank   cut  kolf                   usr/share/kolf/sounds/*.wav
 bank   cut  knavalbattle           usr/share/knavalbattle/sounds/*.ogg
 bank   cut  kblocks                usr/share/kblocks/sounds/*.ogg
+bank   cut  colobot-common-sounds  $G/colobot/music/*.ogg
+bank   cut  freecol                $G/freecol/default/resources/music/default/*.ogg
+bank   cut  lordsawar-data         $G/lordsawar/music/*.ogg
+bank   cut  asc-music              $G/asc/music/*.mp3
+bank   cut  gamine-data            $G/gamine/sounds/*.ogg
+bank   cut  funnyboat              $G/funnyboat/data/*.ogg
+bank   cut  fillets-ng-data-cs     $G/fillets-ng/sound/*/cs/*-[mv]-*.ogg                                   80
 "
 CLIPMAX=${CLIPMAX:-4}
 LONGMAX=${LONGMAX:-120}

@@ -42,8 +42,8 @@ export const DEFAULT_LEARN: Readonly<LearnSettings> = Object.freeze({
   augmentations: 16,
   negativeAugmentations: 2,
   augment: DEFAULT_AUGMENT,
-  l2: 0.01,
-  negativeWeight: 1,
+  l2: 0.003,
+  negativeWeight: 2,
   maxNegativeWindows: 2000,
   seed: 1,
 });
@@ -140,8 +140,13 @@ export function fitClass(embedder: Embedder, positives: EmbeddedWindows, negativ
   const dims = embedder.dims;
   const t = embedder.temperature;
   if (s.method === 'imprint') {
-    if (dims !== embedder.head.dims) throw new RangeError('imprinting needs the head-only embedding');
-    return imprintLogit(positives.emb, dims, kernel, bias, classes);
+    // imprinting reads the head's own features; the extra ones get zero weight
+    const h = embedder.head.dims;
+    const own = Float32Array.from({ length: positives.count * h }, (_, i) => positives.emb[Math.floor(i / h) * dims + (i % h)]!);
+    const fit = imprintLogit(own, h, kernel, bias, classes);
+    const w = new Float32Array(dims);
+    w.set(fit.w);
+    return { ...fit, w };
   }
   const fit = fitLogit(positives.emb, positives.offsets, negatives.emb, negatives.offsets, dims, {
     l2: s.l2,

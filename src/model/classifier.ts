@@ -59,6 +59,8 @@ export function toModelInput(image: Uint8Array, out: Float32Array = new Float32A
 export class Classifier implements ImageClassifier {
   readonly classes: readonly string[];
   readonly backgroundClasses: readonly string[];
+  /** Event settings of learned classes (metadata `customClasses`): the event layer's defaults for them. */
+  readonly classEvents: Readonly<Record<string, { threshold: number; minDurationMs: number }>>;
   readonly features: FeatureConfig;
   readonly name: string;
   readonly architecture: string;
@@ -77,6 +79,7 @@ export class Classifier implements ImageClassifier {
   constructor(loaded: LoadedModel, { threshold, onWarning }: { threshold?: number; onWarning?: (message: string) => void } = {}) {
     this.classes = loaded.metadata.classes;
     this.backgroundClasses = [...(loaded.metadata.backgroundClasses ?? [])];
+    this.classEvents = Object.fromEntries((loaded.metadata.customClasses ?? []).map((c) => [c.label, { ...c.events }]));
     this.features = loaded.metadata.features;
     this.name = loaded.metadata.name;
     this.architecture = loaded.metadata.architecture;

@@ -15,6 +15,7 @@ import { loadAudio, writeWav } from '../../src/audio/wav.ts';
 import { resolveFeatureConfig } from '../../src/config.ts';
 import { frameSignal } from '../../src/features/framer.ts';
 import { renderWindowImages, toUnitFloat } from '../../src/features/render.ts';
+import { eventSettingsFor } from '../../src/cli/event-options.ts';
 import { BANK_BIN, BANK_JSON, readBank } from '../../src/learn/bank.ts';
 import { finalDense } from '../../src/learn/embed.ts';
 import { buildBank, learnClass, listClasses, removeClass } from '../../src/learn/model-dir.ts';
@@ -194,6 +195,43 @@ test('--list describes the classes; --remove gives back the original outputs', a
     for (let j = 0; j < p.length; j++) assert.ok(Math.abs(p[j]! - b.probs[i]![j]!) < 1e-5);
   });
   assert.equal((await loadModel(out)).metadata.customClasses?.length, 0);
+});
+
+test("the learned class's event settings reach the event layer; replay reports the new sound as an event", async () => {
+  const cls = new Classifier(await loadModel(learned));
+  try {
+    const d = eventSettingsFor({}, cls).options.perClass!;
+    assert.deepEqual(d.beep, { threshold: 0.5, minDurationMs: 1000 });
+    assert.equal(d.rain, undefined);
+    // a general option replaces the learned class's setting; a per-class one too
+    assert.deepEqual(eventSettingsFor({ minDuration: 3000 }, cls).options.perClass!.beep, { threshold: 0.5 });
+    assert.deepEqual(eventSettingsFor({ eventThreshold: { perClass: { beep: 0.8 } } }, cls).options.perClass!.beep, {
+      threshold: 0.8,
+      minDurationMs: 1000,
+    });
+  } finally {
+    cls.dispose();
+  }
+  // wind, then one second of beeps (shorter than the event layer's default 2 s minimum), then wind again
+  const scene = join(tmp.dir, 'scene.wav');
+  const wind = await loadAudio(sample('wind'), SR);
+  const x = new Float32Array(wind.length * 2 + SR);
+  x.set(wind);
+  x.set(beeps(1020, 100, 100, 1, 42), wind.length);
+  x.set(wind, wind.length + SR);
+  await writeWav(scene, x, SR);
+  const run = spawnSync(process.execPath, [join(REPO_ROOT, 'bin', 'soundee.js'), 'replay', scene, '--json', '--model', learned], {
+    encoding: 'utf8',
+  });
+  assert.equal(run.status, 0, run.stderr);
+  const events = run.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { type: string; label: string; phase: string; startMs: number })
+    .filter((m) => m.type === 'event' && m.phase === 'start');
+  const beepStarts = events.filter((e) => e.label === 'beep');
+  assert.equal(beepStarts.length, 1, JSON.stringify(events));
+  assert.ok(beepStarts[0]!.startMs >= 2000 && beepStarts[0]!.startMs <= 3250, `beep started at ${beepStarts[0]!.startMs} ms`);
 });
 
 test('bad input gets errors with codes', async () => {
