@@ -8,6 +8,13 @@
  * after. Prints a table, writes JSON (--out) and a plot of recall against k (--plot).
  *
  * Data: `npm run data -- household data/household` (allowed Debian packages only) and the ambient set.
+ *
+ * Options: --draws N (5), --k LIST (1,3,5,10), --variants NAMES (all of VARIANTS), --event-threshold
+ * LIST, --negative-weight LIST, --l2 LIST (sweeps; defaults: DEFAULT_LEARN and the learned class's event
+ * settings), --min-duration MS, --augmentations N, --snr-db DB (20: background under the test clips),
+ * --head-only (fit on the head's own features), --bank-source model|data (the model directory's bank
+ * when it fits the trunk, else one built from data/household/bank and the ambient train split),
+ * --bank-max N, --cache FILE (embeddings kept between runs), --out FILE.json, --plot FILE.png.
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -17,7 +24,10 @@ import { resolveFeatureConfig } from '../src/config.ts';
 import { EventTracker } from '../src/events/tracker.ts';
 import { initBackend } from '../src/model/backend.ts';
 import { loadModel } from '../src/model/io.ts';
+import { quantizeBank, readBank } from '../src/learn/bank.ts';
 import { Embedder, trunkFingerprint } from '../src/learn/embed.ts';
+import { rowOffsets } from '../src/learn/head.ts';
+import { LEARN_DEFAULTS } from '../src/learn/model-dir.ts';
 import { DEFAULT_LEARN, type EmbeddedWindows, type LearnSettings, concatWindows, fitClass, probabilityOf } from '../src/learn/learn.ts';
 import { Random } from '../src/util/random.ts';
 import { type BenchClip, type BenchData, type EmbeddedStream, prepareBench } from './fewshot-data.ts';
@@ -226,14 +236,15 @@ async function main(): Promise<void> {
       draws: { type: 'string', default: '5' },
       k: { type: 'string', default: '1,3,5,10' },
       variants: { type: 'string' },
-      'event-threshold': { type: 'string', default: '0.5' },
+      'event-threshold': { type: 'string', default: String(LEARN_DEFAULTS.eventThreshold) },
       'negative-weight': { type: 'string', default: String(DEFAULT_LEARN.negativeWeight) },
       l2: { type: 'string', default: String(DEFAULT_LEARN.l2) },
-      'min-duration': { type: 'string', default: '1000' },
+      'min-duration': { type: 'string', default: String(LEARN_DEFAULTS.minDurationMs) },
       augmentations: { type: 'string', default: String(DEFAULT_LEARN.augmentations) },
       'snr-db': { type: 'string', default: '20' },
-      'extra-features': { type: 'boolean', default: false },
+      'head-only': { type: 'boolean', default: false },
       cache: { type: 'string' },
+      'bank-source': { type: 'string', default: 'model' },
       'bank-max': { type: 'string' },
       out: { type: 'string' },
       plot: { type: 'string' },
@@ -244,7 +255,7 @@ async function main(): Promise<void> {
   const before = uptime();
   await initBackend('wasm', null);
   const loaded = await loadModel(values.model, { expectFeatures: resolveFeatureConfig() });
-  const embedder = new Embedder(loaded, { extraFeatures: values['extra-features'] });
+  const embedder = new Embedder(loaded, { extraFeatures: DEFAULT_LEARN.extraFeatures && !values['head-only'] });
   const c = loaded.metadata.features;
   const prepare = {
     household,
@@ -268,7 +279,19 @@ async function main(): Promise<void> {
       ? cached.data
       : await prepareBench(embedder, c, { ...prepare, onProgress: (s) => process.stderr.write(`  … embedding ${s}\n`) });
   if (values.cache && cached?.key !== key) await writeFile(values.cache, serialize({ key, data }));
-  if (values['bank-max']) data.bank = subsample(data.bank, embedder.dims, Number(values['bank-max']));
+  // the model's own bank when it has one for this trunk (what `soundee learn` uses); else one from the data
+  const shipped = values['bank-source'] === 'data' ? undefined : await readBank(values.model);
+  const bankSource =
+    shipped && shipped.header.trunk === trunkFingerprint(loaded.model) && shipped.header.dims === embedder.dims ? 'model' : 'data';
+  if (bankSource === 'model') {
+    const emb = shipped!.emb;
+    data.bank = { emb, offsets: rowOffsets(embedder.logits(emb), embedder.head.classes), count: shipped!.header.count };
+  } else {
+    if (values['bank-max']) data.bank = subsample(data.bank, embedder.dims, Number(values['bank-max']));
+    // stored as a model directory stores it (one byte per feature)
+    const q = quantizeBank(data.bank.emb, embedder.dims);
+    data.bank = { ...data.bank, emb: Float32Array.from(q.data, (v, i) => q.min[i % embedder.dims]! + q.step[i % embedder.dims]! * v) };
+  }
   const prepSeconds = (performance.now() - started) / 1000;
   const a = data.ambientTest;
   const accuracyBefore = a.labels.filter((l, i) => a.argmax[i] === l).length / a.labels.length;
@@ -302,6 +325,7 @@ async function main(): Promise<void> {
     audioSeconds: data.seconds,
     nonTargetHours: data.nonTarget.reduce((s, x) => s + x.durationMs, 0) / 3.6e6,
     bankWindows: data.bank.count,
+    bankSource,
     accuracyBefore,
     recordings: Object.fromEntries(types.map((t) => [t, new Set(data.clips.filter((x) => x.type === t).map((x) => x.group)).size])),
     cells,

@@ -5,15 +5,15 @@
  * has only the user's `--negative` clips and a few noise windows to fit against (bench/fewshot.ts
  * measures the difference: README "Teach it your sound").
  *
- * Files: `negative-bank.json` (what, from where, for which trunk) and `negative-bank.bin` (float16,
- * count × dims, little-endian). The bank is valid only for the trunk it was computed with (a SHA-256
+ * Files: `negative-bank.json` (what, from where, for which trunk, and each feature's range) and
+ * `negative-bank.bin` (count × dims bytes: each feature quantised to 256 levels over its range, which
+ * moves a value by at most 1/510 of the range — far less than the fit's regularisation notices). The bank is valid only for the trunk it was computed with (a SHA-256
  * fingerprint of its weights) and the same embedding (dims).
  */
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { type FeatureConfig, SoundeeError, diffFeatureConfig } from '../config.ts';
 import { readDataset } from '../data/dataset-file.ts';
-import { float32ToFloat16 } from '../model/io.ts';
 import { expandInputs, loadClip, soundWindows } from './examples.ts';
 
 export const BANK_FORMAT = 'soundee-negative-bank';
@@ -29,7 +29,10 @@ export interface BankHeader {
   trunk: string;
   dims: number;
   count: number;
-  dtype: 'float16';
+  dtype: 'uint8';
+  /** Per feature: the value of level 0 and the step between levels. */
+  min: number[];
+  step: number[];
   /** Where the windows came from: a folder, file or dataset split, and how many windows each gave. */
   sources: { source: string; windows: number }[];
   createdAt: string;
@@ -37,19 +40,11 @@ export interface BankHeader {
 
 /** A loaded bank. */
 export interface Bank {
+  /** The model directory it was read from. */
+  dir: string;
   header: BankHeader;
   /** count × dims. */
   emb: Float32Array;
-}
-
-/** A number from IEEE half-precision bits. */
-export function float16ToFloat32(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >>> 10) & 0x1f;
-  const mant = h & 0x3ff;
-  if (exp === 0) return sign * 2 ** -14 * (mant / 1024);
-  if (exp === 31) return mant ? Number.NaN : sign * Number.POSITIVE_INFINITY;
-  return sign * 2 ** (exp - 15) * (1 + mant / 1024);
 }
 
 /** Reads a model directory's bank, or undefined when it has none. @throws SoundeeError ERR_LEARN_BANK for a damaged bank. */
@@ -71,17 +66,33 @@ export async function readBank(dir: string): Promise<Bank | undefined> {
   const raw = await readFile(join(dir, BANK_BIN)).catch(() => {
     throw new SoundeeError('ERR_LEARN_BANK', `${join(dir, BANK_BIN)} is missing (rebuild the bank: soundee learn --bank …)`);
   });
-  if (raw.byteLength !== header.count * header.dims * 2)
-    throw new SoundeeError('ERR_LEARN_BANK', `${join(dir, BANK_BIN)}: ${raw.byteLength} bytes, expected ${header.count * header.dims * 2}`);
-  const h = new Uint16Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
-  return { header, emb: Float32Array.from(h, float16ToFloat32) };
+  if (raw.byteLength !== header.count * header.dims || header.min?.length !== header.dims || header.step?.length !== header.dims)
+    throw new SoundeeError(
+      'ERR_LEARN_BANK',
+      `${join(dir, BANK_BIN)}: ${raw.byteLength} bytes for ${header.count} × ${header.dims} features; rebuild the bank`,
+    );
+  const d = header.dims;
+  return { dir, header, emb: Float32Array.from(raw, (q, i) => header.min[i % d]! + header.step[i % d]! * q) };
 }
 
-/** Writes a bank into a model directory. */
-export async function writeBank(dir: string, bank: Bank): Promise<void> {
-  const h = Uint16Array.from(bank.emb, float32ToFloat16);
-  await writeFile(join(dir, BANK_BIN), new Uint8Array(h.buffer));
-  await writeFile(join(dir, BANK_JSON), `${JSON.stringify(bank.header, null, 2)}\n`);
+/** Quantises embeddings per feature (256 levels over each feature's range). */
+export function quantizeBank(emb: Float32Array, dims: number): { data: Uint8Array; min: number[]; step: number[] } {
+  const min = Array.from({ length: dims }, () => Number.POSITIVE_INFINITY);
+  const max = Array.from({ length: dims }, () => Number.NEGATIVE_INFINITY);
+  emb.forEach((v, i) => {
+    const j = i % dims;
+    if (v < min[j]!) min[j] = v;
+    if (v > max[j]!) max[j] = v;
+  });
+  const step = min.map((lo, j) => (max[j]! > lo ? (max[j]! - lo) / 255 : 1));
+  const data = Uint8Array.from(emb, (v, i) => Math.round((v - min[i % dims]!) / step[i % dims]!));
+  return { data, min, step };
+}
+
+/** Writes a bank (its header's min and step as `quantizeBank` gives them) into a model directory. */
+export async function writeBank(dir: string, header: BankHeader, data: Uint8Array): Promise<void> {
+  await writeFile(join(dir, BANK_BIN), data);
+  await writeFile(join(dir, BANK_JSON), `${JSON.stringify(header)}\n`);
 }
 
 /** Model-input images of bank sources, at most `perSource` windows from each (spread evenly). */
@@ -105,16 +116,16 @@ export async function bankImages(
       images.push(...picked);
       sources.push({ source: `${basename(input)} (train split)`, windows: picked.length });
     } else {
+      // every window of every file loud enough for the level gate, then `perSource` of them spread over all
       const files = await expandInputs([input]);
-      const per = Math.max(1, Math.ceil(perSource / files.length));
-      let n = 0;
+      const found: Uint8Array[] = [];
       for (const f of files) {
         const clip = await loadClip(f, c);
-        const picked = spread(soundWindows(clip.windows, { rangeDb: Number.POSITIVE_INFINITY }), per).map((i) => clip.images[i]!);
-        images.push(...picked);
-        n += picked.length;
+        found.push(...soundWindows(clip.windows, { rangeDb: Number.POSITIVE_INFINITY }).map((i) => clip.images[i]!));
       }
-      sources.push({ source: basename(input), windows: n });
+      const picked = spread(found, perSource);
+      images.push(...picked);
+      sources.push({ source: input, windows: picked.length });
     }
     onProgress?.(k + 1, inputs.length);
   }

@@ -10,7 +10,18 @@ import { basename, join, resolve } from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
 import { type FeatureConfig, SoundeeError, UNKNOWN_LABEL } from '../config.ts';
 import { type CustomClassRecord, type LoadedModel, type ModelMetadata, loadModel, readMetadata, saveModel } from '../model/io.ts';
-import { BANK_BIN, BANK_JSON, type Bank, type BankHeader, bankImages, readBank, writeBank } from './bank.ts';
+import {
+  BANK_BIN,
+  BANK_FORMAT,
+  BANK_JSON,
+  BANK_VERSION,
+  type Bank,
+  type BankHeader,
+  bankImages,
+  quantizeBank,
+  readBank,
+  writeBank,
+} from './bank.ts';
 import { Embedder, trunkFingerprint } from './embed.ts';
 import { type ClipWindows, expandInputs, loadClip, soundWindows } from './examples.ts';
 import { withClass, withExtraFeatures, withoutClass } from './extend.ts';
@@ -112,6 +123,11 @@ async function usableBank(dir: string, model: tf.LayersModel, dims: number): Pro
   return { bank, state: 'ok' };
 }
 
+/** Copies a model directory's bank files (the bank stays valid: the trunk does not change). */
+async function copyBank(bank: Bank, out: string): Promise<void> {
+  for (const f of [BANK_JSON, BANK_BIN]) await copyFile(join(bank.dir, f), join(out, f));
+}
+
 /** Copies the files of a model directory that describe its training (curves, reports) into `out`. */
 async function copyExtras(from: string, out: string, skip: readonly string[]): Promise<void> {
   for (const name of await readdir(from)) {
@@ -137,7 +153,7 @@ async function saveDerived(
   const quantization = weights?.dtype === 'float16' ? 'float16' : 'none';
   await copyExtras(source.dir, out, MODEL_FILES);
   const written = await saveModel(model, out, { ...meta, ...patch }, { quantization });
-  if (bank) await writeBank(out, bank);
+  if (bank) await copyBank(bank, out);
   return written;
 }
 
@@ -309,18 +325,21 @@ export async function buildBank(
     const { images, sources } = await bankImages(inputs, loaded.metadata.features, { perSource, ...(onProgress ? { onProgress } : {}) });
     if (!images.length) learnError('ERR_LEARN_INPUT', 'the bank sources hold no window loud enough for the level gate');
     const emb = embedImages(embedder, images).emb;
+    const { data, min, step } = quantizeBank(emb, embedder.dims);
     const header: BankHeader = {
-      format: 'soundee-negative-bank',
-      version: 1,
+      format: BANK_FORMAT,
+      version: BANK_VERSION,
       trunk: trunkFingerprint(loaded.model),
       dims: embedder.dims,
       count: images.length,
-      dtype: 'float16',
+      dtype: 'uint8',
+      min,
+      step,
       sources,
       createdAt: new Date().toISOString(),
     };
-    if (inPlace) await writeBank(out, { header, emb });
-    else await saveDerived(loaded, loaded.model, out, {}, { header, emb });
+    if (!inPlace) await saveDerived(loaded, loaded.model, out, {}, undefined);
+    await writeBank(out, header, data);
     return header;
   } finally {
     embedder.dispose();

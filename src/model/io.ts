@@ -81,8 +81,7 @@ async function writeAtomic(path: string, data: string | Uint8Array): Promise<voi
   await rename(tmp, path);
 }
 
-/** The IEEE half-precision bits of a number (round to nearest), as tfjs's float16 weights store it. */
-export function float32ToFloat16(v: number): number {
+function float32ToFloat16(v: number): number {
   const f = new Float32Array([v]);
   const x = new Uint32Array(f.buffer)[0]!;
   const sign = (x >>> 16) & 0x8000;
