@@ -16,12 +16,13 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { type FeatureConfig, windowSamples } from '../src/config.ts';
-import { loadAudio } from '../src/audio/wav.ts';
+import { loadAudio } from '../src/audio/wav-reader.ts';
+import { renderClip } from '../src/features/clip.ts';
 import { DEFAULT_AUGMENT, renderAugmented } from '../src/data/augment.ts';
 import { scanClips } from '../src/data/scan.ts';
 import { splitByGroup } from '../src/data/split.ts';
 import type { Embedder } from '../src/learn/embed.ts';
-import { type ClipWindows, loadClip, renderClipWindows, soundWindows, windowAudio } from '../src/learn/examples.ts';
+import { type ClipWindows, loadClip, soundWindows, windowAudio } from '../src/learn/examples.ts';
 import { type EmbeddedWindows, embedImages, noiseNegatives } from '../src/learn/learn.ts';
 import { Random } from '../src/util/random.ts';
 
@@ -72,7 +73,7 @@ const rms = (x: Float32Array) => Math.sqrt(x.reduce((a, v) => a + v * v, 0) / Ma
 
 /** Frames, renders and embeds one signal as a stream. */
 async function embedStream(embedder: Embedder, id: string, samples: Float32Array, c: FeatureConfig): Promise<EmbeddedStream> {
-  const r = await renderClipWindows(samples, c);
+  const r = await renderClip(samples, c);
   const w = embedImages(embedder, r.images);
   return {
     ...w,
@@ -151,8 +152,8 @@ export async function prepareBench(embedder: Embedder, c: FeatureConfig, o: Prep
   const labels: number[] = [];
   let ambSeconds = 0;
   for (const ref of testRefs) {
-    const x = await loadAudio(ref.path, c.sampleRateHz);
-    const r = await renderClipWindows(x, c);
+    const x = await loadAudio(ref.path, c.sampleRateHz, c.resampler);
+    const r = await renderClip(x, c);
     testImages.push(...r.images);
     for (const _ of r.images) labels.push(embedder.classNames.indexOf(ref.label));
     byGroup.set(ref.group, [...(byGroup.get(ref.group) ?? []), r.samples]);
@@ -179,10 +180,10 @@ export async function prepareBench(embedder: Embedder, c: FeatureConfig, o: Prep
   say('bank');
   const bankRows = rows.filter((r) => r.class === 'bank');
   const bankImages: Uint8Array[] = [];
-  for (const r of bankRows)
-    bankImages.push(...(await renderClipWindows(await loadAudio(join(o.household, r.clip), c.sampleRateHz), c)).images);
+  for (const r of bankRows) bankImages.push(...(await renderClip(await loadAudio(join(o.household, r.clip), c.sampleRateHz), c)).images);
   const ambPick = rng.shuffle([...trainRefs]).slice(0, o.bankAmbient);
-  for (const ref of ambPick) bankImages.push(...(await renderClipWindows(await loadAudio(ref.path, c.sampleRateHz), c)).images.slice(0, 1));
+  for (const ref of ambPick)
+    bankImages.push(...(await renderClip(await loadAudio(ref.path, c.sampleRateHz, c.resampler), c)).images.slice(0, 1));
   const bank = embedImages(embedder, bankImages);
   say('synthetic noise negatives');
   const noise = await noiseNegatives(embedder, c);

@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs';
 import { SoundeeError } from '../config.ts';
+import { toModelInput } from '../model/classifier.ts';
 import { foldForInference } from '../model/fold.ts';
 import type { LoadedModel } from '../model/io.ts';
 
@@ -113,7 +114,7 @@ export class Embedder {
       const flat = new Float32Array(part.length * px);
       part.forEach((img, i) => {
         if (img.length !== px) throw new RangeError(`input ${s + i} has ${img.length} bytes, expected ${px}`);
-        for (let j = 0; j < px; j++) flat[i * px + j] = img[j]! / 255;
+        toModelInput(img, flat, i * px);
       });
       const e = tf.tidy(
         () => (this.trunk.predict(tf.tensor4d(flat, [part.length, this.size, this.size, 3])) as tf.Tensor).dataSync() as Float32Array,

@@ -7,9 +7,9 @@
 import { readdir, stat } from 'node:fs/promises';
 import { extname, join, resolve } from 'node:path';
 import { type FeatureConfig, SoundeeError, windowSamples } from '../config.ts';
-import { loadAudio } from '../audio/wav.ts';
-import { type WindowFrames, frameSignal } from '../features/framer.ts';
-import { renderWindowImages } from '../features/render.ts';
+import { loadAudio } from '../audio/wav-reader.ts';
+import { renderClip } from '../features/clip.ts';
+import type { WindowFrames } from '../features/framer.ts';
 
 /** A clip through the feature path. */
 export interface ClipWindows {
@@ -25,30 +25,19 @@ export interface ClipWindows {
   padded: boolean;
 }
 
-/**
- * Every window of a clip: padded to one window when shorter (silence after the last sample, the
- * pad rule of `dataset build`, `evaluate` and `predict`), framed by the one Framer, rendered.
- */
-export async function renderClipWindows(
-  samples: Float32Array,
-  c: FeatureConfig,
-): Promise<{ samples: Float32Array; windows: WindowFrames[]; images: Uint8Array[] }> {
-  const n = windowSamples(c);
-  let x = samples;
-  if (x.length < n) {
-    x = new Float32Array(n);
-    x.set(samples);
-  }
-  const windows = frameSignal(x, c);
-  return { samples: x, windows, images: await renderWindowImages(windows, c) };
-}
-
 /** Reads and renders one WAV file. @throws SoundeeError for a file that cannot be read or decoded. */
 export async function loadClip(file: string, c: FeatureConfig): Promise<ClipWindows> {
-  const raw = await loadAudio(file, c.sampleRateHz);
+  const raw = await loadAudio(file, c.sampleRateHz, c.resampler);
   if (raw.length === 0) throw new SoundeeError('ERR_LEARN_INPUT', `${file}: the file holds no audio`);
-  const r = await renderClipWindows(raw, c);
-  return { file, ...r, durationMs: (raw.length / c.sampleRateHz) * 1000, padded: raw.length < windowSamples(c) };
+  const r = await renderClip(raw, c);
+  return {
+    file,
+    samples: r.samples,
+    windows: [...r.windows],
+    images: [...r.images],
+    durationMs: (raw.length / c.sampleRateHz) * 1000,
+    padded: raw.length < windowSamples(c),
+  };
 }
 
 /**

@@ -124,6 +124,97 @@ function standardise(x: Float32Array, mean: Float64Array, scale: Float64Array, d
   return Float32Array.from(x, (v, i) => (v - mean[i % dims]!) / scale[i % dims]!);
 }
 
+/** The fit's data: rows [e, 1] of X with their target, weight and offset, and the penalty. */
+interface Problem {
+  x: Float32Array;
+  off: Float64Array;
+  y: Uint8Array;
+  sw: Float64Array;
+  n: number;
+  /** Columns of X: the features and the bias. */
+  d: number;
+  lambda: number;
+  total: number;
+}
+
+function problem(
+  pos: Float32Array,
+  posOffsets: Float64Array,
+  neg: Float32Array,
+  negOffsets: Float64Array,
+  dims: number,
+  o: FitOptions,
+): Problem {
+  const nPos = posOffsets.length;
+  const nNeg = negOffsets.length;
+  const n = nPos + nNeg;
+  const d = dims + 1;
+  const x = new Float32Array(n * d);
+  const off = new Float64Array(n);
+  const y = new Uint8Array(n);
+  const sw = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const isPos = i < nPos;
+    const j = isPos ? i : i - nPos;
+    x.set((isPos ? pos : neg).subarray(j * dims, (j + 1) * dims), i * d);
+    x[i * d + dims] = 1;
+    off[i] = isPos ? posOffsets[j]! : negOffsets[j]!;
+    y[i] = isPos ? 1 : 0;
+    sw[i] = isPos ? 1 / nPos : o.negativeWeight / nNeg;
+  }
+  const total = 1 + (nNeg ? o.negativeWeight : 0);
+  return { x, off, y, sw, n, d, lambda: o.l2 * total, total };
+}
+
+/** u − offset of every row for parameters t. */
+function margins(p: Problem, t: Float64Array): Float64Array {
+  return Float64Array.from(p.off, (o2, i) => {
+    let u = 0;
+    for (let j = 0; j < p.d; j++) u += t[j]! * p.x[i * p.d + j]!;
+    return u - o2;
+  });
+}
+
+function lossAt(p: Problem, t: Float64Array): number {
+  const m = margins(p, t);
+  let l = 0;
+  for (let i = 0; i < p.n; i++) {
+    // −log σ(m) or −log(1 − σ(m)), without overflow
+    const v = p.y[i] ? -m[i]! : m[i]!;
+    l += p.sw[i]! * (v > 0 ? v + Math.log1p(Math.exp(-v)) : Math.log1p(Math.exp(v)));
+  }
+  let ww = 0;
+  for (let j = 0; j < p.d - 1; j++) ww += t[j]! ** 2;
+  return (l + 0.5 * p.lambda * ww) / p.total;
+}
+
+/** The Newton direction H⁻¹g at theta (X is p.x as a tensor). */
+function newtonDirection(p: Problem, X: tf.Tensor2D, theta: Float64Array): Float64Array {
+  const { n, d } = p;
+  const m = margins(p, theta);
+  const g = new Float64Array(d);
+  const root = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    const q = sigmoid(m[i]!);
+    const gi = p.sw[i]! * (q - p.y[i]!);
+    for (let j = 0; j < d; j++) g[j]! += gi * p.x[i * d + j]!;
+    root[i] = Math.sqrt(p.sw[i]! * Math.max(q * (1 - q), 1e-10));
+  }
+  // the Hessian XᵀDX is the costly part (n·d²): one matrix product on the tensor backend
+  const h = Float64Array.from(
+    tf.tidy(() => {
+      const xs = X.mul(tf.tensor2d(root, [n, 1]));
+      return tf.matMul(xs, xs, true, false).dataSync();
+    }),
+  );
+  for (let j = 0; j < d - 1; j++) {
+    g[j]! += p.lambda * theta[j]!;
+    h[j * d + j]! += p.lambda;
+  }
+  h[(d - 1) * d + d - 1]! += 1e-9; // b is not penalised; keep the system definite
+  return solveSpd(h, g, d);
+}
+
 function fitStandardised(
   pos: Float32Array,
   posOffsets: Float64Array,
@@ -132,80 +223,22 @@ function fitStandardised(
   dims: number,
   o: FitOptions,
 ): FittedLogit {
-  const nPos = posOffsets.length;
-  const nNeg = negOffsets.length;
-  const n = nPos + nNeg;
-  const d = dims + 1;
-  // every window as a row [e, 1] of X, with its target, weight and offset
-  const x = new Float32Array(n * d);
-  const off = new Float64Array(n);
-  const y = new Uint8Array(n);
-  const sw = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    const isPos = i < nPos;
-    x.set((isPos ? pos : neg).subarray((isPos ? i : i - nPos) * dims, ((isPos ? i : i - nPos) + 1) * dims), i * d);
-    x[i * d + dims] = 1;
-    off[i] = isPos ? posOffsets[i]! : negOffsets[i - nPos]!;
-    y[i] = isPos ? 1 : 0;
-    sw[i] = isPos ? 1 / nPos : o.negativeWeight / nNeg;
-  }
-  const total = 1 + (nNeg ? o.negativeWeight : 0);
-  const lambda = o.l2 * total;
-  const theta = new Float64Array(d);
+  const p = problem(pos, posOffsets, neg, negOffsets, dims, o);
+  const theta = new Float64Array(p.d);
   // start where the new class ties the original ones on average (u = mean offset): Newton from there is stable
-  theta[dims] = sw.reduce((a, s, i) => a + s * off[i]!, 0) / total;
-  const margins = (t: Float64Array) =>
-    Float64Array.from(off, (o2, i) => {
-      let u = 0;
-      for (let j = 0; j < d; j++) u += t[j]! * x[i * d + j]!;
-      return u - o2;
-    });
-  const lossAt = (t: Float64Array) => {
-    const m = margins(t);
-    let l = 0;
-    for (let i = 0; i < n; i++) {
-      // −log σ(m) or −log(1 − σ(m)), without overflow
-      const v = y[i] ? -m[i]! : m[i]!;
-      l += sw[i]! * (v > 0 ? v + Math.log1p(Math.exp(-v)) : Math.log1p(Math.exp(v)));
-    }
-    let ww = 0;
-    for (let j = 0; j < dims; j++) ww += t[j]! ** 2;
-    return (l + 0.5 * lambda * ww) / total;
-  };
-  const X = tf.tensor2d(x, [n, d]);
-  let loss = lossAt(theta);
+  theta[dims] = p.sw.reduce((a, s, i) => a + s * p.off[i]!, 0) / p.total;
+  const X = tf.tensor2d(p.x, [p.n, p.d]);
+  let loss = lossAt(p, theta);
   let it = 0;
   try {
     for (; it < o.maxIterations; it++) {
-      const m = margins(theta);
-      const g = new Float64Array(d);
-      const root = new Float32Array(n);
-      for (let i = 0; i < n; i++) {
-        const p = sigmoid(m[i]!);
-        const gi = sw[i]! * (p - y[i]!);
-        for (let j = 0; j < d; j++) g[j]! += gi * x[i * d + j]!;
-        root[i] = Math.sqrt(sw[i]! * Math.max(p * (1 - p), 1e-10));
-      }
-      // the Hessian XᵀDX is the costly part (n·d²): one matrix product on the tensor backend
-      const h = Float64Array.from(
-        tf.tidy(() => {
-          const xs = X.mul(tf.tensor2d(root, [n, 1]));
-          return tf.matMul(xs, xs, true, false).dataSync();
-        }),
-      );
-      for (let j = 0; j < dims; j++) {
-        g[j]! += lambda * theta[j]!;
-        h[j * d + j]! += lambda;
-      }
-      h[dims * d + dims]! += 1e-9; // b is not penalised; keep the system definite
-      const step = solveSpd(h, g, d);
+      const step = newtonDirection(p, X, theta);
       // damped step: halve until the loss does not rise
-      let t = 1;
       let next = theta;
       let nextLoss = loss;
-      for (let tries = 0; tries < 30; tries++, t /= 2) {
+      for (let tries = 0, t = 1; tries < 30; tries++, t /= 2) {
         const cand = theta.map((v, j) => v - t * step[j]!);
-        const l = lossAt(cand);
+        const l = lossAt(p, cand);
         if (l <= loss) {
           next = cand;
           nextLoss = l;

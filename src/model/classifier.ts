@@ -27,6 +27,8 @@ export interface ImageClassifier {
   readonly classes: readonly string[];
   /** Classes that never become events (the model's `backgroundClasses`; default none). */
   readonly backgroundClasses: readonly string[];
+  /** Event settings of classes learned with `soundee learn` (metadata `customClasses`): the event layer's defaults for them. */
+  readonly classEvents?: Readonly<Record<string, { threshold: number; minDurationMs: number }>>;
   /** The feature config the model was trained with: everything it classifies is rendered with it. */
   readonly features: FeatureConfig;
   readonly name: string;
@@ -59,7 +61,6 @@ export function toModelInput(image: Uint8Array, out: Float32Array = new Float32A
 export class Classifier implements ImageClassifier {
   readonly classes: readonly string[];
   readonly backgroundClasses: readonly string[];
-  /** Event settings of learned classes (metadata `customClasses`): the event layer's defaults for them. */
   readonly classEvents: Readonly<Record<string, { threshold: number; minDurationMs: number }>>;
   readonly features: FeatureConfig;
   readonly name: string;

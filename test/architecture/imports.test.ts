@@ -23,7 +23,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['features'],
   ['model', 'events', 'server/protocol.ts', 'server/schemas.ts'],
   ['stream', 'data'],
-  ['engine', 'training'],
+  ['engine', 'training', 'learn'],
   ['server', 'client', 'mqtt'],
   ['cli', 'index.ts'],
 ];

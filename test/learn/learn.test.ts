@@ -11,10 +11,11 @@ import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { loadAudio, writeWav } from '../../src/audio/wav.ts';
+import { loadAudio } from '../../src/audio/wav-reader.ts';
+import { writeWav } from '../../src/audio/wav.ts';
 import { resolveFeatureConfig } from '../../src/config.ts';
 import { frameSignal } from '../../src/features/framer.ts';
-import { renderWindowImages, toUnitFloat } from '../../src/features/render.ts';
+import { renderWindowImages } from '../../src/features/render.ts';
 import { eventSettingsFor } from '../../src/cli/event-options.ts';
 import { BANK_BIN, BANK_JSON, readBank } from '../../src/learn/bank.ts';
 import { finalDense } from '../../src/learn/embed.ts';
@@ -49,7 +50,7 @@ async function probabilities(dir: string, files: readonly string[]): Promise<{ c
     const probs: Float32Array[] = [];
     for (const f of files) {
       const w = frameSignal(await loadAudio(f, SR), cls.features);
-      probs.push(...cls.classify((await renderWindowImages(w, cls.features)).map(toUnitFloat)).map((r) => r.probabilities));
+      probs.push(...cls.classify(await renderWindowImages(w, cls.features)).map((r) => r.probabilities));
     }
     return { classes: cls.classes, probs };
   } finally {
