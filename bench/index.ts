@@ -1,9 +1,12 @@
 /**
- * `npm run bench [-- --json] [-- --quick] [-- --only features,inference,pipeline,server,replay,long-replay,training] [-- --out FILE]`:
+ * `npm run bench [-- --json] [-- --quick] [-- --only features,inference,pipeline,server,replay,long-replay,training,fewshot] [-- --out FILE]`:
  * every figure of Soundee's performance on this machine, each a median over repeats with min–max, or
  * a percentile over every window/event, next to its goal. tfjs backends, PyTorch, the server under
  * test and the fan-out subscribers run in child processes; what cannot run here (tfjs-node without
  * its native library, python3 without torch) is reported as such and skipped.
+ *
+ * `fewshot` (bench/fewshot.ts: learning new sounds from a few recordings) runs only when named: it needs
+ * `npm run data -- household data/household` and the ambient set.
  *
  * `--out FILE` also writes the JSON to FILE. `--backend NAME` runs the server and replay on that engine
  * (default auto: onnx where onnxruntime-node is installed, else wasm — what `soundee serve` picks);
@@ -11,7 +14,9 @@
  * env SOUNDEE_THREADS and `--threads` do the same there).
  */
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { type FeatureFigures, benchFeatures } from './features.ts';
@@ -35,7 +40,9 @@ import {
   startServerChild,
 } from './pipeline.ts';
 
-const SECTIONS = ['features', 'inference', 'pipeline', 'server', 'replay', 'long-replay', 'training'] as const;
+const SECTIONS = ['features', 'inference', 'pipeline', 'server', 'replay', 'long-replay', 'training', 'fewshot'] as const;
+/** What runs without --only (fewshot needs a dataset to be cut first). */
+const DEFAULT_SECTIONS = SECTIONS.filter((s) => s !== 'fewshot');
 type Section = (typeof SECTIONS)[number];
 
 const { values } = parseArgs({
@@ -49,7 +56,7 @@ const { values } = parseArgs({
   },
 });
 const quick = values.quick;
-const only = new Set<Section>((values.only?.split(',') ?? SECTIONS) as Section[]);
+const only = new Set<Section>((values.only?.split(',') ?? DEFAULT_SECTIONS) as Section[]);
 for (const s of only) if (!SECTIONS.includes(s)) throw new RangeError(`unknown section ${s}; expected ${SECTIONS.join(', ')}`);
 const threads = Number(values.threads);
 const backend = values.backend as string;
@@ -83,6 +90,8 @@ const result: {
   /** `soundee replay` of a 10-hour 48 kHz stereo file (1 hour with --quick): peak memory, first prediction, speed. */
   longReplay?: { long: LongReplayFigure; oneMinute: LongReplayFigure } | { error: string };
   training?: TrainingFigures | { error: string };
+  /** bench/fewshot.ts's JSON report. */
+  fewshot?: object | { error: string };
 } = { command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(), machine: machine(), uptimeBefore: uptime(), quick };
 
 const m = result.machine;
@@ -360,6 +369,31 @@ if (only.has('training')) {
       ]),
     );
   }
+}
+
+// ------------------------------------------------------------------ few-shot learning
+if (only.has('fewshot')) {
+  progress('few-shot learning (bench/fewshot.ts in a child process)');
+  const json = join(tmpdir(), `soundee-fewshot-${process.pid}.json`);
+  const code = await new Promise<number | null>((resolve) => {
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        fileURLToPath(new URL('./fewshot.ts', import.meta.url)),
+        'data/household',
+        '--out',
+        json,
+        '--plot',
+        'fewshot-recall.png',
+      ],
+      { stdio: ['ignore', values.json ? 'ignore' : 'inherit', 'inherit'] },
+    );
+    child.on('close', resolve);
+  });
+  result.fewshot = code === 0 ? (JSON.parse(readFileSync(json, 'utf8')) as object) : { error: `bench/fewshot.ts exited ${code}` };
+  if (code === 0) log('(recall against k: fewshot-recall.png)');
 }
 
 // ------------------------------------------------------------------ goals

@@ -71,12 +71,24 @@ export function eventOptions(cmd: Command): Command {
 }
 
 /**
- * The event options the command line asks for (unset ones keep the event layer's defaults).
+ * The event options the command line asks for (unset ones keep the model's settings for its learned
+ * classes, then the event layer's defaults).
  * @param modelBackground the model's own background classes; `--background` adds to them.
+ * @param classEvents event settings of the model's learned classes (`soundee learn`): a general
+ *   `--event-threshold P` or `--min-duration MS` replaces them, `--event-threshold CLASS=P` that class's threshold.
  */
-export function eventOptionsOf(o: EventCliOptions, modelBackground: readonly string[]): EventOptions {
+export function eventOptionsOf(
+  o: EventCliOptions,
+  modelBackground: readonly string[],
+  classEvents: Readonly<Record<string, Partial<ClassEventSettings>>> = {},
+): EventOptions {
   const perClass: Record<string, Partial<ClassEventSettings>> = {};
-  for (const [k, v] of Object.entries(o.eventThreshold?.perClass ?? {})) perClass[k] = { threshold: v };
+  for (const [k, v] of Object.entries(classEvents))
+    perClass[k] = {
+      ...(o.eventThreshold?.threshold === undefined && v.threshold !== undefined ? { threshold: v.threshold } : {}),
+      ...(o.minDuration === undefined && v.minDurationMs !== undefined ? { minDurationMs: v.minDurationMs } : {}),
+    };
+  for (const [k, v] of Object.entries(o.eventThreshold?.perClass ?? {})) perClass[k] = { ...perClass[k], threshold: v };
   return {
     backgroundClasses: [...new Set([...modelBackground, ...(o.background ?? [])])],
     perClass,
@@ -102,9 +114,13 @@ export interface EventSettings {
  */
 export function eventSettingsFor(
   o: EventCliOptions,
-  model: { classes: readonly string[]; backgroundClasses: readonly string[] },
+  model: {
+    classes: readonly string[];
+    backgroundClasses: readonly string[];
+    classEvents?: Readonly<Record<string, Partial<ClassEventSettings>>>;
+  },
 ): EventSettings {
-  const options = eventOptionsOf(o, model.backgroundClasses);
+  const options = eventOptionsOf(o, model.backgroundClasses, model.classEvents);
   try {
     return { options, silenceDb: resolveEventOptions(model.classes, options).silenceDb };
   } catch (e) {

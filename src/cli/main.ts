@@ -12,6 +12,7 @@ import { serveCommand } from './commands/serve.ts';
 import { listenCommand } from './commands/listen.ts';
 import { devicesCommand } from './commands/devices.ts';
 import { exportCommand } from './commands/export.ts';
+import { learnCommand } from './commands/learn.ts';
 
 const VERSION = (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
   evaluateCommand(program);
   predictCommand(program);
   exportCommand(program);
+  learnCommand(program);
   const all = (c: Command): Command[] => [c, ...c.commands.flatMap(all)];
   for (const c of all(program).slice(1)) c.exitOverride().showHelpAfterError();
   return program;

@@ -28,6 +28,8 @@ export interface ImageClassifier {
   readonly classes: readonly string[];
   /** Classes that never become events (the model's `backgroundClasses`; default none). */
   readonly backgroundClasses: readonly string[];
+  /** Event settings of classes learned with `soundee learn` (metadata `customClasses`): the event layer's defaults for them. */
+  readonly classEvents?: Readonly<Record<string, { threshold: number; minDurationMs: number }>>;
   /** The feature config the model was trained with: everything it classifies is rendered with it. */
   readonly features: FeatureConfig;
   readonly name: string;
@@ -63,6 +65,7 @@ export function toModelInput(image: Uint8Array, out: Float32Array = new Float32A
 export class Classifier implements ImageClassifier {
   readonly classes: readonly string[];
   readonly backgroundClasses: readonly string[];
+  readonly classEvents: Readonly<Record<string, { threshold: number; minDurationMs: number }>>;
   readonly features: FeatureConfig;
   readonly name: string;
   readonly architecture: string;
@@ -92,6 +95,7 @@ export class Classifier implements ImageClassifier {
   ) {
     this.classes = loaded.metadata.classes;
     this.backgroundClasses = [...(loaded.metadata.backgroundClasses ?? [])];
+    this.classEvents = Object.fromEntries((loaded.metadata.customClasses ?? []).map((c) => [c.label, { ...c.events }]));
     this.features = loaded.metadata.features;
     this.name = loaded.metadata.name;
     this.architecture = loaded.metadata.architecture;

@@ -26,12 +26,31 @@ export interface ModelMetadata {
   features: FeatureConfig;
   /** Suggested "cannot tell" threshold. */
   confidenceThreshold: number;
+  /** Classes added with `soundee learn`, in the order they were added (they follow the original classes). */
+  customClasses?: CustomClassRecord[];
   /** Free-form training and evaluation summaries. */
   training?: Record<string, unknown>;
   evaluation?: Record<string, unknown>;
   createdAt: string;
   /** Stored weight precision. */
   weights?: { dtype: 'float32' | 'float16' | 'uint8'; bytes: number };
+}
+
+/** A class added to a trained model from a few examples (`soundee learn`; see src/learn/). */
+export interface CustomClassRecord {
+  label: string;
+  /** When it was learned (ISO 8601). */
+  addedAt: string;
+  /** The example clips (file names) and the windows of them that carried the sound. */
+  examples: { files: string[]; windows: number };
+  /** What the class was fitted against: the user's negative clips (file names, windows) and windows of the model's bank. */
+  negatives: { files: string[]; windows: number; bank: number };
+  /** How the row was fitted (method, augmented copies per window, L2, negative weight). */
+  fit: { method: string; augmentations: number; l2: number; negativeWeight: number };
+  /** Event settings for the class (the event layer's defaults for it; command-line options override them). */
+  events: { threshold: number; minDurationMs: number };
+  /** Checks when it was learned: share of the examples' sound windows on which it is the top class; share of the bank's windows it takes. */
+  check: { examplesOnTop: number; bankOnTop: number };
 }
 
 /** Weight storage: float32 as trained, or quantised (affine uint8 or float16) to shrink the file. */
@@ -184,6 +203,11 @@ export async function readMetadata(dir: string): Promise<ModelMetadata> {
     !(Array.isArray(m.backgroundClasses) && m.backgroundClasses.every((c) => m.classes!.includes(c)))
   )
     modelError('ERR_MODEL_INVALID', `${where}: "backgroundClasses" must list some of the model's classes (${m.classes.join(', ')})`);
+  if (
+    m.customClasses !== undefined &&
+    !(Array.isArray(m.customClasses) && m.customClasses.every((c) => typeof c?.label === 'string' && m.classes!.includes(c.label)))
+  )
+    modelError('ERR_MODEL_INVALID', `${where}: "customClasses" must describe some of the model's classes (${m.classes.join(', ')})`);
   let features: FeatureConfig;
   try {
     features = resolveFeatureConfig(m.features ?? {});

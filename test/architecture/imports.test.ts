@@ -25,7 +25,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['features'],
   ['model', 'events'],
   ['stream', 'data'],
-  ['engine', 'training'],
+  ['engine', 'training', 'learn'],
   ['server', 'client', 'mqtt'],
   ['cli', 'index.ts'],
 ];
