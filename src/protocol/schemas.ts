@@ -527,7 +527,7 @@ export const learnResultSchema = {
   title: 'learn result (the answer to POST /v1/learn): the class learned; the server now runs the new model',
   type: 'object',
   additionalProperties: false,
-  required: ['label', 'classes', 'model', 'modelDir', 'padded', 'bank', 'seconds', ...Object.keys(learnedClass)],
+  required: ['label', 'classes', 'model', 'modelDir', 'addedAt', 'examples', 'negatives', 'check', 'events', 'padded', 'bank', 'seconds'],
   properties: {
     label,
     classes: { type: 'array', items: label, description: "the new model's classes" },
