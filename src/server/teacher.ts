@@ -36,6 +36,8 @@ export interface TeachOptions {
   /** The event settings for a new model. Default: the engine's, carried over (`carryEventOptions`). */
   events?: (model: ImageClassifier) => EventOptions;
   limits?: Partial<TeachLimits>;
+  /** Hears each new model directory the engine switched to (e.g. to tell the operator where it is). */
+  onModel?: (dir: string, change: { action: 'learn' | 'remove'; label: string }) => void;
 }
 
 /** A `learn` status as the teacher reports it (the server adds `type` and `kind`). */
@@ -254,6 +256,7 @@ export class Teacher {
       const r = await write();
       await this.o.engine.swapModel(out, this.o.events ? { events: this.o.events } : {});
       this.modelDir = out;
+      if (this.job) this.o.onModel?.(out, { action: this.job.action, label: this.job.label });
       return r;
     } catch (e) {
       await rm(out, { recursive: true, force: true });
