@@ -149,6 +149,14 @@ export const helloSchema = {
         },
       },
     },
+    learn: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['enabled'],
+      description:
+        'whether this server learns classes at run time (POST /v1/learn; GET /v1/classes tells the limits); absent from servers before teaching',
+      properties: { enabled: { type: 'boolean' } },
+    },
   },
 } as const;
 

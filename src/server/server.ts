@@ -288,6 +288,7 @@ class Server implements SoundeeServer {
       lastEventId: this.hub.lastEventId,
       ingestStreams: this.ingest.streamIds,
       ingest: this.ingest.helloInfo,
+      learn: this.teacher !== undefined,
     });
   }
 

@@ -215,6 +215,8 @@ test('serve and replay --port teach by default (into --learn-dir); --no-learn re
       assert.ok(Date.now() - t0 < 10_000, served.stderr());
       await new Promise((r) => setTimeout(r, 20));
     }
+    const hello = (await (await fetch(`http://127.0.0.1:${served.port}/v1/info`)).json()) as { learn: { enabled: boolean } };
+    assert.deepEqual(hello.learn, { enabled: true });
     const r = await fetch(`http://127.0.0.1:${served.port}/v1/classes`);
     assert.equal(r.status, 200);
     const body = (await r.json()) as ClassesBody;
@@ -239,6 +241,8 @@ test('serve and replay --port teach by default (into --learn-dir); --no-learn re
   const replay = await start(['replay', join(REPO_ROOT, 'samples/water.wav'), '--loop', '--port', '0', '--model', model, '--no-learn']);
   try {
     assert.doesNotMatch(replay.stderr(), /teach it sounds/);
+    const hello = (await (await fetch(`http://127.0.0.1:${replay.port}/v1/info`)).json()) as { learn: { enabled: boolean } };
+    assert.deepEqual(hello.learn, { enabled: false }, 'the hello tells the dashboard');
     for (const [path, method] of [
       ['/v1/learn', 'POST'],
       ['/v1/classes', 'GET'],
