@@ -3,9 +3,9 @@
  * (the doorbell of minetest-mod-homedecor, test/fixtures/doorbell-homedecor.wav; Chromium's fake
  * capture device loops it): the page records three takes through the teach panel at the browser's own
  * rate, shows each as the server's feature path renders it, takes a WAV file and drops it, trims a
- * take, learns "doorbell" (the server swaps its model without a restart), then streams the same
- * microphone to the server and shows the doorbell recognised live (predictions and an event); the
- * learned class is listed and removed. A server started without learning says so in the panel.
+ * take, marks a speech recording as what must not trigger it, learns "doorbell" (the server swaps its
+ * model without a restart), then streams the same microphone to the server and shows the doorbell
+ * recognised live (predictions and an event); the learned class is listed and removed. A server started without learning says so in the panel.
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
@@ -145,6 +145,11 @@ test('teach a sound from the dashboard with the browser microphone, and see it r
       .locator('canvas')
       .evaluate((el) => (el as HTMLCanvasElement).width);
     assert.equal(trimmedWidth, framesPerWindow(c) + 6 * framesPerHop(c), '2.5 s: 7 windows of 1 s, 250 ms apart');
+    // a recording of what must not trigger it (here: speech, as from a TV) is marked so, and does not count as an example
+    await page.locator('#teach-files').setInputFiles(join(REPO_ROOT, 'samples/speech.wav'));
+    await page.waitForSelector('#teach-examples li:nth-child(4)', { timeout: 10_000 });
+    await takes.nth(3).getByRole('checkbox', { name: 'speech is not the sound: learn that it must not trigger it' }).check();
+    await page.waitForSelector('#teach-count[data-count="3"][data-negatives="1"]');
 
     await mkdir(ARTIFACTS, { recursive: true });
     await page.locator('#teach').screenshot({ path: join(ARTIFACTS, 'dashboard-teach-takes.png') });
@@ -166,6 +171,7 @@ test('teach a sound from the dashboard with the browser microphone, and see it r
     assert.equal(learnStates[0], 'started');
     assert.ok(learnStates.includes('progress') && learnStates.at(-1) === 'done', learnStates.join(' '));
     assert.equal(await page.locator('#teach-count').getAttribute('data-count'), '0', 'the takes were used');
+    assert.match((await page.locator('#teach-classes li[data-label="doorbell"] .meta').textContent()) ?? '', /^3 examples, 1 not it/);
 
     // listen with the same microphone: the page streams it in, and shows the doorbell predicted live, and its event
     await page.locator('#teach-listen').click();

@@ -183,10 +183,19 @@ async function onFiles(ev) {
 /** Adds a WAV file as an example: the server previews it (and refuses what it could not learn from). */
 async function addExample(name, wav) {
   const clip = await preview(wav, {});
-  const ex = { id: teach.nextId++, name, wav, durationMs: clip.durationMs, startMs: clip.startMs, endMs: clip.endMs, clip };
+  const ex = {
+    id: teach.nextId++,
+    name,
+    wav,
+    durationMs: clip.durationMs,
+    startMs: clip.startMs,
+    endMs: clip.endMs,
+    clip,
+    negative: false,
+  };
   teach.examples.push(ex);
   render();
-  say(`${name} added (${teach.examples.length} example${teach.examples.length === 1 ? '' : 's'})`);
+  say(`${name} added (${teach.examples.length} take${teach.examples.length === 1 ? '' : 's'})`);
 }
 
 function preview(wav, { startMs, endMs }) {
@@ -224,6 +233,7 @@ function exampleItem(ex) {
       <label>end (s) <input class="ex-end" type="number" min="0" step="0.05" /></label>
       <button type="button" class="ex-trim">Trim</button>
       <button type="button" class="ex-drop">Drop</button>
+      <label class="ex-neg-label"><input class="ex-neg" type="checkbox" /> not the sound (room, TV)</label>
     </div>`;
   li.querySelector('.ex-name').textContent = ex.name;
   li.querySelector('.ex-info').textContent =
@@ -246,6 +256,14 @@ function exampleItem(ex) {
   const apply = () => trim(ex, 1000 * Number(start.value), 1000 * Number(end.value));
   li.querySelector('.ex-trim').addEventListener('click', apply);
   for (const input of [start, end]) input.addEventListener('keydown', (e) => e.key === 'Enter' && apply());
+  const negative = li.querySelector('.ex-neg');
+  negative.checked = ex.negative;
+  negative.setAttribute('aria-label', `${ex.name} is not the sound: learn that it must not trigger it`);
+  negative.addEventListener('change', () => {
+    ex.negative = negative.checked;
+    render();
+  });
+  li.classList.toggle('negative', ex.negative);
   const dropButton = li.querySelector('.ex-drop');
   dropButton.setAttribute('aria-label', `drop ${ex.name}`);
   dropButton.addEventListener('click', () => drop(ex));
@@ -256,9 +274,13 @@ function render() {
   const list = $('teach-examples');
   list.replaceChildren(...teach.examples.map(exampleItem));
   const min = teach.limits?.minExamples ?? 3;
-  const n = teach.examples.length;
-  $('teach-count').textContent = `${n} example${n === 1 ? '' : 's'}${n < min ? ` (${min} or more needed)` : ''}`;
+  const n = teach.examples.filter((ex) => !ex.negative).length;
+  const negatives = teach.examples.length - n;
+  $('teach-count').textContent =
+    `${n} example${n === 1 ? '' : 's'}${n < min ? ` (${min} or more needed)` : ''}` +
+    (negatives ? ` · ${negatives} of what must not trigger it` : '');
   $('teach-count').dataset.count = String(n);
+  $('teach-count').dataset.negatives = String(negatives);
   const label = $('teach-label').value.trim();
   $('teach-learn').disabled = !teach.enabled || teach.busy || teach.recording || n < min || !label;
   $('teach-learn').textContent = label ? `Learn “${label}”` : 'Learn';
@@ -277,13 +299,11 @@ async function onLearn(ev) {
   $('teach-progress').hidden = false;
   say(`learning “${label}”…`, 'busy');
   try {
-    const examples = teach.examples.map((ex) => ({
-      name: ex.name.slice(0, 64),
-      wav: base64(ex.wav),
-      startMs: ex.startMs,
-      endMs: ex.endMs,
-    }));
-    const r = await api('/v1/learn', { method: 'POST', body: JSON.stringify({ label, examples }), type: 'application/json' });
+    const upload = (ex) => ({ name: ex.name.slice(0, 64), wav: base64(ex.wav), startMs: ex.startMs, endMs: ex.endMs });
+    const examples = teach.examples.filter((ex) => !ex.negative).map(upload);
+    const negatives = teach.examples.filter((ex) => ex.negative).map(upload);
+    const body = JSON.stringify({ label, examples, ...(negatives.length ? { negatives } : {}) });
+    const r = await api('/v1/learn', { method: 'POST', body, type: 'application/json' });
     $('teach-progress').value = 1;
     say(
       `learned “${r.label}” in ${r.seconds.toFixed(1)} s: on top for ${Math.round(100 * r.check.examplesOnTop)} % of its examples' sound windows. ` +
@@ -353,7 +373,8 @@ async function listClasses() {
     li.innerHTML = '<span class="lbl"></span> <span class="meta"></span> <button type="button">Remove</button>';
     li.querySelector('.lbl').textContent = c.label;
     li.querySelector('.meta').textContent =
-      `${c.examples?.files.length ?? '?'} examples · events above ${c.events?.threshold ?? '?'} for ${fmtSec(c.events?.minDurationMs ?? 0)}`;
+      `${c.examples?.files.length ?? '?'} examples${c.negatives?.files.length ? `, ${c.negatives.files.length} not it` : ''} · ` +
+      `events above ${c.events?.threshold ?? '?'} for ${fmtSec(c.events?.minDurationMs ?? 0)}`;
     const b = li.querySelector('button');
     b.setAttribute('aria-label', `remove ${c.label}`);
     b.addEventListener('click', () => remove(c.label));
