@@ -2,8 +2,8 @@
  * Teaching a sound from the dashboard, in real headless Chromium whose microphone is a real recording
  * (the doorbell of minetest-mod-homedecor, test/fixtures/doorbell-homedecor.wav; Chromium's fake
  * capture device loops it): the page records three takes through the teach panel at the browser's own
- * rate, shows each as the server's feature path renders it, takes a WAV file and drops it, trims a
- * take, marks a speech recording as what must not trigger it, learns "doorbell" (the server swaps its
+ * rate, shows each as the server's feature path renders it, takes two WAV files (faster than the
+ * server's rate limit allows) and drops one, trims a take, marks a speech recording as what must not trigger it, learns "doorbell" (the server swaps its
  * model without a restart), then streams the same microphone to the server and shows the doorbell
  * recognised live (predictions and an event); the learned class is listed and removed. A server started without learning says so in the panel.
  */
@@ -70,7 +70,8 @@ async function teachingServer(o: Partial<ServerOptions> = {}) {
     token: TOKEN,
     hello: () => helloFor(engine.model),
     ingest: { engine },
-    learn: { engine, modelDir: DEFAULT_MODEL_DIR, learnDir },
+    // one teaching request per second (bursts of 2): the page must pace itself
+    learn: { engine, modelDir: DEFAULT_MODEL_DIR, learnDir, limits: { maxRequestsPerSecond: 1 } },
     log: () => {},
     ...o,
   });
@@ -86,9 +87,11 @@ async function teachingServer(o: Partial<ServerOptions> = {}) {
   };
 }
 
-function watch(page: Page): string[] {
-  const problems: string[] = [];
-  page.on('console', (m) => m.type() === 'error' && problems.push(`console: ${m.text()}`));
+/** The page's errors (a request refused by the rate limit, which the page waits out and sends again, is counted in `limited`). */
+function watch(page: Page): string[] & { limited: number } {
+  const problems = Object.assign([] as string[], { limited: 0 });
+  page.on('response', (r) => r.status() === 429 && problems.limited++);
+  page.on('console', (m) => m.type() === 'error' && !/status of 429/.test(m.text()) && problems.push(`console: ${m.text()}`));
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
   return problems;
 }
@@ -129,14 +132,22 @@ test('teach a sound from the dashboard with the browser microphone, and see it r
       assert.deepEqual(size, [framesPerWindow(c) + 8 * framesPerHop(c), c.bands], 'every STFT frame of the take, at the model’s bands');
     }
 
-    // a WAV file is taken too, and dropped; a take is trimmed (the server renders the part kept)
-    await page.locator('#teach-files').setInputFiles(MIC);
-    await page.waitForSelector('#teach-count[data-count="4"]', { timeout: 10_000 });
+    // WAV files are taken too (two at once); one is dropped
+    await page.locator('#teach-files').setInputFiles([MIC, join(REPO_ROOT, 'samples/speech.wav')]);
+    await page.waitForSelector('#teach-examples li:nth-child(5)', { timeout: 20_000 });
     assert.match((await takes.nth(3).locator('.ex-info').textContent()) ?? '', /16000 Hz · 9 windows/);
-    await takes.nth(3).getByRole('button', { name: 'drop doorbell-homedecor' }).click();
-    await page.waitForSelector('#teach-count[data-count="3"]');
+    // by keyboard: focus moves on to the take that took its place
+    await takes.nth(3).getByRole('button', { name: 'drop doorbell-homedecor' }).focus();
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('#teach-count[data-count="4"]');
+    assert.equal(await takes.count(), 4);
+    assert.equal(await page.evaluate('document.activeElement.getAttribute("aria-label")'), 'drop speech');
+    // a recording of what must not trigger it (here: speech, as from a TV) is marked so, and does not count as an example
+    await takes.nth(3).getByRole('checkbox', { name: 'speech is not the sound: learn that it must not trigger it' }).check();
+    await page.waitForSelector('#teach-count[data-count="3"][data-negatives="1"]');
+    // a take is trimmed: the server renders the part kept
     await takes.nth(0).locator('.ex-end').fill('2.5');
-    await takes.nth(0).locator('.ex-trim').click();
+    await page.keyboard.press('Enter');
     await page.waitForFunction(() => document.querySelector('#teach-examples li .ex-info')?.textContent?.startsWith('2.50 s kept'), null, {
       timeout: 10_000,
     });
@@ -145,11 +156,7 @@ test('teach a sound from the dashboard with the browser microphone, and see it r
       .locator('canvas')
       .evaluate((el) => (el as HTMLCanvasElement).width);
     assert.equal(trimmedWidth, framesPerWindow(c) + 6 * framesPerHop(c), '2.5 s: 7 windows of 1 s, 250 ms apart');
-    // a recording of what must not trigger it (here: speech, as from a TV) is marked so, and does not count as an example
-    await page.locator('#teach-files').setInputFiles(join(REPO_ROOT, 'samples/speech.wav'));
-    await page.waitForSelector('#teach-examples li:nth-child(4)', { timeout: 10_000 });
-    await takes.nth(3).getByRole('checkbox', { name: 'speech is not the sound: learn that it must not trigger it' }).check();
-    await page.waitForSelector('#teach-count[data-count="3"][data-negatives="1"]');
+    assert.equal(await page.evaluate('document.activeElement.getAttribute("aria-label")'), 'end of take 1 in seconds', 'focus stays');
 
     await mkdir(ARTIFACTS, { recursive: true });
     await page.locator('#teach').screenshot({ path: join(ARTIFACTS, 'dashboard-teach-takes.png') });
@@ -197,7 +204,10 @@ test('teach a sound from the dashboard with the browser microphone, and see it r
     await page.locator('#teach-listen').click();
     await page.waitForSelector('#teach-listen[aria-pressed="false"]', { timeout: 10_000 });
     assert.equal((await readdir(t.learnDir)).length, 2, 'one model folder per change');
-    assert.deepEqual(problems, [], 'no errors in the page (including Content-Security-Policy violations)');
+    assert.deepEqual([...problems], [], 'no errors in the page (including Content-Security-Policy violations)');
+    // the previews, the trim and the learn request came faster than the server takes them (1 request/s,
+    // bursts of 2): refused ones were sent again after a wait, and nothing was lost (all of the above)
+    assert.ok(problems.limited > 0, 'the rate limit was met');
   } finally {
     sub.ws.close();
     await page.close();

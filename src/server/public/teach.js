@@ -32,9 +32,17 @@ function headers(type) {
   return h;
 }
 
-/** A teaching request; resolves with the JSON body, rejects with the server's error ({code, message}). */
+/**
+ * A teaching request; resolves with the JSON body, rejects with the server's error ({code, message}).
+ * Requests over the server's per-address rate (many files added at once) wait and are sent again.
+ */
 async function api(path, { method = 'GET', body, type } = {}) {
-  const res = await fetch(path, { method, headers: headers(type), body, credentials: 'same-origin' });
+  let res;
+  for (let attempt = 0; ; attempt++) {
+    res = await fetch(path, { method, headers: headers(type), body, credentials: 'same-origin' });
+    if (res.status !== 429 || attempt === 4) break;
+    await new Promise((resolve) => setTimeout(resolve, 500 * 2 ** attempt));
+  }
   let json = null;
   try {
     json = await res.json();
@@ -217,9 +225,13 @@ async function trim(ex, startMs, endMs) {
 }
 
 function drop(ex) {
+  const at = teach.examples.indexOf(ex);
   teach.examples = teach.examples.filter((x) => x !== ex);
   say(`${ex.name} dropped (${teach.examples.length} left)`);
   render();
+  // focus goes to the take that took its place, else back to recording
+  const next = $('teach-examples').children[Math.min(at, teach.examples.length - 1)];
+  (next?.querySelector('.ex-drop') ?? $('teach-record')).focus();
 }
 
 function exampleItem(ex) {
@@ -272,7 +284,11 @@ function exampleItem(ex) {
 
 function render() {
   const list = $('teach-examples');
+  // the list is rebuilt: a keyboard user keeps their place (the same control of the same take)
+  const focused = list.contains(document.activeElement) ? document.activeElement : null;
+  const place = focused && { id: focused.closest('li')?.dataset.id, cls: focused.className };
   list.replaceChildren(...teach.examples.map(exampleItem));
+  if (place) list.querySelector(`li[data-id="${place.id}"] .${place.cls}`)?.focus();
   const min = teach.limits?.minExamples ?? 3;
   const n = teach.examples.filter((ex) => !ex.negative).length;
   const negatives = teach.examples.length - n;
