@@ -11,23 +11,32 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ALL_SCHEMAS, SCHEMA_ID_PREFIX } from '../src/protocol/index.ts';
 
-const WIDTH = 120;
+/** The line width Biome formats the docs' JSON blocks to (biome.json): the blocks must come out as Biome prints them. */
+const WIDTH = 140;
 
-/** JSON with objects expanded and arrays of scalars on one line when they fit. */
-export function formatJson(value: unknown, indent = ''): string {
+/**
+ * JSON with objects expanded and arrays of scalars on one line when the whole line fits (as Biome
+ * prints JSON): `prefix` is what stands before the value on its line, `suffix` what follows it.
+ */
+export function formatJson(value: unknown, indent = '', prefix = indent, suffix = ''): string {
   const inner = `${indent}  `;
   if (Array.isArray(value)) {
     if (value.length === 0) return '[]';
     if (value.every((v) => v === null || typeof v !== 'object')) {
       const line = `[${value.map((v) => JSON.stringify(v)).join(', ')}]`;
-      if (indent.length + line.length <= WIDTH) return line;
+      if (prefix.length + line.length + suffix.length <= WIDTH) return line;
     }
-    return `[\n${value.map((v) => inner + formatJson(v, inner)).join(',\n')}\n${indent}]`;
+    return `[\n${value.map((v, i) => inner + formatJson(v, inner, inner, i < value.length - 1 ? ',' : '')).join(',\n')}\n${indent}]`;
   }
   if (value !== null && typeof value === 'object') {
     const entries = Object.entries(value);
     if (entries.length === 0) return '{}';
-    return `{\n${entries.map(([k, v]) => `${inner}${JSON.stringify(k)}: ${formatJson(v, inner)}`).join(',\n')}\n${indent}}`;
+    return `{\n${entries
+      .map(([k, v], i) => {
+        const head = `${inner}${JSON.stringify(k)}: `;
+        return head + formatJson(v, inner, head, i < entries.length - 1 ? ',' : '');
+      })
+      .join(',\n')}\n${indent}}`;
   }
   return JSON.stringify(value);
 }

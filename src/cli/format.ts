@@ -41,6 +41,7 @@ const REASON_TEXT: Record<NonNullable<SoundEvent['reason']>, string> = {
   error: 'the stream failed',
   disabled: 'disabled',
   snoozed: 'snoozed',
+  'model-changed': 'the new model has no such class',
 };
 
 /** One table line per event phase: `▶ fire started at 0.25 s …`, `■ fire ended: 0.25 s–4.00 s, 3.75 s …`. */

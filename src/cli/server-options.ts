@@ -5,6 +5,7 @@
  */
 import type { Command } from 'commander';
 import { INGEST_PATH, STREAM_PATH } from '../protocol/index.ts';
+import { defaultLearnDir } from '../paths.ts';
 import { isLoopbackAddress } from '../server/access.ts';
 import { DEFAULT_SERVER_OPTIONS, LIMIT_RANGES, type ServerLimits } from '../server/limits.ts';
 import type { ServerOptions, SoundeeServer } from '../server/server.ts';
@@ -14,6 +15,9 @@ import { type MqttCliOptions, mqttOptions } from './mqtt-options.ts';
 /** The network options every serving command shares (the WebSocket server's, its limits when given, and MQTT's). */
 export interface ServerCliOptions extends MqttCliOptions {
   host: string;
+  /** false with --no-learn (commander's default: true). */
+  learn?: boolean;
+  learnDir?: string;
   token?: string;
   origin?: string[];
   history?: number;
@@ -76,7 +80,12 @@ export function serverOptions(cmd: Command, { ingest = false } = {}): Command {
       DEFAULT_SERVER_OPTIONS.host,
     )
     .option('--token <token>', 'require this token on every request (Authorization: Bearer, or ?token= for browsers) (env SOUNDEE_TOKEN)')
-    .option('--origin <origins...>', "browser origins allowed besides the server's own (e.g. https://app.example); * allows any");
+    .option('--origin <origins...>', "browser origins allowed besides the server's own (e.g. https://app.example); * allows any")
+    .option(
+      '--learn-dir <dir>',
+      `where models taught from the dashboard (POST /v1/learn) are written, one folder per change (default: ${defaultLearnDir()})`,
+    )
+    .option('--no-learn', 'do not learn classes at run time: the dashboard cannot teach it sounds (POST /v1/learn is refused)');
   for (const f of LIMIT_FLAGS) {
     if (f.ingest && !ingest) continue;
     const { min, max } = LIMIT_RANGES[f.limit];

@@ -7,9 +7,11 @@ import { type Engine, openEngine } from '../engine/engine.ts';
 import type { StreamOutput } from '../engine/outputs.ts';
 import type { MqttBridge, MqttSink } from '../mqtt/bridge.ts';
 import type { PredictionMessage } from '../protocol/index.ts';
-import { type ServerOptions, type SoundeeServer, helloFor, startServer } from '../server/server.ts';
-import { type ModelCliOptions, engineOptionsOf, fail } from './common.ts';
-import { type EventCliOptions, eventSettingsFor } from './event-options.ts';
+import type { EventOptions } from '../events/tracker.ts';
+import { defaultLearnDir } from '../paths.ts';
+import { type ServerOptions, type SoundeeServer, type TeachOptions, helloFor, startServer } from '../server/server.ts';
+import { type ModelCliOptions, engineOptionsOf, fail, info } from './common.ts';
+import { type EventCliOptions, eventOptionsOf, eventSettingsFor } from './event-options.ts';
 import { openMqtt } from './mqtt-options.ts';
 import { type ServerCliOptions, announce, serverSettings } from './server-options.ts';
 import { eventLine, predictionHeader, predictionRow, quietRow } from './format.ts';
@@ -58,6 +60,7 @@ export async function openServing(
         ...security,
         port: o.port,
         hello: () => ({ ...helloFor(engine.model, streams), ...(bridge ? { mqtt: bridge.status() } : {}) }),
+        ...(o.learn === false ? {} : { learn: teaching(o, engine, events.options.control) }),
         ...more(engine, mqtt),
       });
   } catch (e) {
@@ -66,9 +69,12 @@ export async function openServing(
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE') fail(`port ${o.port} on ${o.host} is already in use; choose another with --port (0 = any free port)`);
     if (code === 'EADDRNOTAVAIL') fail(`cannot listen on ${o.host}: no such local address`);
+    if (code === 'ERR_LEARN_OUT') fail((e as Error).message, 2);
     throw e;
   }
   if (server) announce(server, security?.token !== undefined);
+  if (server && o.learn !== false)
+    info(`soundee: teach it sounds from the dashboard; learned models go to ${o.learnDir ?? defaultLearnDir()}`);
   return {
     engine,
     server,
@@ -78,6 +84,34 @@ export async function openServing(
       await mqtt?.close();
       engine.dispose();
     },
+  };
+}
+
+/**
+ * What a serving command's server needs to learn classes at run time: the engine and the model's
+ * directory, the learn directory (--learn-dir), and the command line's event settings for each new
+ * model (as at start-up, for its classes: a learned class gets its own settings unless the options
+ * override them; a per-class option for a class that is gone is dropped; MQTT's run-time control stays).
+ */
+function teaching(o: ModelCliOptions & EventCliOptions & ServerCliOptions, engine: Engine, control: EventOptions['control']): TeachOptions {
+  return {
+    engine,
+    modelDir: o.model,
+    learnDir: o.learnDir ?? defaultLearnDir(),
+    events: (m) => {
+      const options = eventOptionsOf(o, m.backgroundClasses, m.classEvents);
+      const has = new Set(m.classes);
+      return {
+        ...options,
+        perClass: Object.fromEntries(Object.entries(options.perClass ?? {}).filter(([k]) => has.has(k))),
+        backgroundClasses: (options.backgroundClasses ?? []).filter((c) => has.has(c)),
+        ...(control ? { control } : {}),
+      };
+    },
+    onModel: (dir, { action, label }) =>
+      info(
+        `soundee: ${action === 'learn' ? `learned "${label}"` : `removed "${label}"`}; now running ${dir} (start with --model ${dir} to keep it)`,
+      ),
   };
 }
 

@@ -120,6 +120,8 @@ export class SoundeeClient {
   private lastId: number | undefined;
   private sid: string | undefined;
   private helloMsg: HelloMessage | undefined;
+  /** The open connection has had its hello (a later one means the server's model changed). */
+  private greeted = false;
   private pings = new Map<string, (rttMs: number) => void>();
   private pingSeq = 0;
   private firstHello: { resolve: (h: HelloMessage) => void; reject: (e: Error) => void; promise: Promise<HelloMessage> };
@@ -159,7 +161,7 @@ export class SoundeeClient {
     return this.sid;
   }
 
-  /** The latest hello (model, classes, feature config, streams). */
+  /** The latest hello (model, classes, feature config, streams): a server that learns a class sends a new one on the open connection. */
   get hello(): HelloMessage | undefined {
     return this.helloMsg;
   }
@@ -229,6 +231,7 @@ export class SoundeeClient {
 
   private async open(): Promise<void> {
     this.lastFatal = undefined;
+    this.greeted = false;
     let ws: WebSocket;
     try {
       ws = await openSocket(this.url(), this.options, (socket) => socket.on('message', (data) => this.onMessage(data.toString())));
@@ -278,6 +281,13 @@ export class SoundeeClient {
     }
     switch (m.type) {
       case 'hello':
+        if (this.greeted) {
+          // the same connection, greeted again: the server switched models (a class learned or removed)
+          this.helloMsg = m;
+          this.emit('hello', m);
+          return;
+        }
+        this.greeted = true;
         // a new server process numbers events from 1 again, and an id newer than the server's newest is
         // not one of its ids: the events it replays (reason server-restarted or unknown-id) are all new here
         if (this.lastId !== undefined && ((this.sid !== undefined && this.sid !== m.serverId) || this.lastId > m.lastEventId))

@@ -41,8 +41,11 @@ export interface StreamRegistry {
 /** A running stream, as its engine sees it. */
 export interface StreamSession {
   readonly streamId: string;
-  /** Applies new event settings from the next window (see `EventTracker.reconfigure`). */
-  reconfigure(options: EventOptions): void;
+  /**
+   * Applies new event settings from the next window (see `EventTracker.reconfigure`), and with
+   * `classes` a new model's classes (open events of classes it lacks end, reason `model-changed`).
+   */
+  reconfigure(options: EventOptions, classes?: readonly string[]): void;
 }
 
 /** The chain of one stream (see `Engine.stream`). */
@@ -68,8 +71,8 @@ export function runStream(
     };
     const session: StreamSession = {
       streamId,
-      reconfigure: (o) => {
-        if (!over && tracker) emitEvents(tracker.reconfigure(o));
+      reconfigure: (o, classes) => {
+        if (!over && tracker) emitEvents(tracker.reconfigure(o, classes));
       },
     };
     /** Ends every open event with `reason`, then the stream. */

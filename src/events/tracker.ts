@@ -231,7 +231,7 @@ export class EventTracker {
    */
   constructor(
     readonly streamId: string,
-    private readonly classes: readonly string[],
+    private classes: readonly string[],
     options: EventOptions = {},
   ) {
     this.resolved = resolveEventOptions(classes, options);
@@ -270,16 +270,21 @@ export class EventTracker {
   /**
    * Changes the settings while the stream runs; they apply from the next window. A class that keeps
    * being tracked keeps its state (an open event stays open, judged by the new thresholds from now
-   * on; a new smoothing length keeps the latest windows); a class that stops being tracked (now a
-   * background class) has its open event ended here, with reason `disabled`.
+   * on; a new smoothing length keeps the latest windows); a class that stops being tracked has its
+   * open event ended here: with reason `disabled` when it became a background class, `model-changed`
+   * when `classes` (a new model's) no longer has it. Classes new in `classes` start idle.
+   * @param classes the model's classes from now on (predictions without one of them score it 0). Default: unchanged.
    * @returns those `end`s, in class order.
    * @throws SoundeeError ERR_EVENT_OPTIONS for bad options (nothing changes then).
    */
-  reconfigure(options: EventOptions): SoundEvent[] {
-    const next = resolveEventOptions(this.classes, options);
+  reconfigure(options: EventOptions, classes: readonly string[] = this.classes): SoundEvent[] {
+    const next = resolveEventOptions(classes, options);
     const ends: SoundEvent[] = [];
-    for (const st of this.states) if (!next.tracked.includes(st.name) && st.phase === 'active') ends.push(this.close(st, 'disabled'));
+    for (const st of this.states)
+      if (!next.tracked.includes(st.name) && st.phase === 'active')
+        ends.push(this.close(st, classes.includes(st.name) ? 'disabled' : 'model-changed'));
     const old = new Map(this.states.map((st) => [st.name, st]));
+    this.classes = classes;
     this.resolved = next;
     this.control = options.control;
     this.controlVersion = -1; // the control's settings are read again at the next window

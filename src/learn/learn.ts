@@ -79,6 +79,7 @@ export function embedImages(embedder: Embedder, images: readonly Uint8Array[]): 
  * The positive windows of a set of examples: each example's sound windows as recorded, plus
  * `augmentations` augmented copies of each.
  * @param background audio to mix underneath while augmenting (the negative clips); none: noise only.
+ * @param onProgress hears the augmented copies rendered so far and in all.
  */
 export async function examplePositives(
   embedder: Embedder,
@@ -86,6 +87,7 @@ export async function examplePositives(
   c: FeatureConfig,
   s: LearnSettings,
   background: readonly Float32Array[] = [],
+  onProgress?: (done: number, total: number) => void,
 ): Promise<{ windows: EmbeddedWindows; recorded: EmbeddedWindows }> {
   const picks = clips.map((clip) => soundWindows(clip.windows));
   const recordedImages = clips.flatMap((clip, k) => picks[k]!.map((i) => clip.images[i]!));
@@ -97,8 +99,10 @@ export async function examplePositives(
   const augment = background.length ? s.augment : { ...s.augment, mixProbability: 0 };
   const pickBackground = () => background[rng.int(background.length)]!;
   const images: Uint8Array[] = [];
-  for (let at = 0; at < copies.length; at += 256)
+  for (let at = 0; at < copies.length; at += 256) {
     images.push(...(await renderAugmented(copies.slice(at, at + 256), c, rng, augment, background.length ? pickBackground : undefined)));
+    onProgress?.(images.length, copies.length);
+  }
   return { windows: concatWindows(embedder.dims, recorded, embedImages(embedder, images)), recorded };
 }
 

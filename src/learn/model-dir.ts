@@ -73,7 +73,8 @@ export interface LearnRequest {
   /** Refuse the model unless its features equal these (the --features guard of every command). */
   expectFeatures?: FeatureConfig;
   overwrite?: boolean;
-  onProgress?: (stage: string) => void;
+  /** Hears what is being done (for people) and the share of the work done, 0..1. */
+  onProgress?: (stage: string, fraction: number) => void;
 }
 
 /** What was learned. */
@@ -189,13 +190,16 @@ export async function learnClass(r: LearnRequest): Promise<LearnReport> {
   const embedder = new Embedder(loaded, { extraFeatures: s.extraFeatures });
   try {
     const c = loaded.metadata.features;
-    say('reading the examples');
+    say('reading the examples', 0.02);
     const examples = await loadClips(exampleFiles, c, 'example');
     const negClips = await loadClips(negativeFiles, c, 'negative');
     const { bank, state } = await usableBank(r.model, loaded.model, embedder.dims);
-    say('embedding the examples and augmented copies');
+    const embedding = 'embedding the examples and augmented copies';
+    say(embedding, 0.08);
     const user = negClips.length ? await clipNegatives(embedder, negClips, c, s) : undefined;
-    const { windows: positives, recorded } = await examplePositives(embedder, examples, c, s, user?.audio ?? []);
+    const { windows: positives, recorded } = await examplePositives(embedder, examples, c, s, user?.audio ?? [], (done, total) =>
+      say(embedding, 0.1 + (0.45 * done) / total),
+    );
     const bankWindows: EmbeddedWindows | undefined = bank && {
       emb: bank.emb,
       offsets: rowOffsets(embedder.logits(bank.emb), embedder.head.classes),
@@ -203,7 +207,7 @@ export async function learnClass(r: LearnRequest): Promise<LearnReport> {
     };
     const noise = await noiseNegatives(embedder, c);
     const negatives = concatWindows(embedder.dims, noise, ...[user?.windows, bankWindows].filter((x): x is EmbeddedWindows => !!x));
-    say('fitting the new class');
+    say('fitting the new class', 0.75);
     const fit = fitClass(embedder, positives, negatives, s);
     const onTop = (x: EmbeddedWindows) => {
       if (!x.count) return 0;
@@ -219,7 +223,7 @@ export async function learnClass(r: LearnRequest): Promise<LearnReport> {
       events: { threshold: LEARN_DEFAULTS.eventThreshold, minDurationMs: LEARN_DEFAULTS.minDurationMs },
       check: { examplesOnTop: onTop(recorded), bankOnTop: bankWindows ? onTop(bankWindows) : 0 },
     };
-    say('saving');
+    say('saving', 0.94);
     const wide = embedder.dims > embedder.head.dims ? await withExtraFeatures(loaded.model) : loaded.model;
     let model: tf.LayersModel;
     try {

@@ -4,7 +4,7 @@
  * model. The one conversion of image bytes to the network's [0, 1] floats is here (`toModelInput`).
  */
 import type * as tf from '@tensorflow/tfjs';
-import { DEFAULTS, type FeatureConfig, UNKNOWN_LABEL } from '../config.ts';
+import { DEFAULTS, type FeatureConfig, UNKNOWN_LABEL, diffFeatureConfig } from '../config.ts';
 import { type EngineChoice, type InferenceEngine, createInferenceEngine } from './inference.ts';
 import type { LoadedModel } from './io.ts';
 
@@ -32,6 +32,8 @@ export interface ImageClassifier {
   readonly classEvents?: Readonly<Record<string, { threshold: number; minDurationMs: number }>>;
   /** The feature config the model was trained with: everything it classifies is rendered with it. */
   readonly features: FeatureConfig;
+  /** What runs the network (`Classifier`: tfjs or onnx); a model swapped in runs on the same kind. */
+  readonly engine?: { readonly name: string };
   readonly name: string;
   readonly architecture: string;
   /** Probability under which a prediction is `unknown`. */
@@ -148,33 +150,62 @@ export class Classifier implements ImageClassifier {
   }
 }
 
+/** A classification from the queue, with the classes of the model that made it (the model may be swapped between batches). */
+export interface QueuedClassification extends Classification {
+  /** The classes `probabilities` are in the order of. */
+  classes: readonly string[];
+}
+
 interface Pending {
   image: Uint8Array;
-  resolve: (c: Classification) => void;
+  resolve: (c: QueuedClassification) => void;
   reject: (e: unknown) => void;
 }
 
 /**
  * Collects images from any number of streams and classifies them in batches: whatever is queued when
  * the model becomes free goes in one batch (up to maxBatch). A lone real-time stream gets batch 1 and
- * no added latency; a fast replay or many streams get large batches.
+ * no added latency; a fast replay or many streams get large batches. The model can be replaced
+ * between two batches (`swap`): each result names the classes of the model that made it.
  */
 export class BatchQueue {
   private queue: Pending[] = [];
   private scheduled = false;
+  private current: ImageClassifier;
   /** Batches run so far and their sizes (for status and benchmarks). */
   readonly stats = { batches: 0, items: 0, maxBatchSeen: 0 };
 
   /** @param maxBatch largest batch. Default `DEFAULTS.inferenceBatch` (64). */
   constructor(
-    readonly classifier: ImageClassifier,
+    classifier: ImageClassifier,
     private readonly maxBatch: number = DEFAULTS.inferenceBatch,
   ) {
     if (!(Number.isInteger(maxBatch) && maxBatch >= 1)) throw new RangeError(`maxBatch must be a positive integer, got ${maxBatch}`);
+    this.current = classifier;
+  }
+
+  /** The model the next batch runs on. */
+  get classifier(): ImageClassifier {
+    return this.current;
+  }
+
+  /**
+   * Runs the batches from now on on `classifier` (its feature config must be the same: images in the
+   * queue were rendered for the old one). Batches run synchronously, so none is half done: images
+   * queued and not yet run go to the new model.
+   * @throws RangeError when the feature configs differ.
+   */
+  swap(classifier: ImageClassifier): void {
+    const diff = diffFeatureConfig(this.current.features, classifier.features);
+    if (diff.length)
+      throw new RangeError(
+        `cannot swap in a model with another feature config (${diff.join('; ')}): queued images were rendered for the old one`,
+      );
+    this.current = classifier;
   }
 
   /** Queues one image; resolves with its classification. */
-  classify(image: Uint8Array): Promise<Classification> {
+  classify(image: Uint8Array): Promise<QueuedClassification> {
     return new Promise((resolve, reject) => {
       this.queue.push({ image, resolve, reject });
       if (!this.scheduled) {
@@ -193,9 +224,10 @@ export class BatchQueue {
   private run(): void {
     const batch = this.queue.splice(0, this.maxBatch);
     try {
-      const out = this.classifier.classify(batch.map((p) => p.image));
+      const model = this.current;
+      const out = model.classify(batch.map((p) => p.image));
       batch.forEach((p, i) => {
-        p.resolve(out[i]!);
+        p.resolve({ ...out[i]!, classes: model.classes });
       });
       this.stats.batches++;
       this.stats.items += batch.length;

@@ -10,6 +10,12 @@ export const STREAM_PATH = '/v1/stream';
 export const INGEST_PATH = '/v1/ingest';
 /** The hello as JSON over plain HTTP. */
 export const INFO_PATH = '/v1/info';
+/** Teaching: POST a new class's examples (JSON) to learn it; the running model is replaced by the result. */
+export const LEARN_PATH = '/v1/learn';
+/** The model's classes (GET); `DELETE /v1/classes/<label>` removes a learned one. */
+export const CLASSES_PATH = '/v1/classes';
+/** POST a WAV file: its spectrogram and windows, rendered by the server's feature path (the teach panel's preview). */
+export const CLIP_PATH = '/v1/clip';
 
 /** Raw PCM sample formats accepted on `/v1/ingest` (little-endian, interleaved channels are not accepted: mono). */
 export const PCM_FORMATS = ['s16le', 'f32le'] as const;
@@ -25,7 +31,7 @@ export type SubscribableType = (typeof SUBSCRIBABLE_TYPES)[number];
 export const DEFAULT_TYPES: readonly SubscribableType[] = ['prediction', 'event', 'status'];
 
 /** Status kinds with a defined shape: the server's own, and the live microphone's 'recorder' reports. */
-export const STATUS_KINDS = ['drops', 'resume', 'stream', 'recorder'] as const;
+export const STATUS_KINDS = ['drops', 'resume', 'stream', 'recorder', 'learn', 'model'] as const;
 
 /**
  * Why a `since` resume is not complete: events after `since` are no longer held (history-expired),
@@ -38,11 +44,12 @@ export type ResumeReason = (typeof RESUME_REASONS)[number];
 /**
  * Why an event ended other than by its sound stopping (on `end` events only): its stream's audio
  * ended (a file's end, an ingest client's `end` or disconnection), it was stopped (Ctrl-C, a command),
- * the server shut down, the stream failed, or its class was disabled (a run-time change of the event
- * settings: a set command, `Engine.setEventOptions`) or snoozed. The event layer's own list (it
+ * the server shut down, the stream failed, its class was disabled (a run-time change of the event
+ * settings: a set command, `Engine.setEventOptions`) or snoozed, or the running model was replaced by
+ * one without the class (`Engine.swapModel`: a learned class removed). The event layer's own list (it
  * re-exports this one), so that what the tracker says and what the wire allows cannot differ.
  */
-export const EVENT_END_REASONS = ['stream-ended', 'stopped', 'shutdown', 'error', 'disabled', 'snoozed'] as const;
+export const EVENT_END_REASONS = ['stream-ended', 'stopped', 'shutdown', 'error', 'disabled', 'snoozed', 'model-changed'] as const;
 export type EventEndReason = (typeof EVENT_END_REASONS)[number];
 
 /** Prefix of every schema's `$id`. */

@@ -1,6 +1,6 @@
 /** Subscription filters (which messages a subscriber gets), and a type guard for the status kinds. */
 import type { SubscribableType } from './constants.ts';
-import type { DropsStatus, RecorderStatus, ResumeStatus, StatusMessage, StreamStatus } from './messages.ts';
+import type { DropsStatus, LearnStatus, ModelStatus, RecorderStatus, ResumeStatus, StatusMessage, StreamStatus } from './messages.ts';
 
 /** A subscription filter: absent fields match everything. */
 export interface Filter {
@@ -24,6 +24,8 @@ export interface KnownStatusMap {
   resume: ResumeStatus;
   stream: StreamStatus;
   recorder: RecorderStatus;
+  learn: LearnStatus;
+  model: ModelStatus;
 }
 
 /**

@@ -5,10 +5,14 @@
  */
 import type { FromSchema } from 'json-schema-to-ts';
 import type {
+  classesSchema,
+  clipSchema,
   endSchema,
   errorSchema,
   eventSchema,
   helloSchema,
+  learnRequestSchema,
+  learnResultSchema,
   pingSchema,
   pongSchema,
   predictionSchema,
@@ -47,8 +51,12 @@ export type ResumeStatus = Extract<StatusMessage, { kind: 'resume' }>;
 export type StreamStatus = Extract<StatusMessage, { kind: 'stream' }>;
 /** The live microphone's health (soundee listen). */
 export type RecorderStatus = Extract<StatusMessage, { kind: 'recorder' }>;
+/** Teaching: a class being learned or removed (started, progress, done, failed). */
+export type LearnStatus = Extract<StatusMessage, { kind: 'learn' }>;
+/** The running model was replaced; a new hello came just before. */
+export type ModelStatus = Extract<StatusMessage, { kind: 'model' }>;
 /** A status of a kind the protocol does not define: free-form fields. */
-export type OtherStatus = Exclude<StatusMessage, DropsStatus | ResumeStatus | StreamStatus | RecorderStatus>;
+export type OtherStatus = Exclude<StatusMessage, DropsStatus | ResumeStatus | StreamStatus | RecorderStatus | LearnStatus | ModelStatus>;
 
 export type SpectrogramMessage = Derive<typeof spectrogramSchema>;
 /** An RGB image as base64 of width·height·3 bytes, row-major, top row first. */
@@ -82,3 +90,14 @@ export interface ServerMessageMap {
   error: ErrorMessage;
   pong: PongMessage;
 }
+
+/** POST /v1/learn's body. */
+export type LearnRequestBody = Derive<typeof learnRequestSchema>;
+/** A clip of a learn request. */
+export type ClipUpload = LearnRequestBody['examples'][number];
+/** POST /v1/learn's answer. */
+export type LearnResultBody = Derive<typeof learnResultSchema>;
+/** GET /v1/classes's answer (and DELETE /v1/classes/<label>'s). */
+export type ClassesBody = Derive<typeof classesSchema>;
+/** POST /v1/clip's answer. */
+export type ClipBody = Derive<typeof clipSchema>;

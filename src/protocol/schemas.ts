@@ -33,6 +33,13 @@ const rgbImage = {
   },
 } as const;
 
+const modelName = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name', 'architecture'],
+  properties: { name: { type: 'string' }, architecture: { type: 'string' } },
+} as const;
+
 const featureConfig = {
   type: 'object',
   additionalProperties: false,
@@ -102,12 +109,7 @@ export const helloSchema = {
     type: { const: 'hello' },
     protocolVersion: { const: 1 },
     serverId: { type: 'string', minLength: 1, description: 'random per server process; event ids are only comparable within one serverId' },
-    model: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['name', 'architecture'],
-      properties: { name: { type: 'string' }, architecture: { type: 'string' } },
-    },
+    model: modelName,
     classes: { type: 'array', items: label },
     features: featureConfig,
     confidenceThreshold: probability,
@@ -146,6 +148,14 @@ export const helloSchema = {
           description: 'sustained binary messages per second (bursts of twice that)',
         },
       },
+    },
+    learn: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['enabled'],
+      description:
+        'whether this server learns classes at run time (POST /v1/learn; GET /v1/classes tells the limits); absent from servers before teaching',
+      properties: { enabled: { type: 'boolean' } },
     },
   },
 } as const;
@@ -192,7 +202,7 @@ export const eventSchema = {
     reason: {
       enum: [...EVENT_END_REASONS],
       description:
-        "on 'end' only, when the event ended for another reason than its sound stopping: the stream's audio ended (end of file, the ingest client's end or disconnection), it was stopped (Ctrl-C), the server shut down, the stream failed, or the class was disabled (event settings changed at run time) or snoozed (absent on natural ends)",
+        "on 'end' only, when the event ended for another reason than its sound stopping: the stream's audio ended (end of file, the ingest client's end or disconnection), it was stopped (Ctrl-C), the server shut down, the stream failed, the class was disabled (event settings changed at run time) or snoozed, or the running model was replaced by one without the class (model-changed: a learned class removed) (absent on natural ends)",
     },
   },
   if: { properties: { phase: { const: 'end' } } },
@@ -203,7 +213,8 @@ export const eventSchema = {
 export const statusSchema = {
   $schema: DRAFT,
   $id: `${SCHEMA_ID_PREFIX}status`,
-  title: 'status (server → client): drops, resume results, stream lifecycle, recorder health; other kinds may carry any fields',
+  title:
+    'status (server → client): drops, resume results, stream lifecycle, recorder health, teaching and model changes; other kinds may carry any fields',
   type: 'object',
   required: ['type', 'kind'],
   properties: {
@@ -282,6 +293,47 @@ export const statusSchema = {
           level: { enum: ['info', 'warning', 'error'] },
           message: { type: 'string' },
           time: { type: 'string', description: 'wall-clock time of the report (ISO 8601)' },
+        },
+      },
+    },
+    {
+      if: { properties: { kind: { const: 'learn' } } },
+      then: {
+        description:
+          'teaching (POST /v1/learn, DELETE /v1/classes/<label>): a class is being learned or removed; started, progress, then done or failed',
+        additionalProperties: false,
+        required: ['action', 'label', 'state'],
+        properties: {
+          type: true,
+          kind: true,
+          action: { enum: ['learn', 'remove'] },
+          label,
+          state: { enum: ['started', 'progress', 'done', 'failed'] },
+          stage: { type: 'string', description: 'what is being done now, for people' },
+          progress: { ...probability, description: 'share of the work done' },
+          code: { type: 'string', description: 'when failed: the error code the request was answered with' },
+          message: { type: 'string', description: 'when failed: why, for people' },
+        },
+      },
+    },
+    {
+      if: { properties: { kind: { const: 'model' } } },
+      then: {
+        description: 'the running model was replaced (a class learned or removed); every connection got the new hello just before',
+        additionalProperties: false,
+        required: ['state', 'model', 'classes', 'added', 'removed'],
+        properties: {
+          type: true,
+          kind: true,
+          state: { const: 'changed' },
+          model: modelName,
+          classes: { type: 'array', items: label },
+          added: { type: 'array', items: label, description: 'classes the new model has and the old one had not' },
+          removed: {
+            type: 'array',
+            items: label,
+            description: "classes gone with the old model (their open events ended with reason 'model-changed')",
+          },
         },
       },
     },
@@ -390,6 +442,189 @@ export const endSchema = {
   properties: { type: { const: 'end' } },
 } as const;
 
+// ---------------------------------------------------------------- HTTP bodies: teaching a class
+
+/** A clip sent to be learned from (or previewed): a WAV file, and the part of it to keep. */
+const clipUpload = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['wav'],
+  properties: {
+    name: {
+      type: 'string',
+      minLength: 1,
+      maxLength: 64,
+      description: "the clip's name in the model's metadata and in errors (default example-1, negative-1, …)",
+    },
+    wav: {
+      type: 'string',
+      description:
+        "base64 of a WAV file: 8/16/24/32-bit integer or 32/64-bit float PCM, any channel count (downmixed), any rate (a browser sends its own: the server resamples by the model's rule)",
+    },
+    startMs: { ...millis, description: 'keep the clip from here (trim; default its start)' },
+    endMs: { ...millis, description: 'keep the clip up to here (trim; default its end)' },
+  },
+} as const;
+
+export const learnRequestSchema = {
+  $schema: DRAFT,
+  $id: `${SCHEMA_ID_PREFIX}learn-request`,
+  title: 'learn request (POST /v1/learn, application/json): a new class from a few recordings of it',
+  type: 'object',
+  additionalProperties: false,
+  required: ['label', 'examples'],
+  properties: {
+    label: {
+      type: 'string',
+      minLength: 1,
+      maxLength: 64,
+      description: 'the new class: letters, digits, spaces, _ . - (not a class the model has, not "unknown")',
+    },
+    examples: { type: 'array', items: clipUpload, description: 'recordings of the sound, one sound per clip (3–20 work best)' },
+    negatives: {
+      type: 'array',
+      items: clipUpload,
+      description: 'recordings of what must not trigger it: your room, your TV, a similar appliance',
+    },
+  },
+} as const;
+
+/** A learned class's record, as the model's metadata keeps it. */
+const learnedClass = {
+  addedAt: { type: 'string', description: 'when it was learned (ISO 8601)' },
+  examples: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['files', 'windows'],
+    properties: {
+      files: { type: 'array', items: { type: 'string' } },
+      windows: { ...count, description: 'sound windows of the examples' },
+    },
+  },
+  negatives: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['files', 'windows', 'bank'],
+    properties: {
+      files: { type: 'array', items: { type: 'string' } },
+      windows: count,
+      bank: { ...count, description: "windows of the model's bank" },
+    },
+  },
+  check: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['examplesOnTop', 'bankOnTop'],
+    properties: {
+      examplesOnTop: { ...probability, description: "share of the examples' sound windows on which the class is on top" },
+      bankOnTop: { ...probability, description: "share of the bank's windows of other sounds it takes" },
+    },
+  },
+  events: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['threshold', 'minDurationMs'],
+    properties: { threshold: probability, minDurationMs: millis },
+    description: "the class's own event settings",
+  },
+} as const;
+
+export const learnResultSchema = {
+  $schema: DRAFT,
+  $id: `${SCHEMA_ID_PREFIX}learn-result`,
+  title: 'learn result (the answer to POST /v1/learn): the class learned; the server now runs the new model',
+  type: 'object',
+  additionalProperties: false,
+  required: ['label', 'classes', 'model', 'modelDir', 'addedAt', 'examples', 'negatives', 'check', 'events', 'padded', 'bank', 'seconds'],
+  properties: {
+    label,
+    classes: { type: 'array', items: label, description: "the new model's classes" },
+    model: modelName,
+    modelDir: { type: 'string', description: 'where the new model was written (start a server with --model <modelDir> to keep it)' },
+    ...learnedClass,
+    padded: { type: 'array', items: { type: 'string' }, description: 'examples shorter than one window (padded with silence)' },
+    bank: {
+      anyOf: [{ ...count }, { enum: ['none', 'stale'] }],
+      description: "bank windows fitted against; 'none' when the model has no bank, 'stale' when it was made for another network",
+    },
+    seconds: { type: 'number', minimum: 0, description: 'time spent learning and switching the model' },
+  },
+} as const;
+
+export const classesSchema = {
+  $schema: DRAFT,
+  $id: `${SCHEMA_ID_PREFIX}classes`,
+  title:
+    'classes (GET /v1/classes, and the answer to DELETE /v1/classes/<label>): the running model’s classes, which are learned, and what teaching takes',
+  type: 'object',
+  additionalProperties: false,
+  required: ['model', 'classes', 'learn'],
+  properties: {
+    model: modelName,
+    classes: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['label', 'learned'],
+        properties: { label, learned: { type: 'boolean', description: 'learned by teaching (can be removed)' }, ...learnedClass },
+      },
+    },
+    learn: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['enabled', 'minExamples', 'maxExamples', 'maxNegatives', 'minClipMs', 'maxClipMs', 'maxBodyBytes'],
+      properties: {
+        enabled: { type: 'boolean', description: 'whether this server learns (POST /v1/learn)' },
+        minExamples: count,
+        maxExamples: count,
+        maxNegatives: count,
+        minClipMs: millis,
+        maxClipMs: millis,
+        maxBodyBytes: { ...count, description: 'largest POST /v1/learn body' },
+      },
+    },
+  },
+} as const;
+
+export const clipSchema = {
+  $schema: DRAFT,
+  $id: `${SCHEMA_ID_PREFIX}clip`,
+  title:
+    "clip (the answer to POST /v1/clip): a WAV file as the model sees it — its spectrogram and windows, rendered by the server's feature path",
+  type: 'object',
+  additionalProperties: false,
+  required: ['sampleRateHz', 'durationMs', 'startMs', 'endMs', 'padded', 'spectrogram', 'framesPerSecond', 'windows'],
+  properties: {
+    sampleRateHz: { type: 'integer', minimum: 1, description: "the file's own rate (the spectrogram is at the model's)" },
+    durationMs: { ...millis, description: 'length of the whole file' },
+    startMs: { ...millis, description: 'start of the part rendered (the trim asked for)' },
+    endMs: { ...millis, description: 'end of the part rendered' },
+    padded: { type: 'boolean', description: 'the part is shorter than one window and was padded with silence (the pad rule)' },
+    spectrogram: {
+      ...rgbImage,
+      description:
+        'the whole part, one column per STFT frame (oldest left, highest band on top), coloured as the dashboard colours a stream',
+    },
+    framesPerSecond: { type: 'number', exclusiveMinimum: 0, description: 'spectrogram columns per second of audio' },
+    windows: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['index', 'startMs', 'endMs', 'rmsDb', 'sound'],
+        properties: {
+          index: count,
+          startMs: { ...millis, description: 'from the start of the part' },
+          endMs: millis,
+          rmsDb: { type: ['number', 'null'], description: 'RMS level in dBFS; null for digital silence' },
+          sound: { type: 'boolean', description: 'learning would use this window: above the level gate and within 12 dB of the loudest' },
+        },
+      },
+    },
+  },
+} as const;
+
 /** Schemas of messages the server sends, by type. */
 export const SERVER_MESSAGE_SCHEMAS = {
   hello: helloSchema,
@@ -408,4 +643,16 @@ export const CLIENT_MESSAGE_SCHEMAS = {
   end: endSchema,
 } as const;
 
-export const ALL_SCHEMAS = [...Object.values(SERVER_MESSAGE_SCHEMAS), ...Object.values(CLIENT_MESSAGE_SCHEMAS)];
+/** Schemas of the teaching endpoints' HTTP bodies (request and answers). */
+export const HTTP_SCHEMAS = {
+  learnRequest: learnRequestSchema,
+  learnResult: learnResultSchema,
+  classes: classesSchema,
+  clip: clipSchema,
+} as const;
+
+export const ALL_SCHEMAS = [
+  ...Object.values(SERVER_MESSAGE_SCHEMAS),
+  ...Object.values(CLIENT_MESSAGE_SCHEMAS),
+  ...Object.values(HTTP_SCHEMAS),
+];

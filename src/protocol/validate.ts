@@ -1,6 +1,6 @@
 /** Validators of protocol v1 messages against their JSON Schemas (ajv), with one-line reasons that name the field. */
 import ajvModule, { type ErrorObject, type ValidateFunction } from 'ajv';
-import { ALL_SCHEMAS, CLIENT_MESSAGE_SCHEMAS, SERVER_MESSAGE_SCHEMAS } from './schemas.ts';
+import { ALL_SCHEMAS, CLIENT_MESSAGE_SCHEMAS, HTTP_SCHEMAS, SERVER_MESSAGE_SCHEMAS } from './schemas.ts';
 
 // ajv is CommonJS; under NodeNext its class is the default export's `default`.
 const Ajv = ajvModule.default;
@@ -42,3 +42,10 @@ function validateBy(table: Record<string, { $id: string }>, value: unknown, dire
 export const validateServerMessage = (value: unknown): Verdict => validateBy(SERVER_MESSAGE_SCHEMAS, value, 'server');
 /** Checks a message a client sends (subscribe, ping, end). */
 export const validateClientMessage = (value: unknown): Verdict => validateBy(CLIENT_MESSAGE_SCHEMAS, value, 'client');
+
+/** Checks an HTTP body of the teaching endpoints against its schema (`learnRequest`, `learnResult`, `classes`, `clip`). */
+export function validateHttpBody(kind: keyof typeof HTTP_SCHEMAS, value: unknown): Verdict {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return { ok: false, reason: 'the body must be a JSON object' };
+  const v = validators.get(HTTP_SCHEMAS[kind].$id)!;
+  return v(value) ? { ok: true } : { ok: false, reason: describe(v.errors).replace(/^message /, 'body ') };
+}

@@ -32,6 +32,8 @@ export interface HelloState {
   /** Open ingest stream ids (listed with the application's streams). */
   ingestStreams: Iterable<string>;
   ingest: { enabled: boolean; sampleRatesHz: number[]; maxFrameBytes: number; maxFramesPerSecond: number };
+  /** Whether the server learns classes (POST /v1/learn). */
+  learn: boolean;
 }
 
 /**
@@ -56,5 +58,6 @@ export function helloMessage(info: HelloInfo, s: HelloState): HelloMessage {
     lastEventId: s.lastEventId,
     ...(info.mqtt ? { mqtt: { ...info.mqtt } } : {}),
     ingest: { ...s.ingest, formats: [...PCM_FORMATS] },
+    learn: { enabled: s.learn },
   };
 }

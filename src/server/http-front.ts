@@ -12,20 +12,11 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { type ErrorCode, INFO_PATH, INGEST_PATH, STREAM_PATH } from '../protocol/index.ts';
 import { type AccessPolicy, TOKEN_COOKIE, checkAccess } from './access.ts';
 import { ConnectionGate, type Refusal, addressKey } from './admission.ts';
-import { errorMessage } from './connection.ts';
+import { JSON_TYPE, errorBody, send } from './http-util.ts';
 import { type StaticFile, loadStaticFiles } from './static.ts';
 
-const JSON_TYPE = 'application/json; charset=utf-8';
 const CSP =
   "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
-const COMMON_HEADERS = {
-  'x-content-type-options': 'nosniff',
-  'cache-control': 'no-store',
-  'referrer-policy': 'no-referrer',
-  'x-frame-options': 'DENY',
-};
-
-const errorBody = (code: ErrorCode, message: string): string => JSON.stringify({ ...errorMessage(code, message), fatal: true });
 
 /** A raw HTTP error response with a JSON error body (for handshakes and connections the http module does not answer). */
 function rawResponse(status: number, code: ErrorCode, message: string): string {
@@ -62,6 +53,11 @@ export interface HttpFrontOptions {
   closing: () => boolean;
   /** Takes an accepted WebSocket. */
   onWebSocket: (kind: EndpointKind, ws: WebSocket, req: IncomingMessage, url: URL) => void;
+  /** HTTP endpoints beyond the files and /v1/info (any method), answered once access is checked. */
+  api?: {
+    owns(path: string): boolean;
+    handle(req: IncomingMessage, res: ServerResponse, url: URL, address: string): void;
+  };
   log: (line: string) => void;
 }
 
@@ -183,9 +179,10 @@ export class HttpFront {
   }
 
   private serve(req: IncomingMessage, res: ServerResponse): void {
-    if (req.method !== 'GET' && req.method !== 'HEAD')
-      return send(res, 405, JSON_TYPE, errorBody('ERR_METHOD', 'only GET and HEAD are served'), { allow: 'GET, HEAD' });
     const url = parseUrl(req);
+    const api = url && this.o.api?.owns(url.pathname) ? this.o.api : undefined;
+    if (!api && req.method !== 'GET' && req.method !== 'HEAD')
+      return send(res, 405, JSON_TYPE, errorBody('ERR_METHOD', 'only GET and HEAD are served here'), { allow: 'GET, HEAD' });
     if (!url) return send(res, 404, JSON_TYPE, errorBody('ERR_NOT_FOUND', 'not found'));
     const access = checkAccess(req.headers, url, this.o.policy);
     if (!access.ok)
@@ -202,6 +199,10 @@ export class HttpFront {
       access.tokenFrom === 'query' && token
         ? { 'set-cookie': `${TOKEN_COOKIE}=${encodeURIComponent(token)}; HttpOnly; SameSite=Strict; Path=/` }
         : {};
+    if (api) {
+      for (const [k, v] of Object.entries(cookie)) res.setHeader(k, v);
+      return api.handle(req, res, url, addressKey(req.socket.remoteAddress));
+    }
     if (url.pathname === INFO_PATH) return send(res, 200, JSON_TYPE, JSON.stringify(this.o.info()), cookie);
     const file = this.files.get(url.pathname);
     if (!file) return send(res, 404, JSON_TYPE, errorBody('ERR_NOT_FOUND', 'not found'));
@@ -236,9 +237,4 @@ function parseUrl(req: IncomingMessage): URL | undefined {
   } catch {
     return undefined;
   }
-}
-
-function send(res: ServerResponse, status: number, type: string, body: string | Buffer, headers: Record<string, string> = {}): void {
-  res.writeHead(status, { ...COMMON_HEADERS, 'content-type': type, 'content-length': Buffer.byteLength(body), ...headers });
-  res.end(res.req.method === 'HEAD' ? undefined : body);
 }

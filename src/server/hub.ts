@@ -15,6 +15,7 @@ import {
   type EventInput,
   type EventMessage,
   type Filter,
+  type HelloMessage,
   type PredictionMessage,
   type ResumeStatus,
   type ServerMessage,
@@ -234,6 +235,17 @@ export class SubscriberHub {
   publishSpectrogram(m: SpectrogramMessage): SpectrogramMessage {
     this.broadcast(check(m), 'spectrogram');
     return m;
+  }
+
+  /**
+   * Sends a new hello to every connection, subscribers and ingest connections alike, in order with
+   * what they were sent before (the server's model changed: its classes are not those of the hello
+   * they got when they connected).
+   * @throws SoundeeError ERR_PROTOCOL when it does not match the hello schema.
+   */
+  broadcastHello(m: HelloMessage): void {
+    const encoded = Encoded.of(check(m));
+    for (const s of this.subscribers) s.outbox.push(encoded);
   }
 
   /** Ends every subscriber's connection (shutdown) through `end`, and forgets them. */

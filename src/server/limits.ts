@@ -61,6 +61,25 @@ export const DEFAULT_SERVER_OPTIONS = Object.freeze({
   closeTimeoutMillis: 5000,
   /** On shutdown, clients get this long to take the shutdown notice before they are cut. */
   shutdownGraceMillis: 1000,
+  /** Teaching (POST /v1/learn, /v1/clip, DELETE /v1/classes/<label>): what a request may hold. */
+  teach: Object.freeze({
+    /** Fewest example clips a class is learned from (learnClass's own minimum). */
+    minExamples: 3,
+    /** Most example clips in one request. */
+    maxExamples: 20,
+    /** Most negative clips ("your room") in one request. */
+    maxNegatives: 10,
+    /** Shortest part of a clip kept, ms. */
+    minClipMs: 200,
+    /** Longest clip, ms. */
+    maxClipMs: 30_000,
+    /** Largest POST /v1/learn body (JSON, the clips in base64: 20 clips of 10 s at 48 kHz, 16-bit, are 26 MB). */
+    maxBodyBytes: 32 * 1024 * 1024,
+    /** Largest POST /v1/clip body (one WAV file: 30 s of 48 kHz float mono is 5.8 MB). */
+    maxClipBytes: 8 * 1024 * 1024,
+    /** Requests that send data (POST, DELETE) per second per address (bursts of twice that). */
+    maxRequestsPerSecond: 5,
+  }),
   outbox: DEFAULT_OUTBOX_OPTIONS,
 } as const);
 

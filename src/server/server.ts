@@ -16,6 +16,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import type { Subscription } from 'rxjs';
 import type { WebSocket } from 'ws';
 import { SoundeeError } from '../config.ts';
 import type {
@@ -35,14 +36,17 @@ import { type HelloInfo, helloMessage } from './hello.ts';
 import { type EndpointKind, HttpFront } from './http-front.ts';
 import { SubscriberHub } from './hub.ts';
 import { IngestEndpoint, type IngestOptions } from './ingest-endpoint.ts';
+import { LearnEndpoint, isTeachPath } from './learn-endpoint.ts';
 import { DEFAULT_SERVER_OPTIONS, type ServerLimits, resolveLimits } from './limits.ts';
 import { predictionMessage, spectrogramMessage } from './messages.ts';
 import type { OutboxOptions } from './outbox.ts';
 import { StreamEndpoint } from './stream-endpoint.ts';
+import { type TeachOptions, Teacher } from './teacher.ts';
 
 export { PROTOCOL_VERSION } from '../protocol/index.ts';
 export { type HelloInfo, helloFor } from './hello.ts';
 export type { IngestOptions } from './ingest-endpoint.ts';
+export type { TeachLimits, TeachOptions } from './teacher.ts';
 export { DEFAULT_SERVER_OPTIONS, type ServerLimits } from './limits.ts';
 
 /** Options of startServer; every limit left out takes its value from DEFAULT_SERVER_OPTIONS. */
@@ -58,6 +62,12 @@ export interface ServerOptions extends Partial<ServerLimits> {
   origins?: readonly string[];
   /** Accepts audio on /v1/ingest when given. */
   ingest?: IngestOptions;
+  /**
+   * Learns classes when given (POST /v1/learn, DELETE /v1/classes/<label>, POST /v1/clip; GET
+   * /v1/classes): the engine whose model is extended and swapped, the model's directory, where new
+   * models go. Without it those endpoints answer ERR_LEARN_DISABLED.
+   */
+  learn?: TeachOptions;
   /** Called with every event as published, with its id (e.g. to forward it to MQTT). */
   onEvent?: (event: EventMessage) => void;
   /** Interval of WebSocket pings; a client that has not answered the previous one is terminated. Default 30 000 ms. */
@@ -136,6 +146,8 @@ class Server implements SoundeeServer {
   private readonly ingest: IngestEndpoint;
   private readonly stream: StreamEndpoint;
   private readonly front: HttpFront;
+  private readonly teacher: Teacher | undefined;
+  private readonly modelChanges: Subscription | undefined;
   /** Every open WebSocket connection, for heartbeats and shutdown. */
   private readonly connections = new Set<Connection>();
   private readonly heartbeat: NodeJS.Timeout;
@@ -175,6 +187,26 @@ class Server implements SoundeeServer {
       { hub: this.hub, window: (id, r) => this.publishWindow(id, r), log: this.log },
     );
     this.stream = new StreamEndpoint(this.hub);
+    this.teacher = o.learn && new Teacher(o.learn, (s) => void this.hub.publishStatus({ kind: 'learn', ...s }));
+    const teach = { ...d.teach, ...o.learn?.limits };
+    const learn = new LearnEndpoint(this.teacher, {
+      maxRequestsPerSecond: teach.maxRequestsPerSecond,
+      maxBodyBytes: teach.maxBodyBytes,
+      maxClipBytes: teach.maxClipBytes,
+      log: this.log,
+    });
+    // a new model (learned here, or swapped by the application): every connection gets the new hello
+    this.modelChanges = (o.learn?.engine ?? o.ingest?.engine)?.modelChanges.subscribe((c) => {
+      this.hub.broadcastHello(this.hello());
+      this.hub.publishStatus({
+        kind: 'model',
+        state: 'changed',
+        model: { name: c.model.name, architecture: c.model.architecture },
+        classes: [...c.model.classes],
+        added: c.added,
+        removed: c.removed,
+      });
+    });
     this.front = new HttpFront({
       policy: { ...(o.token ? { token: o.token } : {}), origins: o.origins ?? [], loopback: isLoopbackAddress(this.host) },
       token: o.token,
@@ -187,6 +219,7 @@ class Server implements SoundeeServer {
       info: () => this.hello(),
       closing: () => this.current !== 'running',
       onWebSocket: (kind, ws, req, url) => this.onWebSocket(kind, ws, req, url),
+      api: { owns: isTeachPath, handle: (req, res, url, address) => learn.handle(req, res, url, address) },
       log: this.log,
     });
     this.heartbeat = setInterval(() => this.beat(), o.heartbeatMillis ?? d.heartbeatMillis);
@@ -255,6 +288,7 @@ class Server implements SoundeeServer {
       lastEventId: this.hub.lastEventId,
       ingestStreams: this.ingest.streamIds,
       ingest: this.ingest.helloInfo,
+      learn: this.teacher !== undefined,
     });
   }
 
@@ -289,6 +323,8 @@ class Server implements SoundeeServer {
   private async shutdown(): Promise<void> {
     this.current = 'closing';
     clearInterval(this.heartbeat);
+    this.modelChanges?.unsubscribe();
+    this.teacher?.close();
     const all = [...this.connections];
     const gone = all.map((c) => new Promise<void>((r) => (c.ws.readyState === c.ws.CLOSED ? r() : c.ws.once('close', () => r()))));
     this.ingest.shutdown();

@@ -132,12 +132,9 @@ export const classifyWindows = (
   mapOrdered(
     async (rendered: RenderedWindow) => ({
       rendered,
-      prediction: toPrediction(
-        streamId,
-        rendered.window,
-        queue.classifier.features,
-        await queue.classify(rendered.image),
-        queue.classifier.classes,
+      prediction: await queue.classify(rendered.image).then((cls) =>
+        // the classes of the model that classified it (a model swapped meanwhile has others)
+        toPrediction(streamId, rendered.window, queue.classifier.features, cls, cls.classes),
       ),
     }),
     concurrency,

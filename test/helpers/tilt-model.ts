@@ -30,28 +30,60 @@ export function tilt(input: Float32Array, size = 32): number {
   return d / ((size * size) / 2);
 }
 
-/** Saves the tilt model into `dir`. */
-export async function writeTiltModel(dir: string, features: FeatureConfig = resolveFeatureConfig()): Promise<void> {
+/**
+ * Saves the tilt model into `dir`. With `bright`, a third class 'bright', recorded in the metadata as
+ * a learned class (its own event settings: threshold 0.5, one window), whose logit is twice water's:
+ * the windows that were 'water' become 'bright' (p ≈ 0.97), the 'fire' ones stay 'fire'.
+ */
+export async function writeTiltModel(
+  dir: string,
+  features: FeatureConfig = resolveFeatureConfig(),
+  { bright = false }: { bright?: boolean } = {},
+): Promise<void> {
   const s = features.imageSize;
   const n = s * s * 3;
-  const kernel = new Float32Array(n * 2);
+  const units = bright ? 3 : 2;
+  const kernel = new Float32Array(n * units);
   for (let y = 0; y < s; y++)
     for (let x = 0; x < s; x++) {
       const w = ((y < s / 2 ? 1 : -1) * GAIN) / ((s * s) / 2);
       const i = (y * s + x) * 3 + 1; // green: monotonic in viridis
-      kernel[i * 2] = -w; // fire: dark top
-      kernel[i * 2 + 1] = w; // water: bright top
+      kernel[i * units] = -w; // fire: dark top
+      kernel[i * units + 1] = w; // water: bright top
+      if (bright) kernel[i * units + 2] = 2 * w;
     }
   await initBackend('wasm', null); // see writeTinyModel
   const m = tf.sequential();
   m.add(tf.layers.flatten({ inputShape: [s, s, 3] }));
-  m.add(tf.layers.dense({ units: 2, activation: 'softmax' }));
-  // logits: fire = −GAIN·(tilt − BOUNDARY), water = +GAIN·(tilt − BOUNDARY)
-  const [k, b] = [tf.tensor2d(kernel, [n, 2]), tf.tensor1d([GAIN * BOUNDARY, -GAIN * BOUNDARY])];
+  m.add(tf.layers.dense({ units, activation: 'softmax' }));
+  // logits: fire = −GAIN·(tilt − BOUNDARY), water = +GAIN·(tilt − BOUNDARY) (bright: twice water's)
+  const bias = [GAIN * BOUNDARY, -GAIN * BOUNDARY, ...(bright ? [-2 * GAIN * BOUNDARY] : [])];
+  const [k, b] = [tf.tensor2d(kernel, [n, units]), tf.tensor1d(bias)];
   m.layers[1]!.setWeights([k, b]);
   k.dispose();
   b.dispose();
-  await saveModel(m, dir, { name: 'tilt', architecture: 'tilt-test', classes: [...TILT_CLASSES], features, confidenceThreshold: 0.4 });
+  const classes = [...TILT_CLASSES, ...(bright ? ['bright'] : [])];
+  const customClasses = bright
+    ? [
+        {
+          label: 'bright',
+          addedAt: '2026-12-01T00:00:00.000Z',
+          examples: { files: ['a.wav', 'b.wav', 'c.wav'], windows: 9 },
+          negatives: { files: [], windows: 0, bank: 0 },
+          fit: { method: 'by hand', augmentations: 0, l2: 0, negativeWeight: 0 },
+          events: { threshold: 0.5, minDurationMs: 1000 },
+          check: { examplesOnTop: 1, bankOnTop: 0 },
+        },
+      ]
+    : [];
+  await saveModel(m, dir, {
+    name: bright ? 'tilt-bright' : 'tilt',
+    architecture: 'tilt-test',
+    classes,
+    features,
+    confidenceThreshold: 0.4,
+    ...(bright ? { customClasses } : {}),
+  });
   m.dispose();
 }
 

@@ -1,6 +1,6 @@
 /** `soundee serve` and `replay --port` as a user runs them: real processes. */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { ingestWav } from '../../src/client/ingest.ts';
@@ -8,7 +8,7 @@ import { buildProgram } from '../../src/cli/main.ts';
 import { serverSettings } from '../../src/cli/server-options.ts';
 import { DEFAULT_SERVER_OPTIONS } from '../../src/server/limits.ts';
 import { probe } from './helpers.ts';
-import type { EventMessage } from '../../src/protocol/index.ts';
+import type { ClassesBody, EventMessage } from '../../src/protocol/index.ts';
 import { REPO_ROOT, tempDir, writeTinyModel } from '../helpers/fixtures.ts';
 import { writeTiltModel } from '../helpers/tilt-model.ts';
 
@@ -56,7 +56,18 @@ test('help documents serve and the server options of replay', () => {
     '--max-subscribers-per-address',
     '--handshake-timeout',
   ];
-  for (const opt of ['--port', '--host', '--token', '--origin', '--model', ...limits, '--max-streams', '--max-streams-per-address'])
+  for (const opt of [
+    '--port',
+    '--host',
+    '--token',
+    '--origin',
+    '--model',
+    '--learn-dir',
+    '--no-learn',
+    ...limits,
+    '--max-streams',
+    '--max-streams-per-address',
+  ])
     assert.ok(serve.includes(opt), opt);
   // the defaults shown are the server's own
   const flat = serve.replace(/\s+/g, ' ');
@@ -66,7 +77,8 @@ test('help documents serve and the server options of replay', () => {
   assert.equal(shown('--handshake-timeout'), DEFAULT_SERVER_OPTIONS.handshakeTimeoutMillis);
   for (const name of ['replay', 'listen']) {
     const help = program.commands.find((c) => c.name() === name)!.helpInformation();
-    for (const opt of ['--port', '--host', '--token', '--origin', ...limits]) assert.ok(help.includes(opt), `${name} ${opt}`);
+    for (const opt of ['--port', '--host', '--token', '--origin', '--learn-dir', '--no-learn', ...limits])
+      assert.ok(help.includes(opt), `${name} ${opt}`);
     assert.ok(!help.includes('--max-streams'), `${name} takes no ingest streams`);
   }
 });
@@ -190,4 +202,71 @@ test('replay --port serves the dashboard while it replays, and after the end unt
   looped.child.kill('SIGINT');
   assert.equal(await looped.exited, 0);
   assert.match(looped.stderr(), /stopped before the end of water\.wav/);
+});
+
+test('serve and replay --port teach by default (into --learn-dir); --no-learn refuses teaching with a clear error; a learn directory inside the package is refused', {
+  timeout: 60_000,
+}, async () => {
+  const learnDir = join(tmp.dir, 'learned');
+  const served = await start(['serve', '--port', '0', '--model', tilt, '--learn-dir', learnDir]);
+  try {
+    const said = `teach it sounds from the dashboard; learned models go to ${learnDir}`;
+    for (let t0 = Date.now(); !served.stderr().includes(said); ) {
+      assert.ok(Date.now() - t0 < 10_000, served.stderr());
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const hello = (await (await fetch(`http://127.0.0.1:${served.port}/v1/info`)).json()) as { learn: { enabled: boolean } };
+    assert.deepEqual(hello.learn, { enabled: true });
+    const r = await fetch(`http://127.0.0.1:${served.port}/v1/classes`);
+    assert.equal(r.status, 200);
+    const body = (await r.json()) as ClassesBody;
+    assert.equal(body.learn.enabled, true);
+    assert.deepEqual(
+      body.classes.map((c) => [c.label, c.learned]),
+      body.classes.map((c) => [c.label, false]),
+    );
+    // a request that reaches the teacher: too few examples, refused with its code (the learning itself: test/server/teach.test.ts)
+    const few = await fetch(`http://127.0.0.1:${served.port}/v1/learn`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ label: 'bell', examples: [] }),
+    });
+    assert.equal(few.status, 400);
+    assert.equal(((await few.json()) as { code: string }).code, 'ERR_LEARN_TOO_FEW');
+  } finally {
+    served.child.kill('SIGTERM');
+  }
+  assert.equal(await served.exited, 0);
+
+  const replay = await start(['replay', join(REPO_ROOT, 'samples/water.wav'), '--loop', '--port', '0', '--model', model, '--no-learn']);
+  try {
+    assert.doesNotMatch(replay.stderr(), /teach it sounds/);
+    const hello = (await (await fetch(`http://127.0.0.1:${replay.port}/v1/info`)).json()) as { learn: { enabled: boolean } };
+    assert.deepEqual(hello.learn, { enabled: false }, 'the hello tells the dashboard');
+    for (const [path, method] of [
+      ['/v1/learn', 'POST'],
+      ['/v1/classes', 'GET'],
+    ] as const) {
+      const res = await fetch(`http://127.0.0.1:${replay.port}${path}`, {
+        method,
+        headers: { 'content-type': 'application/json' },
+        ...(method === 'POST' ? { body: JSON.stringify({ label: 'bell', examples: [] }) } : {}),
+      });
+      assert.equal(res.status, 403, path);
+      const err = (await res.json()) as { code: string; message: string };
+      assert.equal(err.code, 'ERR_LEARN_DISABLED');
+      assert.match(err.message, /--no-learn/);
+    }
+  } finally {
+    replay.child.kill('SIGINT');
+  }
+  assert.equal(await replay.exited, 0);
+
+  const inside = spawnSync(
+    process.execPath,
+    [join(REPO_ROOT, 'bin/soundee.js'), 'serve', '--port', '0', '--model', model, '--learn-dir', join(REPO_ROOT, 'models', 'mine')],
+    { env: { ...process.env, SOUNDEE_BACKEND: 'wasm' }, encoding: 'utf8', timeout: 30_000 },
+  );
+  assert.equal(inside.status, 2, inside.stderr);
+  assert.match(inside.stderr, /inside the package's models\/ folder; learned models go elsewhere \(--learn-dir\)/);
 });

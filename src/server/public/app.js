@@ -4,7 +4,9 @@
 // The spectrogram and model-input pixels arrive already colormapped by the server's feature path,
 // so the page shows exactly the colours the model sees.
 
-const $ = (id) => document.getElementById(id);
+import { teachOnHello, teachOnStatus, startTeach } from './teach.js';
+import { $, decodeRgb, fmtSec } from './util.js';
+
 const TIMELINE_MS = 30_000;
 const MAX_EVENTS = 200;
 
@@ -42,22 +44,6 @@ function hueOf(label) {
   let h = 0;
   for (const ch of label) h = (h * 31 + ch.codePointAt(0)) % 360;
   return h;
-}
-
-function fmtSec(ms) {
-  return `${(ms / 1000).toFixed(2)} s`;
-}
-
-function decodeRgb(img) {
-  const bin = atob(img.data);
-  const out = new ImageData(img.width, img.height);
-  for (let i = 0, p = 0; i < img.width * img.height; i++, p += 3) {
-    out.data[4 * i] = bin.charCodeAt(p);
-    out.data[4 * i + 1] = bin.charCodeAt(p + 1);
-    out.data[4 * i + 2] = bin.charCodeAt(p + 2);
-    out.data[4 * i + 3] = 255;
-  }
-  return out;
 }
 
 // ---------------------------------------------------------------- streams
@@ -248,6 +234,7 @@ function onMessage(m) {
       for (const s of m.streams) addStream(s);
       const p = state.lastPrediction.get(state.selected);
       if (p) showPrediction(p);
+      teachOnHello(m);
       break;
     }
     case 'prediction':
@@ -270,6 +257,7 @@ function onMessage(m) {
       break;
     case 'status':
       if (m.kind === 'drops') state.counts.dropped = m.total;
+      if (m.kind === 'learn' || m.kind === 'model') teachOnStatus(m);
       if (m.kind === 'resume' && !m.complete && state.connectedBefore) flash(`some events were missed while disconnected (${m.reason})`);
       if (m.kind === 'stream' && m.streamId) {
         addStream(m.streamId);
@@ -327,3 +315,4 @@ function connect() {
 
 renderEvents();
 connect();
+startTeach({ token });
