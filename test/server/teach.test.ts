@@ -4,7 +4,7 @@
  * every connection gets the new hello; progress comes as `learn` statuses; the class can be listed
  * and removed. Bad requests (no token, not JSON, not WAV, too short, too few, too many, too big, an
  * unknown label…) get clear errors with codes and change nothing. The sound is a real recording: the
- * doorbell of minetest-mod-homedecor (test/fixtures/doorbell-homedecor.wav; samples/README.md).
+ * doorbell of minetest-mod-homedecor (test/fixtures/doorbell-homedecor.wav; attribution in test/fixtures/README.md).
  */
 import assert from 'node:assert/strict';
 import { readdir, stat } from 'node:fs/promises';
