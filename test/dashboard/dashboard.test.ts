@@ -4,49 +4,32 @@
  * pixels the server's feature path rendered, lists events, and leaves a screenshot in test-artifacts/.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { type BrowserContext, chromium } from 'playwright-core';
+import type { BrowserContext } from 'playwright-core';
 import { type SpectrogramMessage, connect } from '../../src/client/index.ts';
 import { ingestWav } from '../../src/client/ingest.ts';
 import { DEFAULT_MODEL_DIR } from '../../src/paths.ts';
+import { type TestBrowser, chromiumMissing, launchChromium } from '../helpers/chromium.ts';
 import { REPO_ROOT } from '../helpers/fixtures.ts';
 import { type TestModel, fromDir, testServer } from '../server/helpers.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = join(REPO_ROOT, 'test-artifacts');
 const TOKEN = 'dashboard-test-token';
-const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed (apt-get install chromium)`;
+const skip = chromiumMissing;
 
 let model: TestModel;
 let browser: BrowserContext | undefined;
-let profile: string;
+let chrome: TestBrowser | undefined;
 before(async () => {
   if (skip) return;
-  model = await fromDir(DEFAULT_MODEL_DIR); // the bundled (untrained) model, as a user would run it
-  profile = await mkdtemp(join(tmpdir(), 'soundee-chromium-'));
-  browser = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-    viewport: { width: 1280, height: 800 },
-  });
+  model = await fromDir(DEFAULT_MODEL_DIR); // the bundled model, as a user would run it
+  chrome = await launchChromium({ viewport: { width: 1280, height: 800 } });
+  browser = chrome.context;
 });
 after(async () => {
-  await browser?.close();
-  if (profile) await rm(profile, { recursive: true, force: true });
+  await chrome?.close();
   await model?.dispose();
 });
 

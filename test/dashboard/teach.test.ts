@@ -8,55 +8,39 @@
  * recognised live (predictions and an event); the learned class is listed and removed. A server started without learning says so in the panel.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { type BrowserContext, type Page, chromium } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { framesPerHop, framesPerWindow } from '../../src/config.ts';
 import { Engine } from '../../src/engine/engine.ts';
 import { Classifier } from '../../src/model/classifier.ts';
 import { loadModel } from '../../src/model/io.ts';
 import { DEFAULT_MODEL_DIR } from '../../src/paths.ts';
 import { type ServerOptions, helloFor, startServer } from '../../src/server/server.ts';
+import { type TestBrowser, chromiumMissing, launchChromium } from '../helpers/chromium.ts';
 import { REPO_ROOT, fixture } from '../helpers/fixtures.ts';
 import { probe } from '../server/helpers.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = join(REPO_ROOT, 'test-artifacts');
 const TOKEN = 'teach-dashboard-token';
 const MIC = fixture('doorbell-homedecor.wav');
-const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed (apt-get install chromium)`;
+const skip = chromiumMissing;
 
 let browser: BrowserContext | undefined;
-let profile: string;
+let chrome: TestBrowser | undefined;
 before(async () => {
   if (skip) return;
-  profile = await mkdtemp(join(tmpdir(), 'soundee-chromium-'));
-  browser = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      // the page's microphone is the recording, looped; the permission prompt is answered yes
-      '--use-fake-device-for-media-stream',
-      '--use-fake-ui-for-media-stream',
-      `--use-file-for-fake-audio-capture=${MIC}`,
-    ],
+  chrome = await launchChromium({
+    // the page's microphone is the recording, looped; the permission prompt is answered yes
+    args: ['--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream', `--use-file-for-fake-audio-capture=${MIC}`],
     viewport: { width: 1280, height: 1400 },
   });
+  browser = chrome.context;
 });
 after(async () => {
-  await browser?.close();
-  if (profile) await rm(profile, { recursive: true, force: true });
+  await chrome?.close();
 });
 
 /** A server on the bundled model, with ingest, that learns into a fresh folder (unless `learn: undefined`). */
