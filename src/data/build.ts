@@ -2,6 +2,7 @@
  * Building datasets: labelled clips → windows → model-input images through the one feature path
  * (the same Framer and renderWindowImage that replay and live listening use).
  */
+import { basename, resolve } from 'node:path';
 import sharp from 'sharp';
 import { type FeatureConfig, SoundeeError, windowSamples } from '../config.ts';
 import { loadAudio } from '../audio/wav-reader.ts';
@@ -42,12 +43,46 @@ async function pool<T>(items: readonly T[], concurrency: number, fn: (x: T, i: n
 }
 
 /**
- * Builds an audio dataset from a folder of labelled clips. Every window of every clip becomes an
- * item; clips shorter than a window are padded. Classes are sorted (the capstone's label encoding).
+ * The labelled clips of one or more folders. With several folders every clip id and group is prefixed
+ * with its folder's name (`extra:birds/x.wav`), so ids stay unique and a group never spans folders.
+ */
+async function scanFolders(
+  dirs: readonly string[],
+  manifest: string | undefined,
+): Promise<{ clips: ClipRef[]; unlabelled: string[]; problems: { clip: string; reason: string }[] }> {
+  if (manifest && dirs.length > 1) throw new SoundeeError('ERR_DATASET', 'a manifest path can only be given for a single folder');
+  const clips: ClipRef[] = [];
+  const unlabelled: string[] = [];
+  const problems: { clip: string; reason: string }[] = [];
+  const tags = new Set<string>();
+  for (const dir of dirs) {
+    const scan = await scanClips(dir, manifest ? { manifest } : {});
+    let tag = '';
+    if (dirs.length > 1) {
+      const base = basename(resolve(dir));
+      tag = base;
+      for (let k = 2; tags.has(tag); k++) tag = `${base}${k}`;
+      tags.add(tag);
+      tag += ':';
+    }
+    clips.push(...scan.clips.map((c) => ({ ...c, clip: tag + c.clip, group: tag + c.group })));
+    unlabelled.push(...scan.unlabelled.map((c) => tag + c));
+    problems.push(...scan.problems.map((p) => ({ ...p, clip: tag + p.clip })));
+  }
+  return { clips, unlabelled, problems };
+}
+
+/**
+ * Builds an audio dataset from one or more folders of labelled clips (their classes merged). Every
+ * window of every clip becomes an item; clips shorter than a window are padded. Classes are sorted
+ * (the capstone's label encoding). Each item keeps its manifest's `package`.
  * @throws SoundeeError ERR_DATASET (nothing usable) or the first clip's error with onError 'fail'.
  */
-export async function buildAudioDataset(dir: string, o: BuildOptions): Promise<Dataset> {
-  const { clips, unlabelled, problems } = await scanClips(dir, o.manifest ? { manifest: o.manifest } : {});
+export async function buildAudioDataset(dirs: string | readonly string[], o: BuildOptions): Promise<Dataset> {
+  const folders = typeof dirs === 'string' ? [dirs] : [...dirs];
+  if (!folders.length) throw new SoundeeError('ERR_DATASET', 'no folder of clips given');
+  const dir = folders.join(' + ');
+  const { clips, unlabelled, problems } = await scanFolders(folders, o.manifest);
   const c = o.features;
   const winLen = windowSamples(c);
   const px = c.imageSize * c.imageSize * 3;
@@ -101,7 +136,14 @@ export async function buildAudioDataset(dir: string, o: BuildOptions): Promise<D
     const r = perClip[i];
     if (!r) return;
     r.images.forEach((img, w) => {
-      items.push({ clip: ref.clip, label: classes.indexOf(ref.label), group: ref.group, split: splits[i]!, window: w });
+      items.push({
+        clip: ref.clip,
+        label: classes.indexOf(ref.label),
+        group: ref.group,
+        ...(ref.package ? { package: ref.package } : {}),
+        split: splits[i]!,
+        window: w,
+      });
       images.push(img);
       audio.push(r.audio[w]!);
     });
@@ -172,7 +214,14 @@ export async function importImageDataset(
   const kept: Uint8Array[] = [];
   clips.forEach((ref, i) => {
     if (!imgs[i]) return;
-    items.push({ clip: ref.clip, label: classes.indexOf(ref.label), group: ref.group, split: splits[i]! as Split, window: 0 });
+    items.push({
+      clip: ref.clip,
+      label: classes.indexOf(ref.label),
+      group: ref.group,
+      ...(ref.package ? { package: ref.package } : {}),
+      split: splits[i]! as Split,
+      window: 0,
+    });
     kept.push(imgs[i]!);
   });
   if (items.length === 0) throw new SoundeeError('ERR_DATASET', `${dir}: no image could be read`);

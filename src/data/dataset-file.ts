@@ -1,6 +1,6 @@
 /**
  * The versioned binary dataset file (`.sdset`): a JSON header (format version, feature config, class
- * list, one record per item with its clip, group and split), then every item's rendered model-input
+ * list, one record per item with its clip, group, package and split), then every item's rendered model-input
  * image (uint8, imageSize²·3, HWC) and, for audio datasets, every item's window of audio (int16), so
  * that training can augment the waveform and re-render it through the same feature path.
  */
@@ -9,7 +9,9 @@ import { type FeatureConfig, SoundeeError, resolveFeatureConfig } from '../confi
 import type { Split } from './split.ts';
 
 export const DATASET_FORMAT = 'soundee-dataset';
-export const DATASET_VERSION = 1;
+/** Version 2 added each item's `package`; version 1 files (without it) are still read. */
+export const DATASET_VERSION = 2;
+const READABLE_VERSIONS: readonly number[] = [1, 2];
 const MAGIC = 'SNDEEDS\n';
 
 export interface DatasetItem {
@@ -18,6 +20,11 @@ export interface DatasetItem {
   /** Class index into `classes`. */
   label: number;
   group: string;
+  /**
+   * The package (recording source) the clip came from, from the manifest's `package` column: the unit
+   * of cross-validation (`soundee cv`). Absent in version 1 files and for clips without a manifest.
+   */
+  package?: string;
   split: Split;
   /** Window number within the clip (clips longer than a window give several items). */
   window: number;
@@ -147,10 +154,10 @@ export async function readDataset(path: string): Promise<Dataset> {
   } catch {
     throw new SoundeeError('ERR_DATASET', `${path}: corrupt header`);
   }
-  if (header.format !== DATASET_FORMAT || header.version !== DATASET_VERSION)
+  if (header.format !== DATASET_FORMAT || !READABLE_VERSIONS.includes(header.version))
     throw new SoundeeError(
       'ERR_DATASET',
-      `${path}: dataset format ${header.format} v${header.version} is not supported (expects ${DATASET_FORMAT} v${DATASET_VERSION}); rebuild it`,
+      `${path}: dataset format ${header.format} v${header.version} is not supported (expects ${DATASET_FORMAT} v${READABLE_VERSIONS.join(' or v')}); rebuild it`,
     );
   if (header.features) header.features = resolveFeatureConfig(header.features);
   const headLen = MAGIC.length + 4 + hlen;

@@ -18,6 +18,8 @@ export interface ClipRef {
   label: string;
   /** Clips of one group always land in the same split. */
   group: string;
+  /** The Debian package (or other source) the recording came from: the manifest's `package` column, when there is one. */
+  package?: string;
 }
 
 /** The capstone's rule: the label is the file name up to its last '-' (`drop-4.png` → `drop`). */
@@ -78,7 +80,7 @@ async function walk(
 export interface ScanOptions {
   /** File extensions to take (lower case, with dot). Default ['.wav']. */
   extensions?: readonly string[];
-  /** CSV with at least `clip` and (optionally) `class`/`label` and `group` columns; default `<dir>/manifest.csv` when present. */
+  /** CSV with at least `clip` and (optionally) `class`/`label`, `group` and `package` columns; default `<dir>/manifest.csv` when present. */
   manifest?: string;
 }
 
@@ -129,7 +131,7 @@ export async function scanClips(
       unlabelled.push(clip);
       continue;
     }
-    clips.push({ path, clip, label, group: row?.group || clip });
+    clips.push({ path, clip, label, group: row?.group || clip, ...(row?.package ? { package: row.package } : {}) });
   }
   if (clips.length === 0)
     throw new SoundeeError('ERR_DATASET', `${dir}: found files but no labels (use class sub-folders or names like drop-4.wav)`);

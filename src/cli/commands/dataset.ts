@@ -28,18 +28,32 @@ function parseRatios(v: string): [number, number, number] {
   return parts as [number, number, number];
 }
 
-/** A per-class table of items per split. */
+/** A per-class table of items (and groups) per split, and the packages each class comes from. */
 export function describeDataset(ds: Dataset): string {
   const counts = ds.counts();
   const w = Math.max(8, ...ds.classes.map((c) => c.length));
   const groups = (split: string, label: number) =>
     new Set(ds.header.items.filter((it) => it.split === split && it.label === label).map((it) => it.group)).size;
-  const lines = [`${'class'.padEnd(w)}  ${SPLITS.map((s) => `${s} (groups)`.padStart(16)).join('')}`];
+  const packages = ds.classes.map((_, i) => {
+    const n = new Map<string, number>();
+    for (const it of ds.header.items) if (it.label === i && it.package) n.set(it.package, (n.get(it.package) ?? 0) + 1);
+    return [...n].sort((a, b) => b[1] - a[1]);
+  });
+  const lines = [`${'class'.padEnd(w)}  ${SPLITS.map((s) => `${s} (groups)`.padStart(16)).join('')}  packages`];
   ds.classes.forEach((c, i) => {
-    lines.push(`${c.padEnd(w)}  ${SPLITS.map((s) => `${counts[s][i]} (${groups(s, i)})`.padStart(16)).join('')}`);
+    lines.push(
+      `${c.padEnd(w)}  ${SPLITS.map((s) => `${counts[s][i]} (${groups(s, i)})`.padStart(16)).join('')}  ${packages[i]!.length || '-'}`,
+    );
   });
   const tot = SPLITS.map((s) => counts[s].reduce((a, b) => a + b, 0));
-  lines.push(`${'total'.padEnd(w)}  ${tot.map((t) => String(t).padStart(16)).join('')}`);
+  const allPackages = new Set(ds.header.items.flatMap((it) => (it.package ? [it.package] : [])));
+  lines.push(`${'total'.padEnd(w)}  ${tot.map((t) => String(t).padStart(16)).join('')}  ${allPackages.size || '-'}`);
+  if (allPackages.size) {
+    lines.push('', 'items per package:');
+    ds.classes.forEach((c, i) => {
+      lines.push(`  ${c.padEnd(w)} ${packages[i]!.map(([p, n]) => `${p} ${n}`).join(', ')}`);
+    });
+  }
   return lines.join('\n');
 }
 
@@ -89,18 +103,21 @@ export function datasetCommand(program: Command): void {
     ds
       .command('build')
       .description('render every clip through the feature path into a dataset file, split 7:2:1 by group')
-      .argument('<dir>', 'folder of clips: class sub-folders (rain/x.wav) or files named like drop-4.wav'),
+      .argument(
+        '<dirs...>',
+        'folders of clips: class sub-folders (rain/x.wav) or files named like drop-4.wav; several folders are merged (their manifests give each clip its group and package)',
+      ),
   )
     .option('--features <file>', 'JSON file of feature settings (default: the built-in defaults)')
     .option(
       '--extra-train <dir...>',
       "folders of more clips of the same classes that go to the train split only (valid/test stay the primary folder's held-out groups)",
     )
-    .action(async (dir: string, o: BuildCliOptions) => {
-      warnWithoutManifest(dir, o.manifest);
+    .action(async (dirs: string[], o: BuildCliOptions) => {
+      for (const dir of dirs) warnWithoutManifest(dir, dirs.length === 1 ? o.manifest : undefined);
       const features = o.features ? await readFeatureFile(o.features) : resolveFeatureConfig();
       let bar: ReturnType<typeof progressBar> | undefined;
-      const dataset = await buildAudioDataset(dir, {
+      const dataset = await buildAudioDataset(dirs, {
         features,
         seed: o.seed,
         ratios: o.split,
