@@ -4,8 +4,14 @@
 # the ambient set in ../shared/datasets/ambient was cut. Nothing is synthesised; nothing comes from a hub.
 # Then: soundee dataset build OUTDIR --out data/ambient.sdset
 #
-# usage:  fetch-dataset.sh [ambient|drums|events] [OUTDIR]      (npm run data -- ambient data/ambient)
+# usage:  fetch-dataset.sh [RECIPE] [OUTDIR]      (npm run data -- ambient data/ambient)
 #   ambient (default): rain water wind birds insects engine fire speech   (game ambience, freesound-derived)
+#   speech           : speech from 6 more packages (acted dialogue, game voice lines, narration, Mandarin syllables)
+#   more             : the few other recordings of water, birds and engine in allowed packages
+#   background       : "none of these" — music, UI sounds, foley, drums, crowds, hard negatives from 44 packages,
+#                      in 8-s stretches (for a background class; cross-validation replays them through the event layer)
+#   nontarget        : ~2.2 h of non-target recordings from packages no recipe trains on, kept whole: false alarms
+#                      per hour are counted on these (soundee false-alarms, soundee cv --nontarget)
 #   drums            : kick snare hihat cymbal tom                        (hydrogen-drumkits, 10 kits; needs python3)
 #   extra            : the ambient classes from OTHER packages (flightgear, supertuxkart, widelands, wesnoth,
 #                      scratch, torcs, lugaru, lincity-ng, caveexpress, tuxpaint-stamps, scorched3d extras):
@@ -30,7 +36,7 @@
 #   needs ~5 GB more to unzip 0ad's public.zip; drums 143 MB; events ~2.4 GB (shares the ambient cache).
 #
 # env: CACHE (default ~/.cache/sound-datascout)  SR (16000)  MAXWIN (max 1-s windows per source file, 40)
-#      LOWPASS (Hz, default 5000 for ambient and extra, 0=off elsewhere; band-limits EVERY clip the same way so that
+#      LOWPASS (Hz, default 5000 for the ambient classes and background, 0=off elsewhere; band-limits EVERY clip the same way so that
 #               11 kHz-sampled sources cannot be recognised by missing high frequencies)
 #      SILENCE_DB (drop windows whose RMS < this, default -45)  MINSR (skip sources sampled below, 11025)
 #      DRUM_ELECTRONIC=1 to keep the two electronic hydrogen kits (default: skip them)
@@ -42,7 +48,7 @@ SR=${SR:-16000}
 MAXWIN=${MAXWIN:-40}
 SILENCE_DB=${SILENCE_DB:--45}
 MINSR=${MINSR:-11025}
-if [[ $RECIPE == ambient || $RECIPE == extra || $RECIPE == household ]]; then LOWPASS=${LOWPASS:-5000}; else LOWPASS=${LOWPASS:-0}; fi
+if [[ $RECIPE =~ ^(ambient|extra|household|speech|more|background|nontarget)$ ]]; then LOWPASS=${LOWPASS:-5000}; else LOWPASS=${LOWPASS:-0}; fi
 DRUM_ELECTRONIC=${DRUM_ELECTRONIC:-0}
 
 need() { command -v "$1" >/dev/null 2>&1; }
@@ -89,13 +95,26 @@ pkgroot() { # echo a directory that mirrors / for package $1 (0ad-data: the unzi
     fi
     echo "$d"; return 0
   fi
+  if [[ $p == warzone2100-data ]]; then
+    # the game's audio ships inside base.wz (a zip): unpack its audio under wz/
+    d=$CACHE/root/$p
+    if [[ ! -e $d/.done ]]; then
+      deb=$(fetch_deb "$p") || return 1
+      mkdir -p "$d/wz"
+      dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$d" --wildcards --no-anchored '*/base.wz' '*/copyright' 2>/dev/null || true
+      unzip -q -o "$d/usr/share/games/warzone2100/base.wz" 'audio/*' 'sequenceaudio/*' -d "$d/wz" || return 1
+      rm -f "$d/usr/share/games/warzone2100/base.wz"
+      touch "$d/.done"
+    fi
+    echo "$d"; return 0
+  fi
   if installed "$p"; then echo /; return 0; fi
   d=$CACHE/root/$p
   if [[ ! -e $d/.done ]]; then
     deb=$(fetch_deb "$p") || return 1
     mkdir -p "$d"
     dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$d" --wildcards --no-anchored \
-      '*.ogg' '*.wav' '*.flac' '*.aif' '*.aiff' '*drumkit.xml' '*/copyright' 2>/dev/null || true  # tar fails on unmatched patterns
+      '*.ogg' '*.wav' '*.flac' '*.aif' '*.aiff' '*.mp3' '*drumkit.xml' '*/copyright' 2>/dev/null || true  # tar fails on unmatched patterns
     [[ -n $(find "$d" -type f -print -quit) ]] || return 1
     touch "$d/.done"
   fi
@@ -121,6 +140,8 @@ group_of() { # PKG:REL -> group id
     flightgear-data-base:*/c172p/Sounds/engine*) echo flightgear-data-base:c172p-engine ;;
     flightgear-data-base:*/c172p/Sounds/water-*) echo flightgear-data-base:c172p-water ;;
     flightgear-data-base:*/Sounds/wind*.wav)     echo flightgear-data-base:wind ;;
+    fillets-ng-data-cs:*-m-*)                    echo fillets-ng-data-cs:small-fish-voice ;;
+    fillets-ng-data-cs:*-v-*)                    echo fillets-ng-data-cs:big-fish-voice ;;
     *) echo "$1" ;;
   esac
 }
@@ -133,35 +154,39 @@ rms_ok() { # file -> success if RMS level >= SILENCE_DB
   awk -v r="$r" -v t="$SILENCE_DB" 'BEGIN{exit !(r!="-inf" && r+0 >= t+0)}'
 }
 
-# process CLASS MODE PKG ROOT RELPATH [GROUP]
-#   MODE cut   : non-overlapping 1-s windows (<= MAXWIN, evenly spread over the file), silent ones dropped
-#   MODE event : one clip per file: leading silence trimmed, first 1 s kept, zero-padded to 1 s
-process() {
-  local cls=$1 mode=$2 pkg=$3 root=$4 rel=$5 group=${6:-}
-  local f=$root/$rel
-  [[ -f $f && ! -L $f ]] || return 0            # symlinked copies (megaglest tilesets) are reached via their target
-  [[ "$pkg:$rel" =~ $EXCLUDE_RE ]] && return 0
-  local sum; sum=$(md5sum < "$f" | cut -c1-32)
-  [[ -n ${SEEN[$sum]:-} ]] && return 0          # identical file already used (e.g. megaglest tilesets)
-  SEEN[$sum]=1
-  local sr; sr=$(soxi -r "$f" 2>/dev/null || echo 0)
-  (( ${sr%.*} >= MINSR )) || return 0
-  [[ -z $group ]] && group=$(group_of "$pkg:$rel")
-  local stem; stem=$(echo "$pkg/$rel" | sed -E 's#^(.*/)?([^/]+)/([^/]+)/([^/]+)$#\2_\3_\4#; s#\.[A-Za-z0-9]+$##; s#[^A-Za-z0-9_-]+#_#g')
-  stem="${pkg%%-*}_$stem"
+# prepare SRC OUT: SRC (any format sox reads) -> OUT: mono, $SR, low-passed, peak-normalised to -1 dB
+prepare() { sox -q "$1" -b 16 "$2" remix - rate -v "$SR" "${LP[@]}" gain -n -1 2>/dev/null; }
+
+# clip_stem PKG REL -> a file-name stem unique to the source (a hash is added when the path has non-ASCII letters)
+clip_stem() {
+  local stem; stem=$(echo "$1/$2" | sed -E 's#^(.*/)?([^/]+)/([^/]+)/([^/]+)$#\2_\3_\4#; s#\.[A-Za-z0-9]+$##; s#[^A-Za-z0-9_-]+#_#g')
+  if LC_ALL=C grep -q '[^ -~]' <<< "$2"; then stem+="_$(echo -n "$2" | md5sum | cut -c1-8)"; fi
+  echo "${1%%-*}_$stem"
+}
+
+# emit CLASS MODE PKG REL GROUP TMP NCLIPS SECONDS: cut the prepared source TMP into clips
+#   MODE cut   : up to NCLIPS non-overlapping clips of SECONDS s, evenly spread over the source, silent ones dropped
+#                (SECONDS 1: one model window; 10: a stretch the event layer can be replayed over)
+#   MODE event : one clip: leading silence trimmed, first 1 s kept, zero-padded to 1 s
+emit() {
+  local cls=$1 mode=$2 pkg=$3 rel=$4 group=$5 tmp=$6 maxwin=$7 secs=$8
+  local stem; stem=$(clip_stem "$pkg" "$rel")
   mkdir -p "$OUT/$cls"
-  local tmp=$WORK/src.wav
-  sox -q "$f" -b 16 "$tmp" remix - rate -v "$SR" "${LP[@]}" gain -n -1 2>/dev/null || return 0
   local dur; dur=$(soxi -D "$tmp")
-  local n; n=$(awk -v d="$dur" 'BEGIN{print int(d)}')
-  if [[ $mode == cut && $n -ge 2 ]]; then
-    local k=$n; (( k > MAXWIN )) && k=$MAXWIN
+  local n; n=$(awk -v d="$dur" -v s="$secs" 'BEGIN{print int(d/s)}')
+  if [[ $mode == cut && $secs != 1 && $n -lt 1 ]] && awk -v d="$dur" 'BEGIN{exit !(d >= 1)}'; then
+    # a source shorter than one clip but at least a window long: kept whole
+    local o="$OUT/$cls/${stem}_w000.wav"
+    cp "$tmp" "$o"
+    if rms_ok "$o"; then echo "$cls/$(basename "$o"),$cls,$pkg,$rel,0,$group" >> "$MANIFEST"; else rm -f "$o"; fi
+  elif [[ $mode == cut && ( $n -ge 2 || ( $secs != 1 && $n -ge 1 ) ) ]]; then
+    local k=$n; (( k > maxwin )) && k=$maxwin
     local i idx o
     for (( i=0; i<k; i++ )); do
       idx=$(( i * n / k ))
       o="$OUT/$cls/${stem}_w$(printf %03d "$idx").wav"
-      sox -q "$tmp" "$o" trim "$idx" 1
-      if rms_ok "$o"; then echo "$cls/$(basename "$o"),$cls,$pkg,$rel,$idx,$group" >> "$MANIFEST"; else rm -f "$o"; fi
+      sox -q "$tmp" "$o" trim $(( idx * secs )) "$secs"
+      if rms_ok "$o"; then echo "$cls/$(basename "$o"),$cls,$pkg,$rel,$(( idx * secs )),$group" >> "$MANIFEST"; else rm -f "$o"; fi
     done
   else
     local o="$OUT/$cls/${stem}.wav"
@@ -173,23 +198,82 @@ process() {
   fi
 }
 
-# spec lines: CLASS MODE PKG GLOB [MAXFILES [GROUPBY]]   (GLOB relative to the package root;
-#   GROUPBY=dir puts all files of one directory in one group, e.g. one speaker/language)
+# usable FILE PKG REL -> success if the source is a new, unexcluded, real file sampled at >= MINSR
+usable() {
+  local f=$1
+  [[ -f $f && ! -L $f ]] || return 1            # symlinked copies (megaglest tilesets) are reached via their target
+  [[ "$2:$3" =~ $EXCLUDE_RE ]] && return 1
+  local sum; sum=$(md5sum < "$f" | cut -c1-32)
+  [[ -n ${SEEN[$sum]:-} ]] && return 1          # identical file already used (e.g. megaglest tilesets)
+  SEEN[$sum]=1
+  local sr; sr=$(soxi -r "$f" 2>/dev/null || echo 0)
+  (( ${sr%.*} >= MINSR ))
+}
+
+# process CLASS MODE PKG ROOT RELPATH [GROUP [NCLIPS [SECONDS]]]: one source file -> clips (see emit)
+#   SECONDS "whole": the file itself, decoded to WAV but otherwise untouched (rate, channels, level, bandwidth
+#   as shipped): recordings to replay as a user would, e.g. the non-target set that false alarms are counted on
+process() {
+  local cls=$1 mode=$2 pkg=$3 root=$4 rel=$5 group=${6:-} maxwin=${7:-$MAXWIN} secs=${8:-1}
+  usable "$root/$rel" "$pkg" "$rel" || return 0
+  [[ -z $group ]] && group=$(group_of "$pkg:$rel")
+  if [[ $secs == whole ]]; then
+    mkdir -p "$OUT/$cls"
+    local o; o="$OUT/$cls/$(clip_stem "$pkg" "$rel").wav"
+    sox -q "$root/$rel" -b 16 "$o" 2>/dev/null || { rm -f "$o"; return 0; }
+    echo "$cls/$(basename "$o"),$cls,$pkg,$rel,0,$group" >> "$MANIFEST"
+    return 0
+  fi
+  prepare "$root/$rel" "$WORK/src.wav" || return 0
+  emit "$cls" "$mode" "$pkg" "$rel" "$group" "$WORK/src.wav" "$maxwin" "$secs"
+}
+
+# join CLASS PKG ROOT GROUP NCLIPS SECONDS FILE...: the files, each prepared, played one after another as one
+# source (short effects -> a stream of them; short words -> a run of speech without padding), then cut
+join_files() {
+  local cls=$1 pkg=$2 root=$3 group=$4 maxwin=$5 secs=$6; shift 6
+  local parts=() rel i=0
+  for rel in "$@"; do
+    usable "$root/$rel" "$pkg" "$rel" || continue
+    prepare "$root/$rel" "$WORK/part$i.wav" && parts+=("$WORK/part$i.wav") && i=$(( i + 1 ))
+  done
+  (( ${#parts[@]} )) || return 0
+  if (( ${#parts[@]} == 1 )); then cp "${parts[0]}" "$WORK/joined.wav"; else sox -q "${parts[@]}" "$WORK/joined.wav"; fi
+  emit "$cls" cut "$pkg" "joined:$group" "$pkg:$group" "$WORK/joined.wav" "$maxwin" "$secs"
+  rm -f "$WORK"/part*.wav
+}
+
+# spec lines: CLASS MODE PKG GLOB [MAXFILES [GROUPBY [NCLIPS [SECONDS]]]]   (GLOB relative to the package root)
+#   MAXFILES : at most this many of the matching files, evenly spread ("-": all)
+#   GROUPBY  : "dir" puts all files of one directory in one group (one speaker/language); "joinN" plays every N
+#              files one after another as one source (short sounds, see join_files), "join" all of them; "-": per file
+#   NCLIPS   : clips per source (default $MAXWIN)      SECONDS: clip length (default 1; "whole": see process)
 run_spec() {
-  local cls mode pkg glob maxf gby root
-  while read -r cls mode pkg glob maxf gby; do
+  local cls mode pkg glob maxf gby maxwin secs root
+  while read -r cls mode pkg glob maxf gby maxwin secs; do
     [[ -z $cls || $cls == \#* ]] && continue
     if ! root=$(pkgroot "$pkg"); then echo "WARN: package $pkg unavailable, skipped" >&2; continue; fi
     # eval: allow {a,b} brace lists as well as * ? globs; keep only paths that exist
     mapfile -t files < <(cd "$root" && eval "for x in $glob; do [[ -f \$x ]] && echo \"\$x\"; done" | sort -u)
     local nf=${#files[@]}; [[ $nf -eq 0 ]] && { echo "WARN no match: $pkg $glob" >&2; continue; }
-    local k=$nf; [[ -n ${maxf:-} && $maxf -lt $nf ]] && k=$maxf
-    local i
+    [[ -z ${maxf:-} || $maxf == - ]] && maxf=$nf
+    [[ -z ${maxwin:-} || $maxwin == - ]] && maxwin=$MAXWIN
+    local k=$nf; [[ $maxf -lt $nf ]] && k=$maxf
+    local i picked=()
+    for (( i=0; i<k; i++ )); do picked+=("${files[$(( i * nf / k ))]}"); done
+    if [[ ${gby:-} == join* ]]; then
+      local per=${gby#join}; [[ -z $per ]] && per=${#picked[@]}
+      local b
+      for (( b=0; b<${#picked[@]}; b+=per )); do
+        join_files "$cls" "$pkg" "$root" "$(dirname "${picked[$b]}")#$(( b / per ))" "$maxwin" "${secs:-1}" "${picked[@]:b:per}"
+      done
+      continue
+    fi
     local rel grp
-    for (( i=0; i<k; i++ )); do
-      rel=${files[$(( i * nf / k ))]}; grp=""
+    for rel in "${picked[@]}"; do
+      grp=""
       [[ ${gby:-} == dir ]] && grp="$pkg:$(dirname "$rel")"
-      process "$cls" "$mode" "$pkg" "$root" "$rel" "$grp"
+      process "$cls" "$mode" "$pkg" "$root" "$rel" "$grp" "$maxwin" "${secs:-1}"
     done
   done
 }
@@ -299,6 +383,131 @@ engine  cut flightgear-data-base $G/flightgear/Sounds/engine-prop.wav
 engine  cut torcs-data          $G/torcs/data/sound/{porsche_engine,206_engine,engine-1}.wav
 engine  cut supertuxkart-data   $G/supertuxkart/data/sfx/engine_{large,small}.ogg
 engine  cut scratch             usr/share/scratch/Media/Sounds/Effects/{Car,Motorcycle}Passing.wav
+"
+
+# More speech than ktuberling's padded words (one speaker per language): acted dialogue, game voice lines,
+# narration, telephone-free studio takes — other speakers, languages, microphones and rooms. Short lines are
+# played one after another (joinN) and cut into 1-s windows, so speech is never recognised by padding.
+# warzone2100-data's voice lines sit inside base.wz (unzipped by pkgroot into wz/); its audio/nexus/* voice
+# is processed (a villain's effect voice) and its taunts' laughs are not speech: both left out.
+SPEECH_SPEC="
+#CLASS MODE PKG                    GLOB                                                                   MAXFILES GROUPBY NCLIPS SECONDS
+speech cut fillets-ng-data-cs      $G/fillets-ng/sound/*/cs/*-m-*.ogg                                      80 -       3
+speech cut fillets-ng-data-cs      $G/fillets-ng/sound/*/cs/*-v-*.ogg                                      80 -       3
+speech cut warzone2100-data        wz/audio/tutorial/*.ogg                                                 40 -       4
+speech cut warzone2100-data        wz/audio/memressp/*/*.ogg                                               96 join8   6
+speech cut warzone2100-data        wz/audio/{vtoltalk,trnsppil,coltive,proxmessages,multi,countdown}/*.ogg 64 join8   6
+speech cut warzone2100-data        wz/audio/taunts/*/{tkethat,hadenuf,nedpowr,cmgetit,trdofrd,gmeover,wanadie,surprse,tme2die,awyalns,wntmore}?.ogg - join11 6
+speech cut gcin-voice              usr/share/gcin-voice/ogg/*/*.ogg                                        480 join24  8
+speech cut boswars-data            usr/share/games/boswars/campaigns/tutorial/level01*.wav                 -  -       6
+speech cut boswars-data            usr/share/games/boswars/units/*/*.{ready,underattack,completed}.wav      -  join8   6
+speech cut csoundqt-examples       usr/share/csoundqt/Examples/SourceMaterials/fox.wav
+speech cut supercollider-common    usr/share/SuperCollider/sounds/a11wlk01.wav
+"
+
+# The few other recordings of the weak classes in the allowed packages (ALLOWED-DETAILS.md): seconds each,
+# but each a package (recording chain) of its own.
+MORE_SPEC="
+#CLASS MODE PKG                           GLOB
+water  cut csoundqt-examples              usr/share/csoundqt/Examples/SourceMaterials/Seashore.wav
+water  cut minetest-mod-homedecor         $G/minetest/mods/homedecor/*/sounds/homedecor_{shower,faucet,toilet_flush}.ogg
+water  cut minetest-mod-xdecor            $G/minetest/mods/xdecor/sounds/xdecor_boiling_water.ogg
+birds  cut minetest-mod-unified-inventory $G/minetest/mods/unified_inventory/sounds/{birds,owl}.ogg
+engine cut warmux-data                    $G/warmux/sound/default/weapons/aircraft_flying.ogg
+engine cut wordwarvi-sound                usr/share/wordwarvi/sounds/{jetwash,rocket_exhaust_1}.ogg
+engine cut warzone2100-data               wz/audio/sfx/vehicle/{tread,tstart,tland,thover,tflight,hovmove,con-move}.ogg
+"
+
+# "None of these": audio with none of the target classes in it, to train a background class on (and to choose
+# event thresholds on): game and concert music, UI and notification sounds, foley (doors, typing, footsteps,
+# coins, cards, dishes), drums and instruments, crowds and applause, and hard negatives — sliding on snow and
+# leaves (against wind and rain), a hot-air balloon's gas burner (against fire and engine), sparks, steam.
+# Cut into 8-s stretches (29 windows at the 250 ms hop) so that cross-validation can replay them through the
+# event layer; short effects of a package are played one after another (joinN). Left out because they are or
+# may be a target class: voice lines (tuxtype excuseme, wordwarvi help/santa/nice shot, gamine youcannot,
+# heroes ho_yeh/no/oh/go/stop, freedroidrpg voices and ThouArtDefeated), motors (tuxmath engine, fillets
+# mot-x-motor, wordwarvi jetwash/rocket), water (fillets bubbles, enigma drip/drown/swamped/dropinwater, homedecor
+# taps), fire (homedecor fire_*, nether lava/fumarole), birds/insects (sound-icons canary/cockchafer), a steam
+# train (libreoffice train). Music: at most two 8-s stretches per track.
+BACKGROUND_SPEC="
+#CLASS     MODE PKG                         GLOB                                                                    MAXFILES GROUPBY NCLIPS SECONDS
+background cut wesnoth-1.16-music           $G/wesnoth/1.16/data/core/music/*.ogg                                    12 -       1 8
+background cut singularity-music            $G/singularity/music/*.ogg                                               8  -       2 8
+background cut fretsonfire-songs-muldjord   $G/fretsonfire/data/songs/muldjord/*/{song,guitar}.ogg                    8  -       2 8
+background cut lordsawar-data               $G/lordsawar/music/*.ogg                                                 7  -       2 8
+background cut colobot-common-sounds        $G/colobot/music/*.ogg                                                   10 -       1 8
+background cut trackballs-data              $G/trackballs/music/*.ogg                                                6  -       2 8
+background cut trackballs-data              $G/trackballs/sfx/*.wav                                                  -  join25  3 8
+background cut freecol                      $G/freecol/default/resources/music/default/*.ogg                         6  -       2 8
+background cut freecol                      $G/freecol/default/resources/sound/*/*.ogg                               -  join30  3 8
+background cut enigma-data                  $G/enigma/music/*/{meditation,skull_stones,puzzle,across_the_ice,in_space,enigma_rag,esprit}.ogg 7 - 1 8
+background cut enigma-data                  $G/enigma/soundsets/enigma/{pickup,st-thud,it-triggerup,menuexit,st-timer,st-oxydopen,st-switch,boink,suck2,menuok,st-stone,switch,st-mirrorturn,ballcollision,quake,explosion0,invrotate,st-metal,shatter,st-fakeoxyd,st-move,it-triggerdown,st-oxydopened,explosion1,explosion2,menuswitch,menustop,boing,menumove,st-coinslot,st-laser,st-magic}.wav - join40 2 8
+background cut gamine-data                  $G/gamine/sounds/*.ogg                                                   -  -       2 8
+background cut gamine-data                  $G/gamine/sounds/{bleep,bonus,brick,bubble,crash,darken,eat,eraser1,eraser2,grow,level,line_end,paint1,prompt,receive}.wav - join20 1 8
+background cut funnyboat                    $G/funnyboat/data/*.ogg                                                  -  -       2 8
+background cut solarwolf                    $G/solarwolf/data/music/h2.ogg                                           -  -       2 8
+background cut solarwolf                    $G/solarwolf/data/audio/*.wav                                            -  join20  2 8
+background cut fillets-ng-data              $G/fillets-ng/music/*.ogg                                                8  -       1 8
+background cut fillets-ng-data              $G/fillets-ng/sound/linux/en/{key,enter,space}*.ogg                      40 join40  3 8
+background cut fillets-ng-data              $G/fillets-ng/sound/{elk,viking2,barrel}/en/*.ogg                        -  join50  3 8
+background cut extremetuxracer-data         $G/etr/music/*.ogg                                                       6  -       1 8
+background cut extremetuxracer-data         $G/etr/sounds/*_slide.wav                                                -  -       2 8
+background cut extremetuxracer-data         $G/etr/sounds/{tree_hit,pickup1,pickup2,pickup3}.wav                     -  join4   1 8
+background cut lmms-common                  usr/share/lmms/samples/drums/*.ogg                                       -  join72  3 8
+background cut lmms-common                  usr/share/lmms/samples/misc/*.ogg                                        -  join20  2 8
+background cut lmms-common                  usr/share/lmms/samples/{instruments,basses,beats}/*.ogg                  -  join60  3 8
+background cut frozen-bubble-data           $G/frozen-bubble/snd/*zik*.ogg                                           -  -       2 8
+background cut frozen-bubble-data           $G/frozen-bubble/snd/{applause,cancel,chatted,destroy_group,hurry,launch,lose,malus,menu_change,menu_selected,newroot,newroot_solo,noh,pause,rebound,snore,stick,typewriter}.ogg - join20 2 8
+background cut freedroidrpg-data            usr/share/freedroidrpg/data/sound/music/*.ogg                            8  -       1 8
+background cut freedroidrpg-data            usr/share/freedroidrpg/data/sound/effects/{[A-S]*,Ta*,[a-z]*}.ogg         -  join40  3 8
+background cut freedroidrpg-data            usr/share/freedroidrpg/data/sound/effects/{item_sounds,bullets}/*.ogg    -  join30  2 8
+background cut hydrogen-drumkits-effects    usr/share/hydrogen/data/drumkits/belofilms_GuitarStrums/*.flac           60 join20  2 8
+background cut hydrogen-drumkits            usr/share/hydrogen/data/drumkits/*/*.{wav,flac}                          120 join40 2 8
+background cut bucklespring-data            usr/share/buckle/wav/*.wav                                               80 join80  2 8
+background cut tuxmath-data                 usr/share/tuxmath/sounds/*.ogg                                           -  -       1 8
+background cut tuxmath-data                 usr/share/tuxmath/sounds/{alarm,buzz,cheer,harp,laser,pop,shieldsdown,sizzling,tock,towerclock}.wav - join10 1 8
+background cut tuxtype-data                 usr/share/tuxtype/sounds/{amidst_the_raindrops,chiptune2}.ogg            -  -       1 8
+background cut tuxtype-data                 usr/share/tuxtype/sounds/{bite,lose,run,splat,win,winfinal}.wav          -  join6   2 8
+background cut heroes-sound-effects         $G/heroes/sfx/{alien,argent01,bonus,claxon,clock01,clock02,coins,dream,ecrase02,explo01,finlevel,foule1,foule2,invinc,life,lmoins,lplus,menu01,menu02,menu03,mort_b1,mort_b2,mort_b3,mort_b4,power_up,sleep,speedown,speedup}.wav - join28 3 8
+background cut oxygen-sounds                usr/share/sounds/*.ogg                                                   -  join50  4 8
+background cut workrave-data                usr/share/sounds/workrave/*/*.wav                                        -  join30  3 8
+background cut deepin-sound-theme           usr/share/sounds/deepin/stereo/*.wav                                     -  join21  2 8
+background cut psi-plus-sounds              usr/share/psi-plus/sound/*.wav                                           -  join16  1 8
+background cut gajim                        usr/lib/python3/dist-packages/gajim/data/sounds/*.wav                    -  join11  1 8
+background cut pidgin-data                  usr/share/sounds/purple/*.wav                                            -  join5   1 8
+background cut sound-icons                  usr/share/sounds/sound-icons/{cembalo,chord,cymbaly,electric,guitar,gummy,klavichord,percussion,piano,pipe,pisk,prompt,trumpet,violoncello,xylofon}*.wav - join40 2 8
+background cut minetest-mod-homedecor       $G/minetest/mods/homedecor/*/sounds/{homedecor_door_open,homedecor_gate_open_close,homedecor_book_close,homedecor_door_close,homedecor_doorbell,toaster,insert_coin,homedecor_trash_all}.ogg - join8 1 8
+background cut minetest-mod-nether          $G/minetest/mods/nether/sounds/nether_{lightstaff,portal_ambient,book_open,portal_teleport,rack_destroy,portal_ignite,portal_extinguish,portal_ignition_failure}*.ogg - join10 1 8
+background cut minetest-mod-mesecons        $G/minetest/mods/mesecons/*/sounds/*.ogg                                 -  join35  2 8
+background cut minetest-mod-throwing-arrows $G/minetest/mods/throwing_arrows/sounds/*.ogg                            -  join5   1 8
+background cut wordwarvi-sound              usr/share/wordwarvi/sounds/{destiny_facedown,dtox3monomix,highscoremusic,lucky-holiday-cornbread-stuffing-mono,lucky13-steve-mono-mix}.ogg - - 2 8
+background cut wordwarvi-sound              usr/share/wordwarvi/sounds/{aaaah_it_burns,abducted,big_explosion,bodyslam,bombexplosion,clang,fallingscreamhi,flak_gun_sound,flak_hit,gravity_bomb,gunwheel_sound,metalbang?,missile_alarm,missile_alarm_2,missile_explosion,missile_launch_2,new_ground_smack,ooooof,radar_fail,radar_ready,stonebang?,synthetic_bomb,synthetic_gunshot_2,synthetic_laser,synthetic_thunder_short,tesla_tower,timpani_boing,toyota_celica_cardoor_sample,us_quarter,volcano_eruption,woohoo,zzzt}.ogg - join50 3 8
+background cut flightgear-data-ai           $G/flightgear/AI/Sounds/balloon-sound?.wav                               -  -       1 8
+background cut libreoffice-common           usr/lib/libreoffice/share/gallery/sounds/{apert,apert2,applause,beam,beam2,cow,curve,drama,explos,falling,glasses,gong,horse,kling,kongas,laser,left,ok,pluck,roll,romans,soft,space,space2,space3,sparcle,strom,theetone,top,untie,ups,wallewal}.wav - join32 3 8
+background cut csoundqt-examples            usr/share/csoundqt/Examples/SourceMaterials/{808loop,AndItsAll,BassGuitarC,Bounce,BratscheMono,ClassGuit,ClassicalGuitar,MFEM,Songpan,SynthPad,choir,dish,flute,gbuzz3,loop,violins}.wav - join16 4 8
+"
+
+# Non-target recordings to count false alarms on (soundee false-alarms, soundee cv --nontarget): packages that
+# no recipe trains on, kept whole as shipped (rate, channels, level, bandwidth) so that replaying them is what a
+# user's own recording goes through; short effects of a package are joined into one stream. About 2.2 h:
+# planetblupi's 10-minute tracks, drascula's and asc's scores, freeciv's battle effects and fanfare, and KDE
+# and poker game effects (steps, digging, golf, bombs, cards, chips). Left out: freeciv Tread/THover (vehicles)
+# and Splash/inh2o (water), knavalbattle's shot into water.
+NONTARGET_SPEC="
+#CLASS    MODE PKG                   GLOB                                                      MAXFILES GROUPBY NCLIPS SECONDS
+nontarget cut planetblupi-music-ogg  usr/share/planetblupi/music/music00[4-9].ogg                 -  -       1 whole
+nontarget cut drascula-music         usr/share/scummvm/drascula/audio/*.ogg                       -  -       1 whole
+nontarget cut asc-music              $G/asc/music/*.mp3                                           -  -       1 whole
+nontarget cut freeciv-data           $G/freeciv/stdmusic/*.ogg                                    -  -       1 whole
+nontarget cut freeciv-data           $G/freeciv/stdsounds/{SmlExpl,wakeup,MedCan,LrgExpl,LrgCan,wall01,MgHeavy,metbrk,woodbrk,MgBar2,foot3,illegal,MgBar1,Mortar}.ogg - join14 99 600
+nontarget cut kgoldrunner            usr/share/kgoldrunner/themes/default/*.{ogg,wav}             -  join99  99 600
+nontarget cut kolf                   usr/share/kolf/sounds/*.wav                                  -  join99  99 600
+nontarget cut granatier              usr/share/granatier/sounds/*.wav                             -  join99  99 600
+nontarget cut kapman                 usr/share/sounds/kapman/*.ogg                                -  join99  99 600
+nontarget cut kblocks                usr/share/kblocks/sounds/*.ogg                               -  join99  99 600
+nontarget cut knavalbattle           usr/share/knavalbattle/sounds/{ship-player1-shoot,ship-player2-shoot,ship-sink}.ogg - join99 99 600
+nontarget cut kdiamond               usr/share/sounds/KDiamond-*.ogg                              -  join99  99 600
+nontarget cut pokerth-data           $G/pokerth/sounds/default/*.wav                              -  join99  99 600
 "
 
 build_drums() {
@@ -517,9 +726,13 @@ case $RECIPE in
   ambient) run_spec <<< "$AMBIENT_SPEC" ;;
   events)  run_spec <<< "$EVENTS_SPEC" ;;
   extra)   run_spec <<< "$EXTRA_SPEC" ;;
+  speech)  run_spec <<< "$SPEECH_SPEC" ;;
+  more)    run_spec <<< "$MORE_SPEC" ;;
+  background) run_spec <<< "$BACKGROUND_SPEC" ;;
+  nontarget)  run_spec <<< "$NONTARGET_SPEC" ;;
   drums)   build_drums ;;
   household) run_household <<< "$HOUSEHOLD_SPEC" ;;
-  *) echo "unknown recipe $RECIPE (ambient|extra|drums|events|household)" >&2; exit 2 ;;
+  *) echo "unknown recipe $RECIPE (ambient|extra|speech|more|background|nontarget|drums|events|household)" >&2; exit 2 ;;
 esac
 
 # the Debian copyright file of every package a clip came from governs that clip: keep them beside the clips
