@@ -49,7 +49,7 @@ export function eventOptions(cmd: Command): Command {
     )
     .option(
       '--event-threshold <p|class=p...>',
-      `events: smoothed probability that starts an event, for all classes or one (default ${d.threshold}; ends under ¾ of it)`,
+      `events: smoothed probability that starts an event, for all classes or one (default: the model's per-class thresholds, else ${d.threshold}; ends under ¾ of it)`,
       parseEventThreshold,
     )
     .option(
@@ -70,27 +70,34 @@ export function eventOptions(cmd: Command): Command {
     );
 }
 
+/** What the event options take from a model: background classes, per-class event thresholds, learned classes' settings. */
+export interface ModelEventDefaults {
+  backgroundClasses: readonly string[];
+  eventThresholds?: Readonly<Record<string, number>>;
+  classEvents?: Readonly<Record<string, Partial<ClassEventSettings>>>;
+}
+
 /**
- * The event options the command line asks for (unset ones keep the model's settings for its learned
- * classes, then the event layer's defaults).
- * @param modelBackground the model's own background classes; `--background` adds to them.
- * @param classEvents event settings of the model's learned classes (`soundee learn`): a general
- *   `--event-threshold P` or `--min-duration MS` replaces them, `--event-threshold CLASS=P` that class's threshold.
+ * The event options the command line asks for (unset ones keep the model's, then the event layer's
+ * defaults).
+ * @param model the model's background classes (`--background` adds to them), per-class event
+ *   thresholds (chosen on held-out packages) and its learned classes' event settings (`soundee learn`):
+ *   a general `--event-threshold P` replaces every threshold, `--min-duration MS` the learned classes'
+ *   minimum durations, `--event-threshold CLASS=P` that class's threshold.
  */
-export function eventOptionsOf(
-  o: EventCliOptions,
-  modelBackground: readonly string[],
-  classEvents: Readonly<Record<string, Partial<ClassEventSettings>>> = {},
-): EventOptions {
+export function eventOptionsOf(o: EventCliOptions, model: ModelEventDefaults): EventOptions {
   const perClass: Record<string, Partial<ClassEventSettings>> = {};
-  for (const [k, v] of Object.entries(classEvents))
+  if (o.eventThreshold?.threshold === undefined)
+    for (const [k, v] of Object.entries(model.eventThresholds ?? {})) perClass[k] = { threshold: v };
+  for (const [k, v] of Object.entries(model.classEvents ?? {}))
     perClass[k] = {
+      ...perClass[k],
       ...(o.eventThreshold?.threshold === undefined && v.threshold !== undefined ? { threshold: v.threshold } : {}),
       ...(o.minDuration === undefined && v.minDurationMs !== undefined ? { minDurationMs: v.minDurationMs } : {}),
     };
   for (const [k, v] of Object.entries(o.eventThreshold?.perClass ?? {})) perClass[k] = { ...perClass[k], threshold: v };
   return {
-    backgroundClasses: [...new Set([...modelBackground, ...(o.background ?? [])])],
+    backgroundClasses: [...new Set([...model.backgroundClasses, ...(o.background ?? [])])],
     perClass,
     ...(o.silenceDb === undefined ? {} : { silenceDb: o.silenceDb }),
     ...(o.smooth === undefined ? {} : { smoothWindows: o.smooth }),
@@ -112,15 +119,8 @@ export interface EventSettings {
  * @param model the model's classes and background classes (a `Classifier` fits).
  * @throws CliError (exit 2) for a class name the model does not have or a value out of range.
  */
-export function eventSettingsFor(
-  o: EventCliOptions,
-  model: {
-    classes: readonly string[];
-    backgroundClasses: readonly string[];
-    classEvents?: Readonly<Record<string, Partial<ClassEventSettings>>>;
-  },
-): EventSettings {
-  const options = eventOptionsOf(o, model.backgroundClasses, model.classEvents);
+export function eventSettingsFor(o: EventCliOptions, model: { classes: readonly string[] } & ModelEventDefaults): EventSettings {
+  const options = eventOptionsOf(o, model);
   try {
     return { options, silenceDb: resolveEventOptions(model.classes, options).silenceDb };
   } catch (e) {

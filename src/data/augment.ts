@@ -1,7 +1,12 @@
 /**
  * Training-time augmentation for sound. Waveform changes (time shift, gain, background mixing, noise,
- * digital-silence gaps) happen before the feature path; spectral ones (random EQ, frequency and time
- * masks) on the dB frames before colouring. Rendering itself is the one feature path, unchanged.
+ * digital-silence gaps) happen before the feature path; spectral ones (random EQ, band-limiting,
+ * reverberation, frequency and time masks) on the dB frames before colouring. Rendering itself is the
+ * one feature path, unchanged.
+ *
+ * Most of them imitate another recording chain — another microphone (EQ, band-limiting), another room
+ * (reverberation), another place (background sounds underneath, noise) — because a model that is to
+ * recognise a sound on recordings it never heard must not learn the one chain each class was recorded with.
  */
 import type { FeatureConfig } from '../config.ts';
 import { frameSignal, type WindowFrames } from '../features/framer.ts';
@@ -15,6 +20,12 @@ export interface AugmentOptions {
   /** Mix another training clip (any class) underneath, at a gain in this range relative to the clip. */
   mixProbability: number;
   mixGainDb: [number, number];
+  /**
+   * Mix a clip of a background class ("none of these": music, effects, crowds…) underneath, at a
+   * signal-to-background ratio in this range (dB): the sounds a target is heard over in real life.
+   */
+  backgroundMixProbability: number;
+  backgroundSnrDb: [number, number];
   /** Add white, pink or brown noise at an SNR in this range. */
   noiseProbability: number;
   noiseSnrDb: [number, number];
@@ -25,6 +36,23 @@ export interface AugmentOptions {
   /** Random spectral tilt and bumps of up to ±eqDb across the bands (different microphones and sources). */
   eqProbability: number;
   eqDb: number;
+  /**
+   * A cheaper or different microphone, a codec, a phone: attenuate the bands above a random cut-off
+   * (at a fraction of the band range in `lowpassAt`) and below one (in `highpassAt`), by a slope in
+   * `bandSlopeDb` dB per band.
+   */
+  bandLimitProbability: number;
+  lowpassAt: [number, number];
+  highpassAt: [number, number];
+  bandSlopeDb: [number, number];
+  /**
+   * Another room: a diffuse reverberant tail added to every band's power (a decaying average of the
+   * band's past power) with a reverberation time (RT60) in `reverbSeconds` (shorter for high bands)
+   * and a direct-to-reverberant ratio in `reverbDrrDb`.
+   */
+  reverbProbability: number;
+  reverbSeconds: [number, number];
+  reverbDrrDb: [number, number];
   /** SpecAugment-style masks: up to `freqMaskBands` bands and `timeMaskFrames` frames, `masks` of each. */
   maskProbability: number;
   freqMaskBands: number;
@@ -36,12 +64,21 @@ export const DEFAULT_AUGMENT: Readonly<AugmentOptions> = Object.freeze({
   shiftProbability: 1,
   mixProbability: 0.5,
   mixGainDb: [-24, -8] as [number, number],
+  backgroundMixProbability: 0,
+  backgroundSnrDb: [0, 20] as [number, number],
   noiseProbability: 0.4,
   noiseSnrDb: [5, 40] as [number, number],
   gainDb: [-30, 0] as [number, number],
   gapProbability: 0.2,
   eqProbability: 0.6,
   eqDb: 8,
+  bandLimitProbability: 0,
+  lowpassAt: [0.4, 1] as [number, number],
+  highpassAt: [0, 0.2] as [number, number],
+  bandSlopeDb: [3, 20] as [number, number],
+  reverbProbability: 0,
+  reverbSeconds: [0.2, 1.5] as [number, number],
+  reverbDrrDb: [-3, 12] as [number, number],
   maskProbability: 0.5,
   freqMaskBands: 8,
   timeMaskFrames: 16,
@@ -53,12 +90,23 @@ export const NO_AUGMENT: Readonly<AugmentOptions> = Object.freeze({
   ...DEFAULT_AUGMENT,
   shiftProbability: 0,
   mixProbability: 0,
+  backgroundMixProbability: 0,
   noiseProbability: 0,
   gainDb: [0, 0] as [number, number],
   gapProbability: 0,
   eqProbability: 0,
+  bandLimitProbability: 0,
+  reverbProbability: 0,
   maskProbability: 0,
 });
+
+/** Where augmentation finds other audio to mix in (each returns one window of samples). */
+export interface MixSources {
+  /** Any training clip. */
+  any?: () => Float32Array;
+  /** A clip of a background ("none of these") class, when the dataset has one. */
+  background?: () => Float32Array;
+}
 
 const rms = (x: Float32Array) => Math.sqrt(x.reduce((a, v) => a + v * v, 0) / x.length) || 1e-9;
 const db = (g: number) => 10 ** (g / 20);
@@ -89,11 +137,17 @@ function coloredNoise(n: number, rng: Random): Float32Array {
   return out;
 }
 
+/** Adds `b` (circularly, from a random offset) to `y` in place with gain g. */
+function mixInto(y: Float32Array, b: Float32Array, g: number, rng: Random): void {
+  const k = rng.int(b.length);
+  for (let i = 0; i < y.length; i++) y[i]! += g * b[(i + k) % b.length]!;
+}
+
 /**
  * Waveform augmentation of one window of audio (a new array; `x` is not changed).
- * @param background picks another clip to mix underneath.
+ * @param sources other clips to mix underneath.
  */
-export function augmentWaveform(x: Float32Array, rng: Random, o: AugmentOptions, background?: () => Float32Array): Float32Array {
+export function augmentWaveform(x: Float32Array, rng: Random, o: AugmentOptions, sources: MixSources = {}): Float32Array {
   const n = x.length;
   let y = Float32Array.from(x);
   if (rng.next() < o.shiftProbability) {
@@ -103,11 +157,13 @@ export function augmentWaveform(x: Float32Array, rng: Random, o: AugmentOptions,
     s.set(y.subarray(0, k), n - k);
     y = s;
   }
-  if (background && rng.next() < o.mixProbability) {
-    const b = background();
-    const k = rng.int(n);
-    const g = (db(rng.uniform(o.mixGainDb[0], o.mixGainDb[1])) * rms(y)) / rms(b);
-    for (let i = 0; i < n; i++) y[i]! += g * b[(i + k) % b.length]!;
+  if (sources.any && rng.next() < o.mixProbability) {
+    const b = sources.any();
+    mixInto(y, b, (db(rng.uniform(o.mixGainDb[0], o.mixGainDb[1])) * rms(y)) / rms(b), rng);
+  }
+  if (sources.background && rng.next() < o.backgroundMixProbability) {
+    const b = sources.background();
+    mixInto(y, b, (db(-rng.uniform(o.backgroundSnrDb[0], o.backgroundSnrDb[1])) * rms(y)) / rms(b), rng);
   }
   if (rng.next() < o.noiseProbability) {
     const nz = coloredNoise(n, rng);
@@ -128,9 +184,55 @@ export function augmentWaveform(x: Float32Array, rng: Random, o: AugmentOptions,
   return y;
 }
 
-/** Spectral augmentation of a window's dB frames, in place. */
-export function augmentFrames(w: WindowFrames, rng: Random, o: AugmentOptions): void {
+/** Attenuates the bands above and below random cut-offs (a band-limited microphone or codec), in place. */
+function bandLimit(w: WindowFrames, rng: Random, o: AugmentOptions, floorDb: number): void {
   const { frames, bands, data } = w;
+  const hi = rng.uniform(o.lowpassAt[0], o.lowpassAt[1]) * bands;
+  const lo = rng.uniform(o.highpassAt[0], o.highpassAt[1]) * bands;
+  const slopeHi = rng.uniform(o.bandSlopeDb[0], o.bandSlopeDb[1]);
+  const slopeLo = rng.uniform(o.bandSlopeDb[0], o.bandSlopeDb[1]);
+  for (let b = 0; b < bands; b++) {
+    const cut = Math.max(0, b + 0.5 - hi) * slopeHi + Math.max(0, lo - b - 0.5) * slopeLo;
+    if (cut <= 0) continue;
+    for (let f = 0; f < frames; f++) data[f * bands + b] = Math.max(floorDb, data[f * bands + b]! - cut);
+  }
+}
+
+/**
+ * Adds a diffuse reverberant tail to every band, in place: the band's power plus g times a running
+ * average of its past power that decays by 60 dB in the band's reverberation time. The running
+ * average starts at the window's first frames (as if the sound had been going on), so the window's
+ * start is not reverb-free.
+ */
+function reverberate(w: WindowFrames, rng: Random, o: AugmentOptions, hopSeconds: number, floorDb: number): void {
+  const { frames, bands, data } = w;
+  const rt60 = rng.uniform(o.reverbSeconds[0], o.reverbSeconds[1]);
+  const g = db(-rng.uniform(o.reverbDrrDb[0], o.reverbDrrDb[1])) ** 2;
+  const floor = 10 ** (floorDb / 10);
+  for (let b = 0; b < bands; b++) {
+    // high frequencies die away faster (air and wall absorption)
+    const t = rt60 * (1 - (0.5 * b) / bands);
+    const a = Math.exp((-Math.LN10 * 6 * hopSeconds) / t);
+    let tail = 0;
+    for (let f = 0; f < Math.min(4, frames); f++) tail += (10 ** (data[f * bands + b]! / 10) - floor) / Math.min(4, frames);
+    for (let f = 0; f < frames; f++) {
+      const i = f * bands + b;
+      const p = Math.max(0, 10 ** (data[i]! / 10) - floor);
+      tail = a * tail + (1 - a) * p;
+      data[i] = 10 * Math.log10(p + g * tail + floor);
+    }
+  }
+}
+
+/**
+ * Spectral augmentation of a window's dB frames, in place.
+ * @param c the feature config the frames were computed with (its noise floor and STFT hop).
+ */
+export function augmentFrames(w: WindowFrames, rng: Random, o: AugmentOptions, c?: FeatureConfig): void {
+  const { frames, bands, data } = w;
+  const floorDb = c?.noiseFloorDb ?? -90;
+  if (rng.next() < o.bandLimitProbability) bandLimit(w, rng, o, floorDb);
+  if (rng.next() < o.reverbProbability) reverberate(w, rng, o, c ? c.stftHopSamples / c.sampleRateHz : 0.0156, floorDb);
   if (rng.next() < o.eqProbability) {
     // tilt plus two smooth bumps across the bands
     const tilt = rng.uniform(-o.eqDb, o.eqDb);
@@ -163,17 +265,11 @@ export function augmentFrames(w: WindowFrames, rng: Random, o: AugmentOptions): 
  * The spectrogram of an augmented copy of one window of audio: waveform augmentation, then the feature
  * path's framing, then spectral augmentation. Render it with the feature path (renderWindowImages).
  */
-export function augmentedWindow(
-  x: Float32Array,
-  c: FeatureConfig,
-  rng: Random,
-  o: AugmentOptions,
-  background?: () => Float32Array,
-): WindowFrames {
-  const y = augmentWaveform(x, rng, o, background);
+export function augmentedWindow(x: Float32Array, c: FeatureConfig, rng: Random, o: AugmentOptions, sources: MixSources = {}): WindowFrames {
+  const y = augmentWaveform(x, rng, o, sources);
   const [w] = frameSignal(y, c);
   if (!w) throw new Error(`augmented clip of ${y.length} samples is shorter than a window`);
-  augmentFrames(w, rng, o);
+  augmentFrames(w, rng, o, c);
   return w;
 }
 
@@ -183,10 +279,10 @@ export async function renderAugmented(
   c: FeatureConfig,
   rng: Random,
   o: AugmentOptions,
-  background?: () => Float32Array,
+  sources: MixSources = {},
 ): Promise<Uint8Array[]> {
   return renderWindowImages(
-    xs.map((x) => augmentedWindow(x, c, rng, o, background)),
+    xs.map((x) => augmentedWindow(x, c, rng, o, sources)),
     c,
   );
 }

@@ -30,7 +30,8 @@ export interface EngineOptions {
    * The event layer's settings (smoothing, thresholds per class, minimum duration, cooldown,
    * background classes, the level gate's `silenceDb`); unset fields take `DEFAULT_EVENT_OPTIONS`.
    * Default `backgroundClasses`: the model's own; learned classes (`classEvents`) get their own
-   * threshold and minimum duration unless `perClass` names them.
+   * threshold and minimum duration unless `perClass` names them; other classes without a threshold take
+   * the model's own event thresholds (`eventThresholds`) unless a general `threshold` is given.
    */
   events?: EventOptions;
   /** Largest inference batch. Default `DEFAULTS.inferenceBatch` (64). */
@@ -148,7 +149,7 @@ export class Engine {
    */
   constructor(model: ImageClassifier, o: EngineOptions = {}) {
     this.current = model;
-    this.options = withModelBackground(withClassEvents(o.events ?? {}, model), model);
+    this.options = withModelDefaults(withClassEvents(o.events ?? {}, model), model);
     this.resolved = resolveEventOptions(model.classes, this.options);
     this.inference = new BatchQueue(model, o.maxBatch);
     this.render = new RenderQueue(model.features);
@@ -208,7 +209,7 @@ export class Engine {
    * @throws SoundeeError ERR_EVENT_OPTIONS for bad settings; nothing changes then.
    */
   setEventOptions(options: EventOptions): void {
-    const next = withModelBackground(options, this.model);
+    const next = withModelDefaults(options, this.model);
     const resolved = resolveEventOptions(this.model.classes, next);
     this.options = next;
     this.resolved = resolved;
@@ -273,7 +274,7 @@ export class Engine {
           `the new model ${next.name} was trained with other feature settings than the running one (running ≠ new): ${diff.join('; ')}; a running server can only switch to a model with the same features`,
         );
       const asked = typeof o.events === 'function' ? o.events(next) : (o.events ?? carryEventOptions(this.options, this.current, next));
-      options = withModelBackground(asked, next);
+      options = withModelDefaults(asked, next);
       resolved = resolveEventOptions(next.classes, options);
     } catch (e) {
       if (loaded) next.dispose();
@@ -360,7 +361,18 @@ function withClassEvents(options: EventOptions, model: ImageClassifier): EventOp
   return { ...options, perClass };
 }
 
-/** The model's background classes, unless the options name their own. */
-function withModelBackground(options: EventOptions, model: ImageClassifier): EventOptions {
-  return options.backgroundClasses === undefined ? { ...options, backgroundClasses: [...model.backgroundClasses] } : options;
+/**
+ * The model's defaults under the options: its background classes unless the options name their own,
+ * and its per-class event thresholds (fitted on held-out packages) for the classes the options leave
+ * unset, unless the options give one general threshold (which replaces them all).
+ */
+function withModelDefaults(options: EventOptions, model: ImageClassifier): EventOptions {
+  let o = options.backgroundClasses === undefined ? { ...options, backgroundClasses: [...model.backgroundClasses] } : options;
+  const own = model.eventThresholds ?? {};
+  if (o.threshold === undefined && Object.keys(own).length) {
+    const perClass = { ...o.perClass };
+    for (const [c, t] of Object.entries(own)) if (perClass[c]?.threshold === undefined) perClass[c] = { ...perClass[c], threshold: t };
+    o = { ...o, perClass };
+  }
+  return o;
 }

@@ -100,7 +100,7 @@ export async function examplePositives(
   const pickBackground = () => background[rng.int(background.length)]!;
   const images: Uint8Array[] = [];
   for (let at = 0; at < copies.length; at += 256) {
-    images.push(...(await renderAugmented(copies.slice(at, at + 256), c, rng, augment, background.length ? pickBackground : undefined)));
+    images.push(...(await renderAugmented(copies.slice(at, at + 256), c, rng, augment, background.length ? { any: pickBackground } : {})));
     onProgress?.(images.length, copies.length);
   }
   return { windows: concatWindows(embedder.dims, recorded, embedImages(embedder, images)), recorded };

@@ -5,12 +5,13 @@
  */
 import type * as tf from '@tensorflow/tfjs';
 import { DEFAULTS, type FeatureConfig, UNKNOWN_LABEL, diffFeatureConfig } from '../config.ts';
+import { applyTemperature } from './calibration.ts';
 import { type EngineChoice, type InferenceEngine, createInferenceEngine } from './inference.ts';
 import type { LoadedModel } from './io.ts';
 
 /** One classified input. */
 export interface Classification {
-  /** Top class, or `unknown` when its probability is under the threshold. */
+  /** Top class, or `unknown` when its probability is under the threshold or it is a background class. */
   label: string;
   /** Probability of the top class. */
   confidence: number;
@@ -38,6 +39,8 @@ export interface ImageClassifier {
   readonly architecture: string;
   /** Probability under which a prediction is `unknown`. */
   readonly threshold: number;
+  /** Per-class event thresholds the model was calibrated with (the event layer's defaults for those classes). */
+  readonly eventThresholds?: Readonly<Record<string, number>>;
   /**
    * Classifies a batch of model-input images (each imageSize² · 3 bytes, HWC, as the feature path
    * renders them).
@@ -72,6 +75,10 @@ export class Classifier implements ImageClassifier {
   readonly name: string;
   readonly architecture: string;
   readonly threshold: number;
+  /** Temperature applied to the network's probabilities (metadata `calibration`; 1 = none). */
+  readonly temperature: number;
+  /** Per-class event thresholds from the model's metadata (the event layer's defaults for those classes). */
+  readonly eventThresholds: Readonly<Record<string, number>>;
   /** What runs the network: tfjs (on a copy with batch norm folded, ./fold.ts) or onnxruntime (./inference.ts). */
   readonly engine: InferenceEngine;
   /** The loaded network; disposed with the classifier. */
@@ -102,6 +109,8 @@ export class Classifier implements ImageClassifier {
     this.name = loaded.metadata.name;
     this.architecture = loaded.metadata.architecture;
     this.threshold = threshold ?? loaded.metadata.confidenceThreshold ?? DEFAULTS.confidenceThreshold;
+    this.temperature = loaded.metadata.calibration?.temperature ?? 1;
+    this.eventThresholds = { ...loaded.metadata.eventThresholds };
     if (!(this.threshold >= 0 && this.threshold <= 1))
       throw new RangeError(`confidence threshold must be in [0, 1], got ${this.threshold}`);
     this.inputLen = this.features.imageSize * this.features.imageSize * 3;
@@ -116,11 +125,13 @@ export class Classifier implements ImageClassifier {
     this.classify([new Uint8Array(this.inputLen)]);
   }
 
+  /** Labels a probability vector: `unknown` under the threshold or when a background class ("none of these") is on top. */
   label(probabilities: Float32Array): Classification {
     let best = 0;
     for (let i = 1; i < probabilities.length; i++) if (probabilities[i]! > probabilities[best]!) best = i;
     const confidence = probabilities[best]!;
-    return { label: confidence >= this.threshold ? this.classes[best]! : UNKNOWN_LABEL, confidence, probabilities };
+    const known = confidence >= this.threshold && !this.backgroundClasses.includes(this.classes[best]!);
+    return { label: known ? this.classes[best]! : UNKNOWN_LABEL, confidence, probabilities };
   }
 
   /**
@@ -138,7 +149,7 @@ export class Classifier implements ImageClassifier {
     });
     const probs = this.engine.run(flat, n);
     const k = this.classes.length;
-    return Array.from({ length: n }, (_, i) => this.label(probs.slice(i * k, (i + 1) * k)));
+    return Array.from({ length: n }, (_, i) => this.label(applyTemperature(probs.subarray(i * k, (i + 1) * k), this.temperature)));
   }
 
   dispose(): void {

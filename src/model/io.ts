@@ -28,6 +28,13 @@ export interface ModelMetadata {
   confidenceThreshold: number;
   /** Classes added with `soundee learn`, in the order they were added (they follow the original classes). */
   customClasses?: CustomClassRecord[];
+  /**
+   * Calibration of the probabilities, applied at inference: softmax(log p / temperature), fitted on
+   * predictions for packages the fitting models never trained on (`soundee cv`). Absent: none.
+   */
+  calibration?: { method: 'temperature'; temperature: number; fittedOn?: string };
+  /** Per-class event thresholds (chosen on held-out packages); the event layer's default for those classes. */
+  eventThresholds?: Record<string, number>;
   /** Free-form training and evaluation summaries. */
   training?: Record<string, unknown>;
   evaluation?: Record<string, unknown>;
@@ -208,6 +215,14 @@ export async function readMetadata(dir: string): Promise<ModelMetadata> {
     !(Array.isArray(m.customClasses) && m.customClasses.every((c) => typeof c?.label === 'string' && m.classes!.includes(c.label)))
   )
     modelError('ERR_MODEL_INVALID', `${where}: "customClasses" must describe some of the model's classes (${m.classes.join(', ')})`);
+  const t = m.calibration?.temperature;
+  if (m.calibration !== undefined && !(m.calibration.method === 'temperature' && typeof t === 'number' && t > 0 && Number.isFinite(t)))
+    modelError('ERR_MODEL_INVALID', `${where}: "calibration" must be {"method": "temperature", "temperature": T > 0}`);
+  if (
+    m.eventThresholds !== undefined &&
+    !Object.entries(m.eventThresholds).every(([c, p]) => m.classes!.includes(c) && typeof p === 'number' && p > 0 && p <= 1)
+  )
+    modelError('ERR_MODEL_INVALID', `${where}: "eventThresholds" must map some of the model's classes to probabilities in (0, 1]`);
   let features: FeatureConfig;
   try {
     features = resolveFeatureConfig(m.features ?? {});

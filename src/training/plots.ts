@@ -31,6 +31,8 @@ function panel(
   yMax?: number,
   mark?: number,
 ): string {
+  // a series without values (validation when training had none) is left out
+  series = series.filter((s) => s.values.some(Number.isFinite));
   const all = series.flatMap((s) => s.values).filter(Number.isFinite);
   const lo = yMin ?? Math.min(...all, 0);
   const hi = yMax ?? Math.max(...all, 1e-9) * 1.05;
@@ -139,6 +141,75 @@ export function confusionSvg(classes: readonly string[], m: readonly number[][],
       `<text x="${left + j * cell + cell / 2}" y="${top - 8}" text-anchor="start" font-size="12" transform="rotate(-40 ${left + j * cell + cell / 2} ${top - 8})">${esc(c)}</text>`,
     );
   });
+  out.push('</svg>');
+  return out.join('\n');
+}
+
+/** What a reliability diagram draws of one set of predictions (a CalibrationReport fits). */
+export interface ReliabilityCurve {
+  name: string;
+  ece: number;
+  bins: readonly { lo: number; hi: number; count: number; confidence: number; accuracy: number }[];
+}
+
+/**
+ * A reliability diagram: per confidence bin, the share of right answers against the mean confidence
+ * (on the diagonal when calibrated), one curve per set of predictions, and below it how many items
+ * fall in each bin.
+ */
+export function reliabilitySvg(curves: readonly ReliabilityCurve[], title: string): string {
+  const W = 620;
+  const H = 660;
+  const x0 = 80;
+  const y0 = 60;
+  const w = 460;
+  const h = 400;
+  const hy0 = y0 + h + 50;
+  const hh = 90;
+  const colors = ['#d62728', '#1f77b4', '#2ca02c', '#9467bd'];
+  const px = (v: number) => x0 + v * w;
+  const py = (v: number) => y0 + h - v * h;
+  const out: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif">`,
+    '<rect width="100%" height="100%" fill="white"/>',
+    `<text x="${W / 2}" y="24" text-anchor="middle" font-size="16">${esc(title)}</text>`,
+    `<rect x="${x0}" y="${y0}" width="${w}" height="${h}" fill="none" stroke="#888"/>`,
+    `<line x1="${px(0)}" y1="${py(0)}" x2="${px(1)}" y2="${py(1)}" stroke="#999" stroke-dasharray="4,4"/>`,
+  ];
+  for (let t = 0; t <= 10; t += 2) {
+    const v = t / 10;
+    out.push(`<text x="${x0 - 6}" y="${py(v) + 4}" text-anchor="end" font-size="11">${v.toFixed(1)}</text>`);
+    out.push(`<text x="${px(v)}" y="${y0 + h + 16}" text-anchor="middle" font-size="11">${v.toFixed(1)}</text>`);
+  }
+  out.push(`<text x="${x0 + w / 2}" y="${y0 + h + 34}" text-anchor="middle" font-size="12">confidence (top-class probability)</text>`);
+  out.push(
+    `<text x="22" y="${y0 + h / 2}" text-anchor="middle" font-size="12" transform="rotate(-90 22 ${y0 + h / 2})">share right</text>`,
+  );
+  const maxCount = Math.max(1, ...curves.flatMap((c) => c.bins.map((b) => b.count)));
+  curves.forEach((c, k) => {
+    const color = colors[k % colors.length]!;
+    const pts = c.bins.filter((b) => b.count > 0);
+    out.push(
+      `<polyline points="${pts.map((b) => `${px(b.confidence).toFixed(1)},${py(b.accuracy).toFixed(1)}`).join(' ')}" fill="none" stroke="${color}" stroke-width="2"/>`,
+    );
+    for (const b of pts)
+      out.push(`<circle cx="${px(b.confidence).toFixed(1)}" cy="${py(b.accuracy).toFixed(1)}" r="3.5" fill="${color}"/>`);
+    out.push(
+      `<line x1="${x0 + 12}" x2="${x0 + 32}" y1="${y0 + 16 + 18 * k}" y2="${y0 + 16 + 18 * k}" stroke="${color}" stroke-width="2"/>`,
+    );
+    out.push(`<text x="${x0 + 38}" y="${y0 + 20 + 18 * k}" font-size="12">${esc(`${c.name} (ECE ${c.ece.toFixed(3)})`)}</text>`);
+    // item counts per bin, side by side
+    const bw = w / (c.bins.length || 1) / curves.length;
+    c.bins.forEach((b, j) => {
+      const bh = (b.count / maxCount) * hh;
+      out.push(
+        `<rect x="${(px(b.lo) + k * bw).toFixed(1)}" y="${(hy0 + hh - bh).toFixed(1)}" width="${(bw - 1).toFixed(1)}" height="${bh.toFixed(1)}" fill="${color}" opacity="0.7"/>`,
+      );
+      if (j === 0 && k === 0) out.push(`<text x="${x0 - 6}" y="${hy0 + 10}" text-anchor="end" font-size="11">${maxCount}</text>`);
+    });
+  });
+  out.push(`<line x1="${x0}" x2="${x0 + w}" y1="${hy0 + hh}" y2="${hy0 + hh}" stroke="#888"/>`);
+  out.push(`<text x="${x0 + w / 2}" y="${hy0 + hh + 18}" text-anchor="middle" font-size="12">items per confidence bin</text>`);
   out.push('</svg>');
   return out.join('\n');
 }

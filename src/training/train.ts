@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { SoundeeError } from '../config.ts';
-import { type AugmentOptions, renderAugmented } from '../data/augment.ts';
+import { type AugmentOptions, type MixSources, renderAugmented } from '../data/augment.ts';
 import type { Dataset } from '../data/dataset-file.ts';
 import { availableParallelism } from 'node:os';
 import { Random } from '../util/random.ts';
@@ -14,10 +14,16 @@ import { type Architecture, buildModel } from '../model/architectures.ts';
 import { toModelInput } from '../model/classifier.ts';
 import { DataParallelTrainer } from '@soundee/tfjs-wasm-training';
 
+/** How training items are drawn (see TrainOptions.sampling). */
+export const SAMPLINGS = ['balanced', 'groups', 'packages', 'natural'] as const;
+export type Sampling = (typeof SAMPLINGS)[number];
+
 export interface TrainOptions {
   arch: Architecture;
   /** resnet: classifier head (see ArchitectureOptions.head). */
   head?: 'freq' | 'gap';
+  /** resnet: channels of the three stages (see ArchitectureOptions.widths). Default [16, 32, 64]. */
+  widths?: readonly [number, number, number];
   /** Most epochs to run. */
   epochs: number;
   batchSize: number;
@@ -31,15 +37,35 @@ export interface TrainOptions {
   /**
    * 'balanced': every class equally likely; 'groups': every class equally likely and, within a class,
    * every group (recording) equally likely, so one long recording cannot define its class;
-   * 'natural': the dataset's proportions.
+   * 'packages': every class, then every package (recording source) within it, then every group within
+   * that equally likely, so one game's sound designer cannot define a class; 'natural': the dataset's
+   * proportions.
    */
-  sampling: 'balanced' | 'groups' | 'natural';
+  sampling: Sampling;
   /** Label smoothing ε (targets (1-ε)·onehot + ε/K); 0 for plain one-hot. */
   labelSmoothing: number;
   /** 'cosine' decays the learning rate to 5 % over the epochs; 'constant' keeps it. */
   lrSchedule: 'cosine' | 'constant';
   /** Items per epoch (default: the number of training items). */
   itemsPerEpoch?: number;
+  /** Items to train on (default: the dataset's train split). Cross-validation passes its folds here. */
+  trainItems?: readonly number[];
+  /**
+   * Items to select the best epoch on (default: the valid split). `null`: no validation — train all
+   * `epochs` and keep the last epoch's weights (the averaged ones with `ema`), as cross-validation
+   * and a final model trained on all data do.
+   */
+  validItems?: readonly number[] | null;
+  /**
+   * Classes of "none of these" sounds (e.g. `background`): their clips are what augmentation mixes
+   * under the others (`backgroundMixProbability`). Default: none.
+   */
+  backgroundClasses?: readonly string[];
+  /**
+   * With 'balanced', 'groups' or 'packages' sampling, a background class is drawn this many times as
+   * often as a target class (it stands for every sound that is none of them). Default 1.
+   */
+  backgroundWeight?: number;
   /** Mixup α: each batch is blended with a shuffled copy of itself, λ ~ Beta(α, α), targets blended alike; 0 = off. */
   mixup?: number;
   /**
@@ -57,6 +83,30 @@ export interface TrainOptions {
   onEpoch?: (log: EpochLog) => void;
   /** Polled between batches; true stops training (the best weights so far are kept). */
   shouldStop?: () => boolean;
+}
+
+/**
+ * What a model's metadata and a cross-validation report record of a training recipe: the same
+ * object for both, so that a final model can be checked to be the recipe its figures judged.
+ */
+export function recipeRecordOf(o: Omit<TrainOptions, 'patience'>): Record<string, unknown> {
+  return {
+    head: o.arch === 'resnet' ? o.head : undefined,
+    ...(o.arch === 'resnet' && o.widths ? { widths: [...o.widths] } : {}),
+    epochs: o.epochs,
+    itemsPerEpoch: o.itemsPerEpoch,
+    batchSize: o.batchSize,
+    lr: o.lr,
+    seed: o.seed,
+    sampling: o.sampling,
+    backgroundWeight: o.backgroundWeight ?? 1,
+    labelSmoothing: o.labelSmoothing,
+    schedule: o.lrSchedule,
+    mixup: o.mixup ?? 0,
+    ema: o.ema ?? 0,
+    backgroundClasses: [...(o.backgroundClasses ?? [])],
+    augment: o.augment,
+  };
 }
 
 export interface EpochLog {
@@ -83,33 +133,57 @@ export interface TrainResult {
   interrupted: boolean;
 }
 
+/** Draws one item from a tree of nested groups, every branch of a level equally likely. */
+type Tree = number[] | Map<string, Tree>;
+function drawFrom(t: Tree, rng: Random): number {
+  if (Array.isArray(t)) return t[rng.int(t.length)]!;
+  const branches = [...t.values()];
+  return drawFrom(branches[rng.int(branches.length)]!, rng);
+}
+
 /** Item indices for one epoch. */
-function epochOrder(ds: Dataset, train: number[], rng: Random, sampling: TrainOptions['sampling'], n: number): number[] {
+function epochOrder(
+  ds: Dataset,
+  train: readonly number[],
+  rng: Random,
+  sampling: Sampling,
+  n: number,
+  background: ReadonlySet<number>,
+  backgroundWeight: number,
+): number[] {
   if (sampling === 'natural')
     return rng
       .shuffle([...train])
       .slice(0, n)
       .concat(n > train.length ? Array.from({ length: n - train.length }, () => train[rng.int(train.length)]!) : []);
-  const byClass = ds.classes.map(() => new Map<string, number[]>());
-  for (const i of train) {
+  // class → (package →) (group →) items, each level drawn uniformly
+  const keys = (i: number): string[] => {
     const it = ds.header.items[i]!;
-    const g = byClass[it.label]!;
-    g.set(it.group, [...(g.get(it.group) ?? []), i]);
+    if (sampling === 'groups') return [String(it.label), it.group];
+    if (sampling === 'packages') return [String(it.label), it.package ?? it.group, it.group];
+    return [String(it.label)];
+  };
+  const root = new Map<string, Tree>();
+  for (const i of train) {
+    let node: Map<string, Tree> = root;
+    const path = keys(i);
+    path.forEach((k, depth) => {
+      const last = depth === path.length - 1;
+      let next = node.get(k);
+      if (!next) node.set(k, (next = last ? [] : new Map()));
+      if (last) (next as number[]).push(i);
+      else node = next as Map<string, Tree>;
+    });
   }
-  const present = byClass.filter((c) => c.size).map((c) => [...c.values()]);
+  // the first level (class) is drawn with weights: background classes `backgroundWeight` times as often as a target class
+  const classes = [...root.entries()];
+  const weights = classes.map(([label]) => (background.has(Number(label)) ? backgroundWeight : 1));
+  const total = weights.reduce((a, b) => a + b, 0);
   return Array.from({ length: n }, () => {
-    const groups = present[rng.int(present.length)]!;
-    if (sampling === 'groups') {
-      const g = groups[rng.int(groups.length)]!;
-      return g[rng.int(g.length)]!;
-    }
-    const total = groups.reduce((a, g) => a + g.length, 0);
-    let k = rng.int(total);
-    for (const g of groups) {
-      if (k < g.length) return g[k]!;
-      k -= g.length;
-    }
-    throw new Error('unreachable');
+    let u = rng.next() * total;
+    let k = 0;
+    while (k < classes.length - 1 && u >= weights[k]!) u -= weights[k++]!;
+    return drawFrom(classes[k]![1], rng);
   });
 }
 
@@ -159,16 +233,26 @@ export function predictImages(model: tf.LayersModel, images: readonly Uint8Array
  * @throws SoundeeError ERR_TRAIN when a split is empty or augmentation is asked of an image dataset.
  */
 export async function trainModel(ds: Dataset, o: TrainOptions): Promise<TrainResult> {
-  const train = ds.indices('train');
-  const valid = ds.indices('valid');
-  if (!train.length || !valid.length)
-    throw new SoundeeError('ERR_TRAIN', `the dataset needs train and valid items (has ${train.length} / ${valid.length})`);
+  const train = o.trainItems ?? ds.indices('train');
+  const valid = o.validItems === null ? [] : (o.validItems ?? ds.indices('valid'));
+  const validate = o.validItems !== null;
+  if (!train.length || (validate && !valid.length))
+    throw new SoundeeError(
+      'ERR_TRAIN',
+      `the dataset needs train and valid items (has ${train.length} / ${valid.length}); without a valid split, train without validation (keep the last epoch)`,
+    );
   if (o.augment && (!ds.audio || !ds.header.features))
     throw new SoundeeError('ERR_TRAIN', 'augmentation needs an audio dataset (this one holds imported images); train with --no-augment');
   const k = ds.classes.length;
   const size = ds.header.imageSize;
   const rng = new Random(o.seed);
-  const model = buildModel(o.arch, { numClasses: k, seed: o.seed, imageSize: size, ...(o.head ? { head: o.head } : {}) });
+  const model = buildModel(o.arch, {
+    numClasses: k,
+    seed: o.seed,
+    imageSize: size,
+    ...(o.head ? { head: o.head } : {}),
+    ...(o.widths ? { widths: o.widths } : {}),
+  });
   const optimizer = tf.train.adam(o.lr);
   model.compile({ optimizer, loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
   // The WASM backend computes on one thread: split each batch across the cores. The trainer applies
@@ -191,8 +275,13 @@ export async function trainModel(ds: Dataset, o: TrainOptions): Promise<TrainRes
   let interrupted = false;
   const perEpoch = o.itemsPerEpoch ?? train.length;
   const batches = Math.ceil(perEpoch / o.batchSize);
-  // background clips for mixing: any training item
-  const background = () => ds.samples(train[rng.int(train.length)]!);
+  // other clips to mix underneath: any training item, and the background classes' items
+  const bgLabels = new Set((o.backgroundClasses ?? []).map((c) => ds.classes.indexOf(c)).filter((l) => l >= 0));
+  const bgItems = train.filter((i) => bgLabels.has(ds.header.items[i]!.label));
+  const sources: MixSources = {
+    any: () => ds.samples(train[rng.int(train.length)]!),
+    ...(bgItems.length ? { background: () => ds.samples(bgItems[rng.int(bgItems.length)]!) } : {}),
+  };
 
   try {
     for (let epoch = 0; epoch < o.epochs && !interrupted; epoch++) {
@@ -200,7 +289,7 @@ export async function trainModel(ds: Dataset, o: TrainOptions): Promise<TrainRes
       const lr = o.lrSchedule === 'cosine' ? o.lr * (0.05 + 0.95 * 0.5 * (1 + Math.cos((Math.PI * epoch) / Math.max(1, o.epochs)))) : o.lr;
       (optimizer as unknown as { learningRate: number }).learningRate = lr;
       if (parallel) parallel.learningRate = lr;
-      const order = epochOrder(ds, train, rng, o.sampling, perEpoch);
+      const order = epochOrder(ds, train, rng, o.sampling, perEpoch, bgLabels, o.backgroundWeight ?? 1);
       let images: Uint8Array[];
       const ta = performance.now();
       if (o.augment) {
@@ -215,7 +304,7 @@ export async function trainModel(ds: Dataset, o: TrainOptions): Promise<TrainRes
             c,
             rng,
             o.augment,
-            background,
+            sources,
           );
           r.forEach((img, j) => {
             images[s + j] = img;
@@ -274,22 +363,27 @@ export async function trainModel(ds: Dataset, o: TrainOptions): Promise<TrainRes
         trained = model.getWeights().map((w) => w.clone());
         model.setWeights(ema);
       }
-      const probs = predictImages(model, validImages, size);
-      const valAcc = probs.filter((p, i) => p.indexOf(Math.max(...p)) === validLabels[i]).length / probs.length;
-      const valLoss = tf.tidy(
-        () =>
-          tf.metrics
-            .categoricalCrossentropy(
-              yValid,
-              tf.tensor2d(
-                probs.flatMap((p) => [...p]),
-                [probs.length, k],
-              ),
-            )
-            .mean()
-            .dataSync()[0]!,
-      );
-      const isBest = !best || valAcc > best.acc + 1e-9 || (Math.abs(valAcc - best.acc) <= 1e-9 && valLoss < best.loss);
+      // without validation every epoch is "best": the last one is kept
+      let valAcc = Number.NaN;
+      let valLoss = Number.NaN;
+      if (validate) {
+        const probs = predictImages(model, validImages, size);
+        valAcc = probs.filter((p, i) => p.indexOf(Math.max(...p)) === validLabels[i]).length / probs.length;
+        valLoss = tf.tidy(
+          () =>
+            tf.metrics
+              .categoricalCrossentropy(
+                yValid,
+                tf.tensor2d(
+                  probs.flatMap((p) => [...p]),
+                  [probs.length, k],
+                ),
+              )
+              .mean()
+              .dataSync()[0]!,
+        );
+      }
+      const isBest = !validate || !best || valAcc > best.acc + 1e-9 || (Math.abs(valAcc - best.acc) <= 1e-9 && valLoss < best.loss);
       if (isBest) {
         best?.weights.forEach((w) => {
           w.dispose();

@@ -9,7 +9,7 @@ import { buildAudioDataset } from '../../src/data/build.ts';
 import type { Dataset } from '../../src/data/dataset-file.ts';
 import { initBackend } from '../../src/model/backend.ts';
 import { evaluatePredictions } from '../../src/training/metrics.ts';
-import { predictImages, trainModel } from '../../src/training/train.ts';
+import { predictImages, recipeRecordOf, trainModel } from '../../src/training/train.ts';
 import { noise, sine, tempDir } from '../helpers/fixtures.ts';
 
 let tmp: Awaited<ReturnType<typeof tempDir>>;
@@ -109,4 +109,31 @@ test('mixup and weight averaging (EMA) train, select the averaged weights and re
   assert.ok(r.history.every((h) => Number.isFinite(h.loss) && Number.isFinite(h.valLoss)));
   r.model.dispose();
   assert.equal(tf.memory().numTensors, before);
+});
+
+test('--widths builds a wider ResNet, and the recipe record names it', async () => {
+  const recipe = {
+    arch: 'resnet' as const,
+    epochs: 1,
+    batchSize: 8,
+    lr: 3e-3,
+    seed: 2,
+    patience: 0,
+    augment: null,
+    sampling: 'natural' as const,
+    labelSmoothing: 0,
+    lrSchedule: 'constant' as const,
+  };
+  const narrow = await trainModel(ds, recipe);
+  const wide = await trainModel(ds, { ...recipe, widths: [32, 64, 128] });
+  try {
+    // 3×3 convolutions dominate: doubling every width about quadruples the parameters
+    const ratio = wide.model.countParams() / narrow.model.countParams();
+    assert.ok(ratio > 3.5 && ratio < 4.2, `parameter ratio ${ratio}`);
+  } finally {
+    narrow.model.dispose();
+    wide.model.dispose();
+  }
+  assert.deepEqual(recipeRecordOf({ ...recipe, widths: [32, 64, 128] }).widths, [32, 64, 128]);
+  assert.equal('widths' in recipeRecordOf(recipe), false);
 });

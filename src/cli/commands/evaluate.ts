@@ -151,7 +151,7 @@ export function predictCommand(program: Command): void {
       program
         .command('predict')
         .description(
-          'one label per file: the mean of its windows\' probabilities (windows under the level gate left out; all of them: quiet), or "cannot tell" under the threshold',
+          'one label per file: the mean of its windows\' probabilities (windows under the level gate left out; all of them: quiet); "cannot tell" under the threshold, "none of its classes" when a background class is on top',
         )
         .argument('<files...>', 'WAV files (any length: read as a stream)')
         .option('--json', 'print one JSON object per file'),
@@ -192,7 +192,12 @@ function printVerdict(cls: ImageClassifier, file: string, v: FileVerdict, o: { j
     return;
   }
   const top = cls.classes[v.mean.indexOf(Math.max(...v.mean))]!;
-  const label = r.label === UNKNOWN_LABEL ? `cannot tell (maybe ${top})` : r.label;
+  const label =
+    r.label !== UNKNOWN_LABEL
+      ? r.label
+      : cls.backgroundClasses.includes(top)
+        ? `none of its classes (${top})`
+        : `cannot tell (maybe ${top})`;
   const notes = [v.padded ? 'shorter than a window; padded' : '', v.gated ? `${v.gated} quiet window(s) left out` : '']
     .filter(Boolean)
     .join('; ');
