@@ -28,6 +28,8 @@ import { REPO_ROOT, noise, tempDir } from '../helpers/fixtures.ts';
 
 const SR = 16000;
 const SAMPLES = ['birds', 'engine', 'fire', 'insects', 'rain', 'speech', 'water', 'wind'];
+/** The bundled model's classes: a background class ("none of these") and the eight of the samples. */
+const BUNDLED = ['background', ...SAMPLES];
 
 /** Tone bursts: `freqHz` on for `onMs`, off for `offMs`, over `seconds`, with a little noise under them. */
 function beeps(freqHz: number, onMs: number, offMs: number, seconds: number, seed: number): Float32Array {
@@ -101,7 +103,7 @@ test('a bank of negatives is computed with the trunk and written beside an uncha
 
 test('learns a new sound from four recordings; it wins on recordings it never heard and the old classes keep their answers', async () => {
   const r = await learnClass({ model: banked, out: learned, label: 'beep', examples });
-  assert.deepEqual(r.classes, [...SAMPLES, 'beep']);
+  assert.deepEqual(r.classes, [...BUNDLED, 'beep']);
   assert.equal(r.bank, 40);
   assert.deepEqual(r.padded, ['beep3.wav']);
   assert.equal(r.record.examples.files.length, 4);
@@ -145,23 +147,25 @@ test('the saved directory reloads with the original rows unchanged and self-desc
     const [k0, b0] = finalDense(orig.model).getWeights();
     const [k1, b1] = finalDense(next.model).getWeights();
     const rows = k0!.shape[0]!;
+    const classes = k0!.shape[1]!;
+    assert.equal(classes, BUNDLED.length);
     // the kept rows (and, for a head that was widened, zeros for the extra features)
-    const kept = tf.tidy(() => k1!.slice([0, 0], [rows, 8]).dataSync());
+    const kept = tf.tidy(() => k1!.slice([0, 0], [rows, classes]).dataSync());
     assert.deepEqual([...kept], [...k0!.dataSync()]);
     if (k1!.shape[0]! > rows)
       assert.ok(
         tf.tidy(
           () =>
             k1!
-              .slice([rows, 0], [k1!.shape[0]! - rows, 8])
+              .slice([rows, 0], [k1!.shape[0]! - rows, classes])
               .abs()
               .max()
               .dataSync()[0] === 0,
         ),
       );
-    assert.deepEqual([...b1!.dataSync()].slice(0, 8), [...b0!.dataSync()]);
+    assert.deepEqual([...b1!.dataSync()].slice(0, classes), [...b0!.dataSync()]);
     const m = next.metadata;
-    assert.deepEqual(m.classes, [...SAMPLES, 'beep']);
+    assert.deepEqual(m.classes, [...BUNDLED, 'beep']);
     assert.deepEqual(m.features, orig.metadata.features);
     assert.equal(m.customClasses?.length, 1);
     const c = m.customClasses![0]!;
@@ -181,14 +185,14 @@ test('--list describes the classes; --remove gives back the original outputs', a
   const l = await listClasses(learned);
   assert.deepEqual(
     l.classes.map((c) => c.label),
-    [...SAMPLES, 'beep'],
+    [...BUNDLED, 'beep'],
   );
   assert.deepEqual(
     l.classes.filter((c) => c.custom).map((c) => c.label),
     ['beep'],
   );
   const out = join(tmp.dir, 'removed');
-  assert.deepEqual(await removeClass(learned, out, 'beep'), SAMPLES);
+  assert.deepEqual(await removeClass(learned, out, 'beep'), BUNDLED);
   const files = SAMPLES.map(sample);
   const a = await probabilities(DEFAULT_MODEL_DIR, files);
   const b = await probabilities(out, files);
@@ -203,7 +207,9 @@ test("the learned class's event settings reach the event layer; replay reports t
   try {
     const d = eventSettingsFor({}, cls).options.perClass!;
     assert.deepEqual(d.beep, { threshold: 0.5, minDurationMs: 1000 });
-    assert.equal(d.rain, undefined);
+    // an original class keeps the event threshold the model's cross-validation chose for it
+    assert.equal(typeof cls.eventThresholds.rain, 'number');
+    assert.deepEqual(d.rain, { threshold: cls.eventThresholds.rain });
     // a general option replaces the learned class's setting; a per-class one too
     assert.deepEqual(eventSettingsFor({ minDuration: 3000 }, cls).options.perClass!.beep, { threshold: 0.5 });
     assert.deepEqual(eventSettingsFor({ eventThreshold: { perClass: { beep: 0.8 } } }, cls).options.perClass!.beep, {
