@@ -99,7 +99,7 @@ function teaching(o: ModelCliOptions & EventCliOptions & ServerCliOptions, engin
     modelDir: o.model,
     learnDir: o.learnDir ?? defaultLearnDir(),
     events: (m) => {
-      const options = eventOptionsOf(o, m.backgroundClasses, m.classEvents);
+      const options = eventOptionsOf(o, m);
       const has = new Set(m.classes);
       return {
         ...options,
