@@ -228,28 +228,187 @@ export function predictImages(model: tf.LayersModel, images: readonly Uint8Array
   return out;
 }
 
+/** What one training run holds between its epochs. */
+interface Run {
+  readonly ds: Dataset;
+  readonly o: TrainOptions;
+  readonly model: tf.LayersModel;
+  readonly parallel: DataParallelTrainer | undefined;
+  readonly rng: Random;
+  /** Other clips to mix underneath: any training item, and the background classes' items. */
+  readonly sources: MixSources;
+  /** The averaged weights (EMA), kept beside the trained ones; swapped in for validation. */
+  readonly ema: tf.Tensor[] | undefined;
+  /** Optimiser steps so far (the EMA's warm-up). */
+  step: number;
+}
+
+/** The validation items and their targets, or none (train without validation: keep the last epoch). */
+interface Validation {
+  readonly images: Uint8Array[];
+  readonly labels: number[];
+  readonly targets: tf.Tensor2D;
+}
+
+/** The items to train and select on; refuses what cannot be trained. */
+function trainingItems(ds: Dataset, o: TrainOptions): { train: readonly number[]; valid: readonly number[] | null } {
+  const train = o.trainItems ?? ds.indices('train');
+  const valid = o.validItems === null ? null : (o.validItems ?? ds.indices('valid'));
+  if (!train.length || (valid && !valid.length))
+    throw new SoundeeError(
+      'ERR_TRAIN',
+      `the dataset needs train and valid items (has ${train.length} / ${valid?.length ?? 0}); without a valid split, train without validation (keep the last epoch)`,
+    );
+  if (o.augment && (!ds.audio || !ds.header.features))
+    throw new SoundeeError('ERR_TRAIN', 'augmentation needs an audio dataset (this one holds imported images); train with --no-augment');
+  return { train, valid };
+}
+
+/** The epoch's learning rate: the peak, or cosine decay to 5 % of it over the epochs. */
+function learningRateAt(o: TrainOptions, epoch: number): number {
+  return o.lrSchedule === 'cosine' ? o.lr * (0.05 + 0.95 * 0.5 * (1 + Math.cos((Math.PI * epoch) / Math.max(1, o.epochs)))) : o.lr;
+}
+
+/**
+ * The epoch's images: augmented copies rendered through the one feature path (framing is synchronous
+ * JS, each chunk's resize one sharp call), or the stored images. undefined when asked to stop.
+ */
+async function epochImages(run: Run, order: readonly number[], epoch: number): Promise<Uint8Array[] | undefined> {
+  const { ds, o } = run;
+  if (!o.augment) return order.map((i) => ds.image(i));
+  const images: Uint8Array[] = new Array(order.length);
+  const chunk = 64;
+  for (let s = 0; s < order.length; s += chunk) {
+    const part = order.slice(s, s + chunk);
+    const r = await renderAugmented(
+      part.map((i) => ds.samples(i)),
+      ds.header.features!,
+      run.rng,
+      o.augment,
+      run.sources,
+    );
+    r.forEach((img, j) => {
+      images[s + j] = img;
+    });
+    o.onEpochStart?.({ epoch, phase: 'augment', done: Math.min(order.length, s + chunk), total: order.length });
+    if (o.shouldStop?.()) return undefined;
+  }
+  return images;
+}
+
+/** Mixup: the batch blended with a shuffled copy of itself, λ ~ Beta(α, α); disposes its inputs. */
+function mixBatch(xs: tf.Tensor4D, ys: tf.Tensor2D, alpha: number, rng: Random): [tf.Tensor4D, tf.Tensor2D] {
+  const n = xs.shape[0];
+  const lam = rng.beta(alpha, alpha);
+  const perm = tf.tensor1d(rng.shuffle(Array.from({ length: n }, (_, j) => j)), 'int32');
+  const [mx, my] = tf.tidy(() => [xs.mul(lam).add(xs.gather(perm).mul(1 - lam)), ys.mul(lam).add(ys.gather(perm).mul(1 - lam))] as const);
+  tf.dispose([xs, ys, perm]);
+  return [mx as tf.Tensor4D, my as tf.Tensor2D];
+}
+
+/** One epoch's optimiser steps over `order` (its images alongside). */
+async function trainBatches(
+  run: Run,
+  order: readonly number[],
+  images: readonly Uint8Array[],
+  epoch: number,
+): Promise<{ loss: number; acc: number; seen: number; seconds: number; interrupted: boolean }> {
+  const { ds, o } = run;
+  const size = ds.header.imageSize;
+  const batches = Math.ceil(order.length / o.batchSize);
+  let lossSum = 0;
+  let accSum = 0;
+  let seen = 0;
+  let interrupted = false;
+  const t0 = performance.now();
+  for (let b = 0; b < batches && !interrupted; b++) {
+    const idx = order.slice(b * o.batchSize, (b + 1) * o.batchSize);
+    if (!idx.length) break;
+    let xs = imagesToTensor(images.slice(b * o.batchSize, b * o.batchSize + idx.length), size);
+    let ys = targets(
+      idx.map((i) => ds.header.items[i]!.label),
+      ds.classes.length,
+      o.labelSmoothing,
+    );
+    if (o.mixup && idx.length > 1) [xs, ys] = mixBatch(xs, ys, o.mixup, run.rng);
+    const [loss, acc] = run.parallel ? await run.parallel.trainOnBatch(xs, ys) : ((await run.model.trainOnBatch(xs, ys)) as number[]);
+    tf.dispose([xs, ys]);
+    // warm-up: early on, average over the steps so far instead of weighting the random start
+    if (run.ema) updateEma(run.ema, run.model, Math.min(o.ema!, (1 + run.step) / (10 + run.step)));
+    run.step++;
+    lossSum += loss! * idx.length;
+    accSum += acc! * idx.length;
+    seen += idx.length;
+    o.onBatch?.({ epoch, batch: b + 1, batches, loss: lossSum / seen, acc: accSum / seen });
+    interrupted = o.shouldStop?.() ?? false;
+  }
+  return { loss: lossSum / seen, acc: accSum / seen, seen, seconds: (performance.now() - t0) / 1000, interrupted };
+}
+
+/** Accuracy and mean cross-entropy of the model on the validation items. */
+function validate(model: tf.LayersModel, v: Validation, size: number): { acc: number; loss: number } {
+  const probs = predictImages(model, v.images, size);
+  const acc = probs.filter((p, i) => p.indexOf(Math.max(...p)) === v.labels[i]).length / probs.length;
+  const loss = tf.tidy(
+    () =>
+      tf.metrics
+        .categoricalCrossentropy(
+          v.targets,
+          tf.tensor2d(Float32Array.from(probs.flatMap((p) => [...p])), [probs.length, v.targets.shape[1]]),
+        )
+        .mean()
+        .dataSync()[0]!,
+  );
+  return { acc, loss };
+}
+
+/** The best epoch so far: its validation figures and a copy of its weights. */
+interface Best {
+  acc: number;
+  loss: number;
+  weights: tf.Tensor[];
+  epoch: number;
+}
+
+/**
+ * Validates the epoch's weights (the averaged ones with EMA) and keeps them when they are the best so
+ * far; without validation every epoch is "best" (the last one is kept).
+ */
+function judgeEpoch(
+  run: Run,
+  v: Validation | undefined,
+  best: Best | undefined,
+  epoch: number,
+): { best: Best | undefined; isBest: boolean; acc: number; loss: number } {
+  let trained: tf.Tensor[] | undefined;
+  if (run.ema) {
+    trained = run.model.getWeights().map((w) => w.clone());
+    run.model.setWeights(run.ema);
+  }
+  const { acc, loss } = v ? validate(run.model, v, run.ds.header.imageSize) : { acc: Number.NaN, loss: Number.NaN };
+  const isBest = !v || !best || acc > best.acc + 1e-9 || (Math.abs(acc - best.acc) <= 1e-9 && loss < best.loss);
+  if (isBest) {
+    tf.dispose(best?.weights ?? []);
+    best = { acc, loss, weights: run.model.getWeights().map((w) => w.clone()), epoch };
+  }
+  if (trained) {
+    run.model.setWeights(trained);
+    tf.dispose(trained);
+  }
+  return { best, isBest, acc, loss };
+}
+
 /**
  * Trains a fresh network of `o.arch` on the dataset's train split, selecting on its valid split.
  * @throws SoundeeError ERR_TRAIN when a split is empty or augmentation is asked of an image dataset.
  */
 export async function trainModel(ds: Dataset, o: TrainOptions): Promise<TrainResult> {
-  const train = o.trainItems ?? ds.indices('train');
-  const valid = o.validItems === null ? [] : (o.validItems ?? ds.indices('valid'));
-  const validate = o.validItems !== null;
-  if (!train.length || (validate && !valid.length))
-    throw new SoundeeError(
-      'ERR_TRAIN',
-      `the dataset needs train and valid items (has ${train.length} / ${valid.length}); without a valid split, train without validation (keep the last epoch)`,
-    );
-  if (o.augment && (!ds.audio || !ds.header.features))
-    throw new SoundeeError('ERR_TRAIN', 'augmentation needs an audio dataset (this one holds imported images); train with --no-augment');
-  const k = ds.classes.length;
-  const size = ds.header.imageSize;
+  const { train, valid } = trainingItems(ds, o);
   const rng = new Random(o.seed);
   const model = buildModel(o.arch, {
-    numClasses: k,
+    numClasses: ds.classes.length,
     seed: o.seed,
-    imageSize: size,
+    imageSize: ds.header.imageSize,
     ...(o.head ? { head: o.head } : {}),
     ...(o.widths ? { widths: o.widths } : {}),
   });
@@ -262,149 +421,67 @@ export async function trainModel(ds: Dataset, o: TrainOptions): Promise<TrainRes
     tf.getBackend() === 'wasm' && replicas > 1
       ? await DataParallelTrainer.create(model, { adam: { learningRate: o.lr }, replicas })
       : undefined;
-
-  const validImages = valid.map((i) => ds.image(i));
-  const validLabels = valid.map((i) => ds.header.items[i]!.label);
-  const yValid = targets(validLabels, k, 0);
-  const history: EpochLog[] = [];
-  // the averaged weights (EMA), kept beside the trained ones; swapped in for validation
-  const ema = o.ema ? model.getWeights().map((w) => w.clone()) : undefined;
-  let step = 0;
-  let best: { acc: number; loss: number; weights: tf.Tensor[]; epoch: number } | undefined;
-  let stoppedEarly = false;
-  let interrupted = false;
-  const perEpoch = o.itemsPerEpoch ?? train.length;
-  const batches = Math.ceil(perEpoch / o.batchSize);
-  // other clips to mix underneath: any training item, and the background classes' items
+  const validation: Validation | undefined = valid
+    ? {
+        images: valid.map((i) => ds.image(i)),
+        labels: valid.map((i) => ds.header.items[i]!.label),
+        targets: targets(
+          valid.map((i) => ds.header.items[i]!.label),
+          ds.classes.length,
+          0,
+        ),
+      }
+    : undefined;
   const bgLabels = new Set((o.backgroundClasses ?? []).map((c) => ds.classes.indexOf(c)).filter((l) => l >= 0));
   const bgItems = train.filter((i) => bgLabels.has(ds.header.items[i]!.label));
-  const sources: MixSources = {
-    any: () => ds.samples(train[rng.int(train.length)]!),
-    ...(bgItems.length ? { background: () => ds.samples(bgItems[rng.int(bgItems.length)]!) } : {}),
+  const run: Run = {
+    ds,
+    o,
+    model,
+    parallel,
+    rng,
+    sources: {
+      any: () => ds.samples(train[rng.int(train.length)]!),
+      ...(bgItems.length ? { background: () => ds.samples(bgItems[rng.int(bgItems.length)]!) } : {}),
+    },
+    ema: o.ema ? model.getWeights().map((w) => w.clone()) : undefined,
+    step: 0,
   };
-
+  const history: EpochLog[] = [];
+  let best: Best | undefined;
+  let stoppedEarly = false;
+  let interrupted = false;
   try {
     for (let epoch = 0; epoch < o.epochs && !interrupted; epoch++) {
       const t0 = performance.now();
-      const lr = o.lrSchedule === 'cosine' ? o.lr * (0.05 + 0.95 * 0.5 * (1 + Math.cos((Math.PI * epoch) / Math.max(1, o.epochs)))) : o.lr;
+      const lr = learningRateAt(o, epoch);
       (optimizer as unknown as { learningRate: number }).learningRate = lr;
       if (parallel) parallel.learningRate = lr;
+      const perEpoch = o.itemsPerEpoch ?? train.length;
       const order = epochOrder(ds, train, rng, o.sampling, perEpoch, bgLabels, o.backgroundWeight ?? 1);
-      let images: Uint8Array[];
       const ta = performance.now();
-      if (o.augment) {
-        images = new Array(order.length);
-        const c = ds.header.features!;
-        // framing is synchronous JS; the batch's resize is one sharp call (renderWindowImages)
-        const chunk = 64;
-        for (let s = 0; s < order.length; s += chunk) {
-          const part = order.slice(s, s + chunk);
-          const r = await renderAugmented(
-            part.map((i) => ds.samples(i)),
-            c,
-            rng,
-            o.augment,
-            sources,
-          );
-          r.forEach((img, j) => {
-            images[s + j] = img;
-          });
-          o.onEpochStart?.({ epoch, phase: 'augment', done: Math.min(order.length, s + chunk), total: order.length });
-          if (o.shouldStop?.()) break;
-        }
-      } else images = order.map((i) => ds.image(i));
+      const images = await epochImages(run, order, epoch);
       const augmentSeconds = (performance.now() - ta) / 1000;
-      if (o.shouldStop?.()) {
+      if (!images || o.shouldStop?.()) {
         interrupted = true;
         break;
       }
-      let lossSum = 0;
-      let accSum = 0;
-      let seen = 0;
-      const tt = performance.now();
-      for (let b = 0; b < batches; b++) {
-        const idx = order.slice(b * o.batchSize, (b + 1) * o.batchSize);
-        if (!idx.length) break;
-        let xs = imagesToTensor(images.slice(b * o.batchSize, b * o.batchSize + idx.length), size);
-        let ys = targets(
-          idx.map((i) => ds.header.items[i]!.label),
-          k,
-          o.labelSmoothing,
-        );
-        if (o.mixup && idx.length > 1) {
-          const lam = rng.beta(o.mixup, o.mixup);
-          const perm = tf.tensor1d(rng.shuffle(Array.from({ length: idx.length }, (_, j) => j)), 'int32');
-          const [mx, my] = tf.tidy(
-            () => [xs.mul(lam).add(xs.gather(perm).mul(1 - lam)), ys.mul(lam).add(ys.gather(perm).mul(1 - lam))] as const,
-          );
-          tf.dispose([xs, ys, perm]);
-          xs = mx as tf.Tensor4D;
-          ys = my as tf.Tensor2D;
-        }
-        const [loss, acc] = parallel ? await parallel.trainOnBatch(xs, ys) : ((await model.trainOnBatch(xs, ys)) as number[]);
-        xs.dispose();
-        ys.dispose();
-        // warm-up: early on, average over the steps so far instead of weighting the random start
-        if (ema) updateEma(ema, model, Math.min(o.ema!, (1 + step) / (10 + step)));
-        step++;
-        lossSum += loss! * idx.length;
-        accSum += acc! * idx.length;
-        seen += idx.length;
-        o.onBatch?.({ epoch, batch: b + 1, batches, loss: lossSum / seen, acc: accSum / seen });
-        if (o.shouldStop?.()) {
-          interrupted = true;
-          break;
-        }
-      }
-      const trainSeconds = (performance.now() - tt) / 1000;
-      if (interrupted && seen < perEpoch) break;
-      let trained: tf.Tensor[] | undefined;
-      if (ema) {
-        trained = model.getWeights().map((w) => w.clone());
-        model.setWeights(ema);
-      }
-      // without validation every epoch is "best": the last one is kept
-      let valAcc = Number.NaN;
-      let valLoss = Number.NaN;
-      if (validate) {
-        const probs = predictImages(model, validImages, size);
-        valAcc = probs.filter((p, i) => p.indexOf(Math.max(...p)) === validLabels[i]).length / probs.length;
-        valLoss = tf.tidy(
-          () =>
-            tf.metrics
-              .categoricalCrossentropy(
-                yValid,
-                tf.tensor2d(
-                  probs.flatMap((p) => [...p]),
-                  [probs.length, k],
-                ),
-              )
-              .mean()
-              .dataSync()[0]!,
-        );
-      }
-      const isBest = !validate || !best || valAcc > best.acc + 1e-9 || (Math.abs(valAcc - best.acc) <= 1e-9 && valLoss < best.loss);
-      if (isBest) {
-        best?.weights.forEach((w) => {
-          w.dispose();
-        });
-        best = { acc: valAcc, loss: valLoss, weights: model.getWeights().map((w) => w.clone()), epoch };
-      }
-      if (trained) {
-        model.setWeights(trained);
-        tf.dispose(trained);
-      }
+      const t = await trainBatches(run, order, images, epoch);
+      interrupted = t.interrupted;
+      if (interrupted && t.seen < perEpoch) break;
+      const judged = judgeEpoch(run, validation, best, epoch);
+      best = judged.best;
       const log: EpochLog = {
         epoch,
-        loss: lossSum / seen,
-        acc: accSum / seen,
-        valLoss,
-        valAcc,
+        loss: t.loss,
+        acc: t.acc,
+        valLoss: judged.loss,
+        valAcc: judged.acc,
         lr,
         seconds: (performance.now() - t0) / 1000,
-        imagesPerSec: seen / trainSeconds,
+        imagesPerSec: t.seen / t.seconds,
         augmentSeconds,
-        best: isBest,
+        best: judged.isBest,
       };
       history.push(log);
       o.onEpoch?.(log);
@@ -418,11 +495,9 @@ export async function trainModel(ds: Dataset, o: TrainOptions): Promise<TrainRes
     return { model, history, bestEpoch: best.epoch, stoppedEarly, interrupted };
   } finally {
     await parallel?.close();
-    if (ema) tf.dispose(ema);
-    best?.weights.forEach((w) => {
-      w.dispose();
-    });
-    yValid.dispose();
+    if (run.ema) tf.dispose(run.ema);
+    tf.dispose(best?.weights ?? []);
+    validation?.targets.dispose();
     // the optimiser's moments are not owned by the model (it was passed in as an object)
     optimizer.dispose();
   }
