@@ -41,8 +41,11 @@ const PENDING: readonly string[] = [];
 /** Files that form one unit although they sit in another unit's folder. */
 const UNITS: Readonly<Record<string, string>> = {};
 
-/** Functions over the limit that are being split elsewhere: the model branch owns the training loop. */
-const LONG_PENDING: readonly string[] = ['training/train.ts trainModel'];
+/**
+ * Functions over the limit that are being split elsewhere. None now; the list stays so that a pending
+ * split is named here rather than waved through (the test fails when a listed function is short).
+ */
+const LONG_PENDING: readonly string[] = [];
 const MAX_FUNCTION_LINES = 100;
 
 function sources(dir: string): string[] {
