@@ -7,7 +7,7 @@
  * logits by a constant per row; applied at inference by src/model/calibration.ts). It never changes
  * which class is on top: accuracy stays, confidence moves towards what the accuracy is.
  */
-import { P_MIN, applyTemperature } from '../model/calibration.ts';
+import { applyTemperature, temperedLogits } from '../model/calibration.ts';
 
 export { applyTemperature };
 
@@ -15,12 +15,7 @@ export { applyTemperature };
 export function negLogLikelihood(probs: readonly Float32Array[], truth: readonly number[], temperature: number): number {
   let sum = 0;
   probs.forEach((p, i) => {
-    let max = -Infinity;
-    const z = new Float64Array(p.length);
-    for (let k = 0; k < p.length; k++) {
-      z[k] = Math.log(Math.max(P_MIN, p[k]!)) / temperature;
-      if (z[k]! > max) max = z[k]!;
-    }
+    const { z, max } = temperedLogits(p, temperature);
     let lse = 0;
     for (const v of z) lse += Math.exp(v - max);
     sum -= z[truth[i]!]! - max - Math.log(lse);
