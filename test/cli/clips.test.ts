@@ -5,22 +5,16 @@
  * and long files read as a stream. The real binary, a tiny untrained model.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { encodeWav, writeWav } from '../../src/audio/wav.ts';
 import { scanClips } from '../../src/data/scan.ts';
-import { REPO_ROOT, noise, sine, tempDir, writeTinyModel } from '../helpers/fixtures.ts';
+import { noise, sine, tempDir, writeTinyModel, runSoundee } from '../helpers/fixtures.ts';
 
 let tmp: Awaited<ReturnType<typeof tempDir>>;
 let model: string;
-const soundee = (...args: string[]) =>
-  spawnSync(process.execPath, [join(REPO_ROOT, 'bin/soundee.js'), ...args], {
-    encoding: 'utf8',
-    env: { ...process.env, SOUNDEE_BACKEND: 'wasm' },
-    timeout: 120_000,
-  });
+const soundee = (...args: string[]) => runSoundee(args, { timeoutMs: 120_000 });
 
 before(async () => {
   tmp = await tempDir();

@@ -5,20 +5,14 @@
  * thresholds and figures).
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { access, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { writeWav } from '../../src/audio/wav.ts';
-import { REPO_ROOT, noise, sine, tempDir } from '../helpers/fixtures.ts';
+import { noise, sine, tempDir, runSoundee } from '../helpers/fixtures.ts';
 
 let tmp: Awaited<ReturnType<typeof tempDir>>;
-const soundee = (...args: string[]) =>
-  spawnSync(process.execPath, [join(REPO_ROOT, 'bin/soundee.js'), ...args], {
-    encoding: 'utf8',
-    env: { ...process.env, SOUNDEE_BACKEND: 'wasm' },
-    timeout: 300_000,
-  });
+const soundee = (...args: string[]) => runSoundee(args, { timeoutMs: 300_000 });
 
 /** A folder of clips with a manifest giving each its package. */
 async function folder(dir: string, clips: { cls: string; pkg: string; x: Float32Array }[]): Promise<void> {

@@ -1,19 +1,13 @@
 /** The capstone workflow through the real CLI: dataset build → train → evaluate --json → predict. */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { access, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { writeWav } from '../../src/audio/wav.ts';
-import { REPO_ROOT, fixture, noise, sine, tempDir } from '../helpers/fixtures.ts';
+import { fixture, noise, sine, tempDir, runSoundee } from '../helpers/fixtures.ts';
 
 let tmp: Awaited<ReturnType<typeof tempDir>>;
-const soundee = (...args: string[]) =>
-  spawnSync(process.execPath, [join(REPO_ROOT, 'bin/soundee.js'), ...args], {
-    encoding: 'utf8',
-    env: { ...process.env, SOUNDEE_BACKEND: 'wasm' },
-    timeout: 120_000,
-  });
+const soundee = (...args: string[]) => runSoundee(args, { timeoutMs: 120_000 });
 
 before(async () => {
   tmp = await tempDir();

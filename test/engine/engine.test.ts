@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { Subject, filter, firstValueFrom, lastValueFrom, toArray } from 'rxjs';
 import { encodeWav } from '../../src/audio/wav.ts';
-import { WavReader, loadAudio } from '../../src/audio/wav-reader.ts';
+import { WavReader, concatSamples, loadAudio } from '../../src/audio/wav-reader.ts';
 import { resample } from '../../src/audio/resample.ts';
 import { Engine, openEngine } from '../../src/engine/engine.ts';
 import type { EventOutput, StreamOutput } from '../../src/engine/outputs.ts';
@@ -38,21 +38,12 @@ after(async () => {
   await tmp.cleanup();
 });
 
-const join2 = (...parts: Float32Array[]) => {
-  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-};
 const events = (outs: StreamOutput[]) => outs.filter((o): o is EventOutput => o.type === 'event').map((o) => o.event);
 const run = (x: Float32Array, rate = 16000, id = 's') =>
   lastValueFrom(engine.stream(fromSamples(x, rate, { chunkMs: 100 }), id, { sampleRateHz: rate }).pipe(toArray()));
 
 test('a stream: started, then per window its image, its gated prediction encoded once, its events; ended last', async () => {
-  const scene = join2(fire, new Float32Array(2 * 16000), water);
+  const scene = concatSamples([fire, new Float32Array(2 * 16000), water]);
   const outs = await run(scene);
   assert.equal(outs[0]!.type, 'started');
   const ended = outs.at(-1)!;
@@ -150,7 +141,7 @@ test('stopped mid-sound: the open event ends with reason stopped, then ended', a
 
 test('a failing source: open events end with reason error before the error', async () => {
   const s = live();
-  s.pcm.next(join2(fire, fire));
+  s.pcm.next(concatSamples([fire, fire]));
   await s.started();
   await new Promise((r) => setTimeout(r, 50));
   s.pcm.error(new Error('the microphone caught fire'));
@@ -172,7 +163,7 @@ test('event settings change at run time: a class disabled mid-event ends now (re
   const sub = engine.outputs.subscribe((o) => hub.push(o));
   const s = live();
   try {
-    s.pcm.next(join2(fire, fire));
+    s.pcm.next(concatSamples([fire, fire]));
     await s.started();
     engine.setEventOptions({ backgroundClasses: ['fire'] });
     assert.deepEqual(engine.eventSettings.tracked, ['water']);
@@ -199,7 +190,7 @@ test('event settings change at run time: a class disabled mid-event ends now (re
 
 test("the engine's event settings reach every new stream: background classes and per-class thresholds", async () => {
   const e = new Engine(engine.model, { ownsModel: false, events: { backgroundClasses: ['fire'] } });
-  const scene = join2(fire, new Float32Array(2 * 16000), water);
+  const scene = concatSamples([fire, new Float32Array(2 * 16000), water]);
   const outs = await lastValueFrom(e.stream(fromSamples(scene, 16000), 's', { sampleRateHz: 16000 }).pipe(toArray()));
   assert.deepEqual(
     events(outs).map((x) => `${x.label} ${x.phase}`),

@@ -1,4 +1,5 @@
-/** Shared test fixtures: signals, temporary directories, a tiny model. */
+/** Shared test fixtures: signals, temporary directories, a tiny model, the CLI run to completion. */
+import { type SpawnSyncReturns, spawnSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +12,18 @@ import { saveModel } from '../../src/model/io.ts';
 export const FIXTURES = fileURLToPath(new URL('../fixtures/', import.meta.url));
 export const fixture = (name: string): string => join(FIXTURES, name);
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+/**
+ * Runs `soundee ARGS…` (bin/soundee.js, as a user would) to completion on the wasm backend and returns
+ * its exit status and output. `timeoutMs`: kill it after this long (default: no limit).
+ */
+export function runSoundee(args: readonly string[], o: { timeoutMs?: number } = {}): SpawnSyncReturns<string> {
+  return spawnSync(process.execPath, [join(REPO_ROOT, 'bin/soundee.js'), ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, SOUNDEE_BACKEND: 'wasm' },
+    ...(o.timeoutMs === undefined ? {} : { timeout: o.timeoutMs }),
+  });
+}
 
 /** A sine of `freqHz` with amplitude `amp`, `seconds` long. */
 export function sine(freqHz: number, seconds: number, sampleRateHz = 16000, amp = 0.5): Float32Array {

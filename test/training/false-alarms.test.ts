@@ -3,7 +3,6 @@
  * recordings replayed exactly as `soundee replay` replays them (checked against its --json output).
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -12,7 +11,7 @@ import { Classifier } from '../../src/model/classifier.ts';
 import { loadModel } from '../../src/model/io.ts';
 import type { ScoredWindow } from '../../src/events/tracker.ts';
 import { countEventStarts, falseAlarmsOnFiles, listWavFiles } from '../../src/training/false-alarms.ts';
-import { REPO_ROOT, tempDir } from '../helpers/fixtures.ts';
+import { tempDir, runSoundee } from '../helpers/fixtures.ts';
 import { writeScene, writeTiltModel } from '../helpers/tilt-model.ts';
 
 let tmp: Awaited<ReturnType<typeof tempDir>>;
@@ -77,10 +76,7 @@ test('replaying recordings counts what `soundee replay --json` reports, file by 
   }
   let total = 0;
   for (const f of files) {
-    const out = spawnSync(process.execPath, [join(REPO_ROOT, 'bin/soundee.js'), 'replay', f, '--json', '--model', model], {
-      encoding: 'utf8',
-      env: { ...process.env, SOUNDEE_BACKEND: 'wasm' },
-    });
+    const out = runSoundee(['replay', f, '--json', '--model', model]);
     assert.equal(out.status, 0, out.stderr);
     const starts = out.stdout
       .trim()
@@ -96,10 +92,7 @@ test('replaying recordings counts what `soundee replay --json` reports, file by 
   assert.ok(total >= 3, `the scenes hold events (${total})`);
   assert.equal(r.starts, total);
   // the command prints the same
-  const cli = spawnSync(process.execPath, [join(REPO_ROOT, 'bin/soundee.js'), 'false-alarms', scenes, '--model', model, '--json'], {
-    encoding: 'utf8',
-    env: { ...process.env, SOUNDEE_BACKEND: 'wasm' },
-  });
+  const cli = runSoundee(['false-alarms', scenes, '--model', model, '--json']);
   assert.equal(cli.status, 0, cli.stderr);
   const j = JSON.parse(cli.stdout);
   assert.equal(j.starts, total);
