@@ -447,6 +447,7 @@ export async function trainModel(ds: Dataset, o: TrainOptions): Promise<TrainRes
     ema: o.ema ? model.getWeights().map((w) => w.clone()) : undefined,
     step: 0,
   };
+  const perEpoch = o.itemsPerEpoch ?? train.length;
   const history: EpochLog[] = [];
   let best: Best | undefined;
   let stoppedEarly = false;
@@ -457,7 +458,6 @@ export async function trainModel(ds: Dataset, o: TrainOptions): Promise<TrainRes
       const lr = learningRateAt(o, epoch);
       (optimizer as unknown as { learningRate: number }).learningRate = lr;
       if (parallel) parallel.learningRate = lr;
-      const perEpoch = o.itemsPerEpoch ?? train.length;
       const order = epochOrder(ds, train, rng, o.sampling, perEpoch, bgLabels, o.backgroundWeight ?? 1);
       const ta = performance.now();
       const images = await epochImages(run, order, epoch);
