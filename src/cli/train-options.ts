@@ -33,6 +33,7 @@ export interface RecipeCliOptions {
   schedule: 'cosine' | 'constant';
   cores?: number;
   mixup: number;
+  freqMixstyle: number;
   ema: number;
   augmentJson?: Partial<AugmentOptions>;
   backgroundClass?: string[];
@@ -129,6 +130,12 @@ export function recipeOptions(cmd: Command, { epochs }: { epochs: number }): Com
       0,
     )
     .option(
+      '--freq-mixstyle <p>',
+      'probability that a batch swaps frequency responses between its images (Freq-MixStyle: other microphones and rooms; 0 = off)',
+      probability('--freq-mixstyle'),
+      0,
+    )
+    .option(
       '--ema <decay>',
       'keep an exponential moving average of the weights per step and use it (e.g. 0.995; 0 = off)',
       parseNumber('--ema', { min: 0, max: 0.99999 }),
@@ -197,6 +204,7 @@ export function recipeOf(
     labelSmoothing: o.labelSmoothing,
     lrSchedule: o.schedule,
     mixup: o.mixup,
+    ...(o.freqMixstyle ? { freqMixStyle: o.freqMixstyle } : {}),
     ema: o.ema,
     backgroundClasses,
     backgroundWeight: o.backgroundWeight,

@@ -69,6 +69,13 @@ export interface TrainOptions {
   /** Mixup α: each batch is blended with a shuffled copy of itself, λ ~ Beta(α, α), targets blended alike; 0 = off. */
   mixup?: number;
   /**
+   * Freq-MixStyle: the probability that a batch's images get each other's frequency response. Every
+   * image's rows (frequency bands) are normalised by their own mean and deviation over time and
+   * colour, then given a blend of its own and a shuffled partner's (λ ~ Beta(0.3, 0.3) per image):
+   * another microphone's and room's colouring on the same sound, labels unchanged. 0 = off.
+   */
+  freqMixStyle?: number;
+  /**
    * Exponential moving average of the weights (decay per step, e.g. 0.995); validation, selection and
    * the saved model use the averaged weights. 0 = off.
    */
@@ -103,6 +110,7 @@ export function recipeRecordOf(o: Omit<TrainOptions, 'patience'>): Record<string
     labelSmoothing: o.labelSmoothing,
     schedule: o.lrSchedule,
     mixup: o.mixup ?? 0,
+    ...(o.freqMixStyle ? { freqMixStyle: o.freqMixStyle } : {}),
     ema: o.ema ?? 0,
     backgroundClasses: [...(o.backgroundClasses ?? [])],
     augment: o.augment,
@@ -306,6 +314,33 @@ function mixBatch(xs: tf.Tensor4D, ys: tf.Tensor2D, alpha: number, rng: Random):
   return [mx as tf.Tensor4D, my as tf.Tensor2D];
 }
 
+/** Freq-MixStyle's Beta(α, α) for the blend of an image's band statistics with its partner's. */
+const FREQ_MIXSTYLE_ALPHA = 0.3;
+
+/**
+ * Freq-MixStyle (Schmid et al., DCASE 2022, for unseen recording devices): each image's frequency rows
+ * are standardised by their own statistics over time and colour (NHWC: axes 2 and 3), then rescaled
+ * with a per-image blend λ·own + (1 − λ)·partner's, the partner from a shuffle of the batch. Labels are
+ * unchanged: the sound stays, its recording chain's colouring changes. Disposes its input.
+ */
+export function freqMixStyle(xs: tf.Tensor4D, rng: Random, alpha = FREQ_MIXSTYLE_ALPHA): tf.Tensor4D {
+  const n = xs.shape[0];
+  const perm = tf.tensor1d(rng.shuffle(Array.from({ length: n }, (_, j) => j)), 'int32');
+  const lam = tf.tensor4d(
+    Float32Array.from({ length: n }, () => rng.beta(alpha, alpha)),
+    [n, 1, 1, 1],
+  );
+  const out = tf.tidy(() => {
+    const { mean, variance } = tf.moments(xs, [2, 3], true);
+    const sig = variance.add(1e-6).sqrt();
+    const mixMean = mean.mul(lam).add(mean.gather(perm).mul(tf.sub(1, lam)));
+    const mixSig = sig.mul(lam).add(sig.gather(perm).mul(tf.sub(1, lam)));
+    return xs.sub(mean).div(sig).mul(mixSig).add(mixMean) as tf.Tensor4D;
+  });
+  tf.dispose([xs, perm, lam]);
+  return out;
+}
+
 /** One epoch's optimiser steps over `order` (its images alongside). */
 async function trainBatches(
   run: Run,
@@ -330,6 +365,7 @@ async function trainBatches(
       ds.classes.length,
       o.labelSmoothing,
     );
+    if (o.freqMixStyle && idx.length > 1 && run.rng.next() < o.freqMixStyle) xs = freqMixStyle(xs, run.rng);
     if (o.mixup && idx.length > 1) [xs, ys] = mixBatch(xs, ys, o.mixup, run.rng);
     const [loss, acc] = run.parallel ? await run.parallel.trainOnBatch(xs, ys) : ((await run.model.trainOnBatch(xs, ys)) as number[]);
     tf.dispose([xs, ys]);

@@ -9,7 +9,8 @@ import { buildAudioDataset } from '../../src/data/build.ts';
 import type { Dataset } from '../../src/data/dataset-file.ts';
 import { initBackend } from '../../src/model/backend.ts';
 import { evaluatePredictions } from '../../src/training/metrics.ts';
-import { predictImages, recipeRecordOf, trainModel } from '../../src/training/train.ts';
+import { freqMixStyle, predictImages, recipeRecordOf, trainModel } from '../../src/training/train.ts';
+import { Random } from '../../src/util/random.ts';
 import { noise, sine, tempDir } from '../helpers/fixtures.ts';
 
 let tmp: Awaited<ReturnType<typeof tempDir>>;
@@ -88,7 +89,7 @@ test('augmented training renders through the feature path and stops on request w
   r.model.dispose();
 });
 
-test('mixup and weight averaging (EMA) train, select the averaged weights and release their tensors', async () => {
+test('mixup, Freq-MixStyle and weight averaging (EMA) train, select the averaged weights and release their tensors', async () => {
   const tf = await import('@tensorflow/tfjs');
   const before = tf.memory().numTensors;
   const r = await trainModel(ds, {
@@ -103,11 +104,56 @@ test('mixup and weight averaging (EMA) train, select the averaged weights and re
     labelSmoothing: 0,
     lrSchedule: 'constant',
     mixup: 0.4,
+    freqMixStyle: 1,
     ema: 0.9,
   });
   assert.equal(r.history.length, 2);
   assert.ok(r.history.every((h) => Number.isFinite(h.loss) && Number.isFinite(h.valLoss)));
   r.model.dispose();
+  assert.equal(tf.memory().numTensors, before);
+});
+
+test("Freq-MixStyle gives each image a blend of its own and a partner image's band statistics, and keeps its shape in time", async () => {
+  const tf = await import('@tensorflow/tfjs');
+  const before = tf.memory().numTensors;
+  // two 4x4x3 images: each row (band) has its own level and spread; image b is a's pattern, re-coloured
+  const a = Array.from({ length: 4 * 4 * 3 }, (_, k) => Math.floor(k / 12) * 0.2 + ((k % 12) / 12) * 0.1);
+  const b = a.map((v, k) => 0.9 - 0.5 * v + (Math.floor(k / 12) === 2 ? 0.05 : 0));
+  const xs = tf.tensor4d([...a, ...b], [2, 4, 4, 3]);
+  // per image and band: mean, deviation, and the standardised values (the pattern within the band)
+  const stats = (t: import('@tensorflow/tfjs').Tensor4D) =>
+    tf.tidy(() => {
+      const { mean, variance } = tf.moments(t, [2, 3], true);
+      const sig = variance.add(1e-6).sqrt();
+      return {
+        mean: mean.arraySync() as number[][][][],
+        sig: sig.arraySync() as number[][][][],
+        z: t.sub(mean).div(sig).arraySync() as number[][][][],
+      };
+    });
+  const { mean: ownMean, sig: ownSig, z: zIn } = stats(xs);
+  const out = freqMixStyle(xs, new Random(7));
+  assert.equal(xs.isDisposed, true);
+  assert.deepEqual(out.shape, [2, 4, 4, 3]);
+  const { mean: outMean, sig: outSig, z: zOut } = stats(out);
+  let moved = 0;
+  for (let i = 0; i < 2; i++)
+    for (let r = 0; r < 4; r++) {
+      // the pattern within a band (its standardised values) is unchanged
+      for (let c = 0; c < 4; c++) for (let ch = 0; ch < 3; ch++) assert.ok(Math.abs(zOut[i]![r]![c]![ch]! - zIn[i]![r]![c]![ch]!) < 1e-2);
+      // the band's level lies between the two images' levels for that band (a blend), same for its spread
+      const lo = Math.min(ownMean[0]![r]![0]![0]!, ownMean[1]![r]![0]![0]!) - 1e-4;
+      const hi = Math.max(ownMean[0]![r]![0]![0]!, ownMean[1]![r]![0]![0]!) + 1e-4;
+      const mu = outMean[i]![r]![0]![0]!;
+      assert.ok(mu >= lo && mu <= hi, `band ${r} of image ${i}: ${mu} outside [${lo}, ${hi}]`);
+      const sLo = Math.min(ownSig[0]![r]![0]![0]!, ownSig[1]![r]![0]![0]!) - 1e-3;
+      const sHi = Math.max(ownSig[0]![r]![0]![0]!, ownSig[1]![r]![0]![0]!) + 1e-3;
+      assert.ok(outSig[i]![r]![0]![0]! >= sLo && outSig[i]![r]![0]![0]! <= sHi);
+      if (Math.abs(mu - ownMean[i]![r]![0]![0]!) > 1e-3) moved++;
+    }
+  // with seed 7 the shuffle pairs the two images, so some band takes on the other image's colouring
+  assert.ok(moved > 0, 'no band changed: the partner statistics were not used');
+  out.dispose();
   assert.equal(tf.memory().numTensors, before);
 });
 
