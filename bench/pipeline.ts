@@ -41,6 +41,8 @@ export async function benchAudio(seconds: number): Promise<Float32Array> {
 /** A running server child. */
 export interface ServerHandle {
   url: string;
+  /** The child's process id (for /proc/PID/status and smaps_rollup). */
+  pid: number;
   backend: string;
   threads: number;
   stats(gc?: boolean): Promise<ServerStats>;
@@ -111,6 +113,7 @@ export async function startServerChild(
   const ready = await next<{ port: number; backend: string; threads: number }>();
   return {
     url: `ws://127.0.0.1:${ready.port}`,
+    pid: child.pid!,
     backend: ready.backend,
     threads: ready.threads,
     stats: async (gc = false) => (await ask<{ stats: ServerStats }>({ cmd: 'stats', gc })).stats,

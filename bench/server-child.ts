@@ -17,6 +17,7 @@
  * (the model and serving options are `soundee serve`'s own; without --threads, the engine's default,
  * as `soundee serve` without --threads)
  */
+import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import { Command } from 'commander';
 import { type ModelCliOptions, engineOptionsOf, modelOptions } from '../src/cli/common.ts';
@@ -34,7 +35,11 @@ export interface ServerStats {
   /** CPU time this process has used so far (user + system), ms. */
   cpuMs: number;
   rssBytes: number;
+  /** The most RSS this process has had (VmHWM from /proc; undefined where there is no /proc). */
+  peakRssBytes?: number;
   heapUsedBytes: number;
+  /** V8's heap as committed (used or not): what its garbage collector keeps after a peak. */
+  heapTotalBytes: number;
   externalBytes: number;
   arrayBuffersBytes: number;
   numTensors: number;
@@ -52,6 +57,16 @@ export interface ServerStats {
 }
 
 const send = (m: unknown) => process.send?.(m);
+
+/** VmHWM of this process, bytes (Linux); undefined elsewhere. */
+function peakRss(): number | undefined {
+  try {
+    const kb = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1];
+    return kb === undefined ? undefined : Number(kb) * 1024;
+  } catch {
+    return undefined;
+  }
+}
 
 async function main(): Promise<void> {
   const cli = modelOptions(serverOptions(new Command(), { ingest: true }));
@@ -80,7 +95,9 @@ async function main(): Promise<void> {
     return {
       cpuMs: (cpu.user + cpu.system) / 1000,
       rssBytes: m.rss,
+      peakRssBytes: peakRss(),
       heapUsedBytes: m.heapUsed,
+      heapTotalBytes: m.heapTotal,
       externalBytes: m.external,
       arrayBuffersBytes: m.arrayBuffers,
       numTensors: tf.memory().numTensors,
