@@ -24,6 +24,7 @@ import { type ArchFigure, type InferenceFigures, benchInference, inferenceTable 
 import { type ConnectFigure, benchIdleConnect } from './connections.ts';
 import { type Stat, fmt, machine, table, uptime } from './lib.ts';
 import { type LongReplayFigure, benchLongReplay } from './long-replay.ts';
+import type { ServerStats } from './server-child.ts';
 import {
   type FanoutFigure,
   type LatencyFigure,
@@ -81,7 +82,18 @@ const result: {
   quick: boolean;
   features?: FeatureFigures;
   inference?: InferenceFigures;
-  pipeline?: { backend: string; threads: number; latency: LatencyFigure; streams: StreamsFigure; memory: MemoryFigure } | { error: string };
+  pipeline?:
+    | {
+        backend: string;
+        threads: number;
+        latency: LatencyFigure;
+        streams: StreamsFigure;
+        /** The search's server child after its last level (after a GC): what the overloaded levels left behind. */
+        afterSearch: ServerStats;
+        /** In a fresh server child; `atStart`: when it is ready, before any audio. */
+        memory: MemoryFigure & { atStart: ServerStats };
+      }
+    | { error: string };
   /** The server alone: fan-out to subscribers (limits raised by flags), and connecting with idle sockets open (default limits). */
   server?: { fanout: FanoutFigure; connect: ConnectFigure } | { error: string };
   replay?: ReplayFigure | { error: string };
@@ -134,6 +146,7 @@ if (only.has('pipeline')) {
   try {
     const audio = await benchAudio(quick ? 120 : 600);
     const server = await startServerChild(threads, [], ['--backend', backend]);
+    let search: { latency: LatencyFigure; streams: StreamsFigure; afterSearch: ServerStats };
     try {
       progress('pipeline: end-to-end latency of one real-time stream');
       const latency = await benchLatency(server, audio, quick ? 10 : 30);
@@ -144,11 +157,21 @@ if (only.has('pipeline')) {
         limit: quick ? 256 : 1024,
         log: progress,
       });
-      progress('pipeline: memory after an hour-equivalent of fast streaming');
-      const memory = await benchMemory(server, audio, { audioSeconds: quick ? 600 : 3600, log: progress });
-      result.pipeline = { backend: server.backend, threads: server.threads, latency, streams, memory };
+      search = { latency, streams, afterSearch: await server.stats(true) };
     } finally {
       await server.close();
+    }
+    // the soak gets a child of its own: the search's overloaded levels queue seconds of audio, and once
+    // it is freed glibc's allocator keeps much of it, so the soak's first figure would say how far the
+    // search went rather than what an hour of audio does (docs/performance.md, bench/server-rss.ts)
+    progress('pipeline: memory after an hour-equivalent of fast streaming (a fresh server child)');
+    const soakServer = await startServerChild(threads, [], ['--backend', backend]);
+    try {
+      const atStart = await soakServer.stats(true);
+      const memory = await benchMemory(soakServer, audio, { audioSeconds: quick ? 600 : 3600, log: progress });
+      result.pipeline = { backend: server.backend, threads: server.threads, ...search, memory: { ...memory, atStart } };
+    } finally {
+      await soakServer.close();
     }
   } catch (e) {
     result.pipeline = errorOf(e);
@@ -178,10 +201,15 @@ if (only.has('pipeline')) {
           `${p.streams.held}${heldS ? ` (p99 ${ms(heldS.latency.p99)})` : ''}${failS ? `; ${failS.streams} not (p99 ${ms(failS.latency.p99)}, lost ${failS.lostWindows})` : ''}`,
         ],
         [
-          `memory, ${p.memory.windows} windows (${(p.memory.audioSeconds / 3600).toFixed(2)} h of audio) in ${p.memory.wallSeconds.toFixed(0)} s: RSS after a tenth → at the end`,
+          "… the search's server child after its last level: RSS (peak)",
+          `${mib(p.afterSearch.rssBytes)}${p.afterSearch.peakRssBytes ? ` (${mib(p.afterSearch.peakRssBytes)})` : ''}, heap used ${mib(p.afterSearch.heapUsedBytes)}`,
+        ],
+        [
+          `memory (a fresh server child), ${p.memory.windows} windows (${(p.memory.audioSeconds / 3600).toFixed(2)} h of audio) in ${p.memory.wallSeconds.toFixed(0)} s: RSS after a tenth → at the end`,
           `${mib(p.memory.before.rssBytes)} → ${mib(p.memory.after.rssBytes)}`,
         ],
         ['… RSS after each tenth', p.memory.trace.map((t) => (t.rssBytes / 2 ** 20).toFixed(0)).join(', ') + ' MiB'],
+        ['… RSS of its server child when ready, before any audio', mib(p.memory.atStart.rssBytes)],
         ['… heap used', `${mib(p.memory.before.heapUsedBytes)} → ${mib(p.memory.after.heapUsedBytes)}`],
         ['… tensors (tf.memory().numTensors)', `${p.memory.before.numTensors} → ${p.memory.after.numTensors}`],
         [
