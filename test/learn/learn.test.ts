@@ -206,7 +206,7 @@ test("the learned class's event settings reach the event layer; replay reports t
   const cls = new Classifier(await loadModel(learned));
   try {
     const d = eventSettingsFor({}, cls).options.perClass!;
-    assert.deepEqual(d.beep, { threshold: 0.5, minDurationMs: 1000 });
+    assert.deepEqual(d.beep, { threshold: 0.5, minDurationMs: 1500 });
     // an original class keeps the event threshold the model's cross-validation chose for it
     assert.equal(typeof cls.eventThresholds.rain, 'number');
     assert.deepEqual(d.rain, { threshold: cls.eventThresholds.rain });
@@ -214,7 +214,7 @@ test("the learned class's event settings reach the event layer; replay reports t
     assert.deepEqual(eventSettingsFor({ minDuration: 3000 }, cls).options.perClass!.beep, { threshold: 0.5 });
     assert.deepEqual(eventSettingsFor({ eventThreshold: { perClass: { beep: 0.8 } } }, cls).options.perClass!.beep, {
       threshold: 0.8,
-      minDurationMs: 1000,
+      minDurationMs: 1500,
     });
   } finally {
     cls.dispose();

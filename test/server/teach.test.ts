@@ -185,7 +185,7 @@ describe('a server that learns', () => {
     const listing = (await t.api('/v1/classes')).body as ClassesBody;
     const entry = listing.classes.find((c) => c.label === 'doorbell');
     assert.equal(entry?.learned, true);
-    assert.deepEqual(entry?.events, { threshold: 0.5, minDurationMs: 1000 });
+    assert.deepEqual(entry?.events, { threshold: 0.5, minDurationMs: 1500 });
 
     const removed = await t.api('/v1/classes/doorbell', { method: 'DELETE' });
     assert.equal(removed.status, 200, JSON.stringify(removed.body));
