@@ -90,3 +90,8 @@ export function nextReply<T extends object>(
     });
   });
 }
+
+/** A `Key:   N kB` line of a /proc status or smaps_rollup text, in bytes; NaN when the key is absent. */
+export function procKbBytes(text: string, key: string): number {
+  return Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? Number.NaN) * 1024;
+}

@@ -590,6 +590,14 @@ export interface MemoryFigure {
   wallSeconds: number;
 }
 
+/**
+ * The memory soak's warm-up: a tenth of its audio (at least 2 s a stream) over its streams, as fast as
+ * the server takes it. benchMemory's first figure is taken after it (so is bench/server-rss.ts's).
+ */
+export function soakWarmUp(server: ServerHandle, audio: Float32Array, { audioSeconds = 3600, streams = 4 } = {}): Promise<IngestRun> {
+  return runIngest(server.url, streams, audio, { seconds: Math.max(2, audioSeconds / streams / 10), realtime: false, frameMillis: 500 });
+}
+
 /** Streams `audioSeconds` through the server as fast as it takes it, over `streams` streams; compares memory after a warm-up and at the end. */
 export async function benchMemory(
   server: ServerHandle,
@@ -599,7 +607,7 @@ export async function benchMemory(
   const t0 = performance.now();
   const per = audioSeconds / streams;
   let windows = 0;
-  const warm = await runIngest(server.url, streams, audio, { seconds: Math.max(2, per / 10), realtime: false, frameMillis: 500 });
+  const warm = await soakWarmUp(server, audio, { audioSeconds, streams });
   windows += warm.windowsReceived;
   await sleep(200);
   const before = await server.stats(true);

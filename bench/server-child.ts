@@ -27,7 +27,7 @@ import { initBackend } from '../src/model/backend.ts';
 import { Classifier } from '../src/model/classifier.ts';
 import { OnnxEngine } from '../src/model/onnx/runtime.ts';
 import { helloFor, startServer } from '../src/server/server.ts';
-import { wallMs } from './lib.ts';
+import { procKbBytes, wallMs } from './lib.ts';
 
 export type ServerRequest = { cmd: 'stats'; gc?: boolean } | { cmd: 'events'; count: number; rate: number } | { cmd: 'close' };
 
@@ -61,8 +61,8 @@ const send = (m: unknown) => process.send?.(m);
 /** VmHWM of this process, bytes (Linux); undefined elsewhere. */
 function peakRss(): number | undefined {
   try {
-    const kb = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1];
-    return kb === undefined ? undefined : Number(kb) * 1024;
+    const bytes = procKbBytes(readFileSync('/proc/self/status', 'utf8'), 'VmHWM');
+    return Number.isNaN(bytes) ? undefined : bytes;
   } catch {
     return undefined;
   }

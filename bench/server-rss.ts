@@ -16,8 +16,8 @@ import { execFileSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { DEFAULT_MODEL_DIR } from '../src/paths.ts';
-import { stat, uptime } from './lib.ts';
-import { type ServerHandle, benchAudio, runIngest, startServerChild } from './pipeline.ts';
+import { procKbBytes, stat, uptime } from './lib.ts';
+import { type ServerHandle, benchAudio, runIngest, soakWarmUp, startServerChild } from './pipeline.ts';
 
 const { values } = parseArgs({
   options: {
@@ -39,7 +39,7 @@ type Figures = Partial<Record<(typeof COLUMNS)[number], number>>;
 async function proc(pid: number): Promise<Figures> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
   const rollup = await readFile(`/proc/${pid}/smaps_rollup`, 'utf8');
-  const kb = (text: string, key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? NaN) / 1024;
+  const kb = (text: string, key: string) => procKbBytes(text, key) / MiB;
   return {
     rss: kb(status, 'VmRSS'),
     hwm: kb(status, 'VmHWM'),
@@ -87,7 +87,7 @@ for (let r = 0; r < Number(values.repeats); r++) {
             add(`${name}: after ${streams} real-time streams × ${seconds} s`, { ...(await snapshot(server)), lost: run.lostWindows });
           }
           if (values.warmup) {
-            await runIngest(server.url, 4, audio, { seconds: 90, realtime: false, frameMillis: 500 });
+            await soakWarmUp(server, audio);
             add(`${name}: after the soak's warm-up (4 × 90 s, fast)`, await snapshot(server));
           }
           if (values.trim) {
