@@ -3,7 +3,7 @@
  * cross-validation must train exactly as the final model will).
  */
 import { type Command, Option } from 'commander';
-import { type AugmentOptions, DEFAULT_AUGMENT } from '../data/augment.ts';
+import { type AugmentOptions, DEFAULT_AUGMENT, OPTIONAL_AUGMENT } from '../data/augment.ts';
 import { ARCHITECTURES, type Architecture } from '../model/architectures.ts';
 import { SAMPLINGS, type Sampling, type TrainOptions, recipeRecordOf } from '../training/train.ts';
 import { fail, info, parseNumber } from './common.ts';
@@ -25,6 +25,7 @@ export interface RecipeCliOptions {
   gaps: number;
   eq: number;
   masks: number;
+  pitch: number;
   backgroundMix: number;
   bandLimit: number;
   reverb: number;
@@ -48,9 +49,12 @@ function parseAugmentJson(v: string): Partial<AugmentOptions> {
     fail(`--augment-json: ${(e as Error).message}`, 2);
   }
   if (typeof o !== 'object' || o === null || Array.isArray(o)) fail('--augment-json must be a JSON object', 2);
-  const unknown = Object.keys(o).filter((k) => !(k in DEFAULT_AUGMENT));
+  const unknown = Object.keys(o).filter((k) => !(k in DEFAULT_AUGMENT) && !OPTIONAL_AUGMENT.includes(k));
   if (unknown.length)
-    fail(`--augment-json: unknown setting(s) ${unknown.join(', ')}; known: ${Object.keys(DEFAULT_AUGMENT).join(', ')}`, 2);
+    fail(
+      `--augment-json: unknown setting(s) ${unknown.join(', ')}; known: ${[...Object.keys(DEFAULT_AUGMENT), ...OPTIONAL_AUGMENT].join(', ')}`,
+      2,
+    );
   return o as Partial<AugmentOptions>;
 }
 
@@ -110,6 +114,12 @@ export function recipeOptions(cmd: Command, { epochs }: { epochs: number }): Com
     )
     .option('--reverb <p>', 'probability of a synthetic reverberant tail (another room)', probability('--reverb'), d.reverbProbability)
     .option('--masks <p>', 'probability of frequency and time masks', probability('--masks'), d.maskProbability)
+    .option(
+      '--pitch <p>',
+      'probability of moving the spectrum up or down by up to 3 semitones (another source of the same kind; 0 = off)',
+      probability('--pitch'),
+      0,
+    )
     .option(
       '--augment-json <json>',
       'any augmentation setting as JSON, e.g. \'{"mixGainDb":[-30,-3],"eqDb":10}\' (names as in src/data/augment.ts)',
@@ -181,6 +191,7 @@ export function augmentOf(o: RecipeCliOptions): AugmentOptions | null {
         bandLimitProbability: o.bandLimit,
         reverbProbability: o.reverb,
         maskProbability: o.masks,
+        ...(o.pitch ? { pitchProbability: o.pitch } : {}),
         ...o.augmentJson,
       }
     : null;

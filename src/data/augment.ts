@@ -9,6 +9,7 @@
  * recognise a sound on recordings it never heard must not learn the one chain each class was recorded with.
  */
 import type { FeatureConfig } from '../config.ts';
+import { hzToMel, melToHz } from '../dsp/spectrogram.ts';
 import { frameSignal, type WindowFrames } from '../features/framer.ts';
 import { renderWindowImages } from '../features/render.ts';
 import type { Random } from '../util/random.ts';
@@ -58,7 +59,21 @@ export interface AugmentOptions {
   freqMaskBands: number;
   timeMaskFrames: number;
   masks: number;
+  /**
+   * Another source of the same kind of sound — a bigger engine, another bird, a higher tap — or a tape
+   * or sample-rate drift: every frame's spectrum moved up or down by a random factor in `pitchRange`
+   * (frequencies multiplied; read off the band scale the frames were computed on). Optional: off and
+   * out of the recipe record when absent, so recipes without it keep their random streams.
+   */
+  pitchProbability?: number;
+  pitchRange?: [number, number];
 }
+
+/** Settings that are absent from DEFAULT_AUGMENT (off unless given). */
+export const OPTIONAL_AUGMENT: readonly string[] = ['pitchProbability', 'pitchRange'];
+
+/** The pitch factors drawn when `pitchProbability` is on and no range is given: ±3 semitones. */
+export const DEFAULT_PITCH_RANGE: [number, number] = [2 ** (-3 / 12), 2 ** (3 / 12)];
 
 export const DEFAULT_AUGMENT: Readonly<AugmentOptions> = Object.freeze({
   shiftProbability: 1,
@@ -225,12 +240,55 @@ function reverberate(w: WindowFrames, rng: Random, o: AugmentOptions, hopSeconds
 }
 
 /**
+ * Moves every frame's spectrum by a frequency factor `r` (r > 1: up), in place: band b takes the value
+ * the frames had at frequency centre(b) / r, interpolated linearly between the bands around it on the
+ * band scale of `c` (mel or linear). What comes from above the top band is the noise floor (nothing was
+ * recorded there); what comes from below the bottom band is the bottom band.
+ */
+export function pitchShiftFrames(
+  w: WindowFrames,
+  r: number,
+  c: Pick<FeatureConfig, 'frequencyScale' | 'fMinHz' | 'fMaxHz' | 'noiseFloorDb'>,
+): void {
+  const { frames, bands, data } = w;
+  const mel = c.frequencyScale === 'mel';
+  const scale = (hz: number) => (mel ? hzToMel(hz) : hz);
+  const unscale = (v: number) => (mel ? melToHz(v) : v);
+  const lo = scale(c.fMinHz);
+  const hi = scale(c.fMaxHz);
+  // band b's centre on the scale: mel triangles have theirs at edge b + 1 of bands + 2; linear bands at b + 0.5 of bands
+  const centre = (b: number) => (mel ? lo + ((hi - lo) * (b + 1)) / (bands + 1) : lo + ((hi - lo) * (b + 0.5)) / bands);
+  const indexOf = (v: number) => (mel ? ((v - lo) * (bands + 1)) / (hi - lo) - 1 : ((v - lo) * bands) / (hi - lo) - 0.5);
+  const src = Float64Array.from({ length: bands }, (_, b) => indexOf(scale(unscale(centre(b)) / r)));
+  const row = new Float32Array(bands);
+  for (let f = 0; f < frames; f++) {
+    const o = f * bands;
+    row.set(data.subarray(o, o + bands));
+    for (let b = 0; b < bands; b++) {
+      const x = Math.max(0, src[b]!);
+      if (x > bands - 1) {
+        data[o + b] = c.noiseFloorDb;
+        continue;
+      }
+      const i = Math.min(bands - 2, Math.floor(x));
+      const t = x - i;
+      data[o + b] = row[i]! * (1 - t) + row[i + 1]! * t;
+    }
+  }
+}
+
+/**
  * Spectral augmentation of a window's dB frames, in place.
  * @param c the feature config the frames were computed with (its noise floor and STFT hop).
  */
 export function augmentFrames(w: WindowFrames, rng: Random, o: AugmentOptions, c?: FeatureConfig): void {
   const { frames, bands, data } = w;
   const floorDb = c?.noiseFloorDb ?? -90;
+  // drawn only when on, so that recipes without it keep their random streams
+  if (o.pitchProbability && c && rng.next() < o.pitchProbability) {
+    const [a, b] = o.pitchRange ?? DEFAULT_PITCH_RANGE;
+    pitchShiftFrames(w, Math.exp(rng.uniform(Math.log(a), Math.log(b))), c);
+  }
   if (rng.next() < o.bandLimitProbability) bandLimit(w, rng, o, floorDb);
   if (rng.next() < o.reverbProbability) reverberate(w, rng, o, c ? c.stftHopSamples / c.sampleRateHz : 0.0156, floorDb);
   if (rng.next() < o.eqProbability) {

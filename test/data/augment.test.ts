@@ -1,7 +1,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { resolveFeatureConfig } from '../../src/config.ts';
-import { type AugmentOptions, NO_AUGMENT, augmentFrames, augmentWaveform } from '../../src/data/augment.ts';
+import {
+  type AugmentOptions,
+  DEFAULT_AUGMENT,
+  NO_AUGMENT,
+  augmentFrames,
+  augmentWaveform,
+  pitchShiftFrames,
+} from '../../src/data/augment.ts';
 import { frameSignal } from '../../src/features/framer.ts';
 import { Random } from '../../src/util/random.ts';
 import { noise, sine } from '../helpers/fixtures.ts';
@@ -62,4 +69,47 @@ test('background mixing takes its clip from the background source at the asked s
   assert.ok(Math.abs(20 * Math.log10(rms(x) / rms(added)) - 10) < 0.01);
   // with no background source nothing is mixed
   assert.deepEqual(augmentWaveform(x, new Random(3), only({ backgroundMixProbability: 1 })), x);
+});
+
+/** The band of each frame with the most energy. */
+const peaks = (data: Float32Array, frames: number, bands: number): number[] =>
+  Array.from({ length: frames }, (_, f) => {
+    let best = 0;
+    for (let b = 1; b < bands; b++) if (data[f * bands + b]! > data[f * bands + best]!) best = b;
+    return best;
+  });
+
+test('a pitch shift moves a tone to the bands of the shifted tone, on the mel and the linear band scales', () => {
+  for (const cfg of [c, resolveFeatureConfig({ frequencyScale: 'linear' })]) {
+    const r = 2 ** (4 / 12);
+    const [w] = frameSignal(sine(900, 1), cfg);
+    const [up] = frameSignal(sine(900 * r, 1), cfg);
+    const { frames, bands } = w!;
+    const before = peaks(w!.data, frames, bands);
+    pitchShiftFrames(w!, r, cfg);
+    assert.deepEqual(peaks(w!.data, frames, bands), peaks(up!.data, frames, bands), cfg.frequencyScale);
+    assert.notDeepEqual(before, peaks(up!.data, frames, bands), `${cfg.frequencyScale}: the tones must be bands apart`);
+  }
+});
+
+test('a pitch shift by 1 changes nothing; down, the top bands come from above the band range: the noise floor', () => {
+  const [w] = frameSignal(noise(1), c);
+  const before = Float32Array.from(w!.data);
+  pitchShiftFrames(w!, 1, c);
+  for (let i = 0; i < before.length; i++) assert.ok(Math.abs(w!.data[i]! - before[i]!) < 1e-3);
+  pitchShiftFrames(w!, 0.8, c);
+  const { frames, bands } = w!;
+  assert.equal(bandMean(w!.data, frames, bands, bands - 2, bands), c.noiseFloorDb);
+  assert.ok(bandMean(w!.data, frames, bands, 0, 8) > c.noiseFloorDb + 20);
+});
+
+test('augmentation without pitch settings draws the same random numbers as before they existed', () => {
+  const run = (o: AugmentOptions) => {
+    const [w] = frameSignal(noise(1), c);
+    augmentFrames(w!, new Random(7), o, c);
+    return w!.data;
+  };
+  const all = { ...DEFAULT_AUGMENT, bandLimitProbability: 0.5, reverbProbability: 0.5 };
+  assert.deepEqual(run({ ...all, pitchProbability: 0 }), run(all));
+  assert.notDeepEqual(run({ ...all, pitchProbability: 1 }), run(all));
 });
