@@ -18,12 +18,12 @@ import { parse } from 'csv-parse/sync';
 import { type FeatureConfig, windowSamples } from '../src/config.ts';
 import { loadAudio } from '../src/audio/wav-reader.ts';
 import { renderClip } from '../src/features/clip.ts';
-import { DEFAULT_AUGMENT, renderAugmented } from '../src/data/augment.ts';
+import { renderAugmented } from '../src/data/augment.ts';
 import { scanClips } from '../src/data/scan.ts';
 import { splitByGroup } from '../src/data/split.ts';
 import type { Embedder } from '../src/learn/embed.ts';
 import { type ClipWindows, loadClip, soundWindows, windowAudio } from '../src/learn/examples.ts';
-import { type EmbeddedWindows, embedImages, noiseNegatives } from '../src/learn/learn.ts';
+import { DEFAULT_LEARN, type EmbeddedWindows, embedImages, noiseNegatives } from '../src/learn/learn.ts';
 import { Random } from '../src/util/random.ts';
 
 /** Embedded windows of one stream, with what the event layer reads besides the score. */
@@ -114,6 +114,8 @@ export interface PrepareOptions {
   household: string;
   ambient: string;
   augmentations: number;
+  /** Probability of a pitch shift in the examples' augmented copies (0: none, as `soundee learn` today). */
+  pitch?: number;
   /** Background level under the clip in the test streams, dB. */
   snrDb: number;
   /** Ambient train windows in the bank. */
@@ -202,7 +204,14 @@ export async function prepareBench(embedder: Embedder, c: FeatureConfig, o: Prep
     const augRng = new Random(11 + clips.length);
     const augmented = embedImages(
       embedder,
-      audio.length ? await renderAugmented(audio, c, augRng, { ...DEFAULT_AUGMENT, mixProbability: 0 }) : [],
+      audio.length
+        ? await renderAugmented(audio, c, augRng, {
+            // soundee learn's augmentation, with nothing to mix underneath (no negative clips)
+            ...DEFAULT_LEARN.augment,
+            mixProbability: 0,
+            ...(o.pitch ? { pitchProbability: o.pitch } : {}),
+          })
+        : [],
     );
     const s = inBed(clip, bed, c, o.snrDb, rng);
     clips.push({

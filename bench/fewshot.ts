@@ -11,7 +11,7 @@
  *
  * Options: --draws N (5), --k LIST (1,3,5,10), --variants NAMES (all of VARIANTS), --event-threshold
  * LIST, --negative-weight LIST, --l2 LIST (sweeps; defaults: DEFAULT_LEARN and the learned class's event
- * settings), --min-duration MS, --augmentations N, --snr-db DB (20: background under the test clips),
+ * settings), --min-duration MS, --augmentations N, --pitch P (pitch shifts in the augmented copies), --snr-db DB (20: background under the test clips),
  * --head-only (fit on the head's own features), --bank-source model|data (the model directory's bank
  * when it fits the trunk, else one built from data/household/bank and the ambient train split),
  * --bank-max N, --cache FILE (embeddings kept between runs), --out FILE.json, --plot FILE.png.
@@ -241,6 +241,7 @@ async function main(): Promise<void> {
       l2: { type: 'string', default: String(DEFAULT_LEARN.l2) },
       'min-duration': { type: 'string', default: String(LEARN_DEFAULTS.minDurationMs) },
       augmentations: { type: 'string', default: String(DEFAULT_LEARN.augmentations) },
+      pitch: { type: 'string', default: '0' },
       'snr-db': { type: 'string', default: '20' },
       'head-only': { type: 'boolean', default: false },
       cache: { type: 'string' },
@@ -261,6 +262,7 @@ async function main(): Promise<void> {
     household,
     ambient: values.ambient,
     augmentations: Number(values.augmentations),
+    ...(Number(values.pitch) ? { pitch: Number(values.pitch) } : {}),
     snrDb: Number(values['snr-db']),
     bankAmbient: 1000,
   };
