@@ -42,6 +42,12 @@ export interface ImageClassifier {
   /** Per-class event thresholds the model was calibrated with (the event layer's defaults for those classes). */
   readonly eventThresholds?: Readonly<Record<string, number>>;
   /**
+   * Per class, the share of its windows recognised on recordings from packages the model never trained
+   * on (metadata `evaluation.crossValidation.recall`, from `soundee cv`): how far to trust it. Absent
+   * for a model without a cross-validation and for learned classes.
+   */
+  readonly heldOutRecall?: Readonly<Record<string, number>>;
+  /**
    * Classifies a batch of model-input images (each imageSize² · 3 bytes, HWC, as the feature path
    * renders them).
    * @throws RangeError for an image of the wrong size.
@@ -64,6 +70,25 @@ export function toModelInput(image: Uint8Array, out: Float32Array = new Float32A
 }
 
 /**
+ * The held-out recall a model's metadata records (`evaluation.crossValidation.recall`), for its classes
+ * only; undefined when there is none or it is malformed (it only informs, so it never stops a model loading).
+ */
+export function heldOutRecallOf(m: {
+  classes: readonly string[];
+  evaluation?: Record<string, unknown>;
+}): Record<string, number> | undefined {
+  const cv = m.evaluation?.crossValidation as { recall?: unknown } | undefined;
+  const r = cv?.recall;
+  if (!r || typeof r !== 'object') return undefined;
+  const out = Object.fromEntries(
+    Object.entries(r as Record<string, unknown>).filter(
+      (e): e is [string, number] => m.classes.includes(e[0]) && typeof e[1] === 'number' && e[1] >= 0 && e[1] <= 1,
+    ),
+  );
+  return Object.keys(out).length ? out : undefined;
+}
+
+/**
  * A loaded model ready to classify model-input images: the batch's bytes become one Float32Array
  * (`toModelInput`, the one /255) that its inference engine runs as it is.
  */
@@ -79,6 +104,7 @@ export class Classifier implements ImageClassifier {
   readonly temperature: number;
   /** Per-class event thresholds from the model's metadata (the event layer's defaults for those classes). */
   readonly eventThresholds: Readonly<Record<string, number>>;
+  readonly heldOutRecall?: Readonly<Record<string, number>>;
   /** What runs the network: tfjs (on a copy with batch norm folded, ./fold.ts) or onnxruntime (./inference.ts). */
   readonly engine: InferenceEngine;
   /** The loaded network; disposed with the classifier. */
@@ -111,6 +137,8 @@ export class Classifier implements ImageClassifier {
     this.threshold = threshold ?? loaded.metadata.confidenceThreshold ?? DEFAULTS.confidenceThreshold;
     this.temperature = loaded.metadata.calibration?.temperature ?? 1;
     this.eventThresholds = { ...loaded.metadata.eventThresholds };
+    const recall = heldOutRecallOf(loaded.metadata);
+    if (recall) this.heldOutRecall = recall;
     if (!(this.threshold >= 0 && this.threshold <= 1))
       throw new RangeError(`confidence threshold must be in [0, 1], got ${this.threshold}`);
     this.inputLen = this.features.imageSize * this.features.imageSize * 3;

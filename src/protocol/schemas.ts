@@ -113,6 +113,20 @@ export const helloSchema = {
     classes: { type: 'array', items: label },
     features: featureConfig,
     confidenceThreshold: probability,
+    heldOut: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['recall'],
+      description:
+        "how far to trust each class: the model's cross-validation by package (soundee cv), when it has one; learned classes have no figure",
+      properties: {
+        recall: {
+          type: 'object',
+          additionalProperties: probability,
+          description: 'per class, the share of its windows recognised on recordings from packages the model never trained on',
+        },
+      },
+    },
     streams: { type: 'array', items: streamId, description: 'streams known now (replayed files, microphones, open ingest streams)' },
     lastEventId: { ...count, description: 'id of the newest event so far (0 before the first)' },
     mqtt: {

@@ -9,6 +9,8 @@ export interface HelloInfo {
   classes: readonly string[];
   features: FeatureConfig;
   confidenceThreshold: number;
+  /** Per class, its recall on held-out packages (the model's cross-validation), when the model records one. */
+  heldOutRecall?: Readonly<Record<string, number>>;
   streams: string[];
   /** The MQTT bridge's state, when there is one (shown in hello and /v1/info). */
   mqtt?: MqttInfo;
@@ -21,6 +23,7 @@ export function helloFor(classifier: ImageClassifier, streams: string[] = []): H
     classes: classifier.classes,
     features: classifier.features,
     confidenceThreshold: classifier.threshold,
+    ...(classifier.heldOutRecall ? { heldOutRecall: classifier.heldOutRecall } : {}),
     streams,
   };
 }
@@ -54,6 +57,7 @@ export function helloMessage(info: HelloInfo, s: HelloState): HelloMessage {
     classes: [...info.classes],
     features: asHelloFeatures(info.features),
     confidenceThreshold: info.confidenceThreshold,
+    ...(info.heldOutRecall ? { heldOut: { recall: { ...info.heldOutRecall } } } : {}),
     streams: [...new Set([...info.streams, ...s.ingestStreams])],
     lastEventId: s.lastEventId,
     ...(info.mqtt ? { mqtt: { ...info.mqtt } } : {}),

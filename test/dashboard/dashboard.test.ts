@@ -4,7 +4,7 @@
  * pixels the server's feature path rendered, lists events, and leaves a screenshot in test-artifacts/.
  */
 import assert from 'node:assert/strict';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { BrowserContext } from 'playwright-core';
@@ -54,6 +54,20 @@ test("the dashboard connects, shows a label, the spectrogram and model input in 
     await page.waitForSelector('#conn[data-state="connected"]', { timeout: 10_000 });
     assert.ok(!page.url().includes(TOKEN), 'the token left the address bar');
     assert.equal(await page.locator('#bars li').count(), model.classifier.classes.length, 'one bar per class');
+    // beside each bar, how far to trust the class: its held-out recall from the model's metadata, weak ones marked
+    const meta = JSON.parse(await readFile(join(DEFAULT_MODEL_DIR, 'metadata.json'), 'utf8'));
+    const recall: Record<string, number> = meta.evaluation.crossValidation.recall;
+    const shown = await page
+      .locator('#bars li')
+      .evaluateAll((els) =>
+        els.map((e) => [(e as HTMLElement).dataset.class, e.querySelector('.trust')!.textContent, e.classList.contains('weak')]),
+      );
+    assert.deepEqual(
+      shown,
+      model.classifier.classes.map((c) => (c in recall ? [c, `${Math.round(100 * recall[c]!)} %`, recall[c]! < 0.5] : [c, '', false])),
+    );
+    assert.ok(shown.some((x) => x[2]) && shown.some((x) => x[1] && !x[2]), 'the bundled model has classes on both sides of 50 %');
+    assert.ok(await page.locator('#trust-note').isVisible(), 'the note says what the figures are');
 
     const classes = [...model.classifier.classes, 'unknown'];
     const summary = await ingestWav(join(REPO_ROOT, 'samples/rain.wav'), {

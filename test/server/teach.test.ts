@@ -155,6 +155,9 @@ describe('a server that learns', () => {
     // subscribers: learn progress, then the new hello, then the model status
     const hello1 = (await sub.next((m) => m.type === 'hello' && (m.classes as string[]).includes('doorbell'))) as HelloMessage;
     assert.equal(hello1.serverId, hello0.serverId);
+    // how far to trust each class: the bundled model's held-out recall, kept for its classes; the learned one has none
+    assert.ok(hello0.heldOut && Object.keys(hello0.heldOut.recall).length === BUNDLED_CLASSES.length - 1, JSON.stringify(hello0.heldOut));
+    assert.deepEqual(hello1.heldOut, hello0.heldOut);
     const statuses = sub.ofType('status').filter((m) => m.kind === 'learn' || m.kind === 'model');
     const states = statuses.map((m) => (m.kind === 'model' ? 'model' : m.state));
     assert.equal(states[0], 'started');

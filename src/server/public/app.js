@@ -76,16 +76,29 @@ $('stream').addEventListener('change', (e) => {
 
 // ---------------------------------------------------------------- the current label and bars
 
-function buildBars(classes) {
+/** Under this held-out recall a class is marked as one not to rely on (README, model card). */
+const WEAK_RECALL = 0.5;
+
+function buildBars(classes, heldOut) {
   const ol = $('bars');
   ol.replaceChildren();
+  const recall = heldOut?.recall ?? {};
   for (const c of classes) {
     const li = document.createElement('li');
     li.dataset.class = c;
-    li.innerHTML = '<span class="name"></span><span class="track"><span class="fill"></span></span><span class="value">0.00</span>';
+    li.innerHTML =
+      '<span class="name"></span><span class="track"><span class="fill"></span></span><span class="value">0.00</span><span class="trust"></span>';
     li.querySelector('.name').textContent = c;
+    const r = recall[c];
+    const trust = li.querySelector('.trust');
+    if (typeof r === 'number') {
+      trust.textContent = `${Math.round(100 * r)} %`;
+      trust.title = `${c}: ${Math.round(100 * r)} % of its sound recognised on recordings it never trained on${r < WEAK_RECALL ? ' — do not rely on it' : ''}`;
+      li.classList.toggle('weak', r < WEAK_RECALL);
+    }
     ol.append(li);
   }
+  $('trust-note').hidden = !Object.keys(recall).length;
 }
 
 function showEmpty() {
@@ -230,7 +243,7 @@ function onMessage(m) {
       state.serverId = m.serverId;
       $('model').textContent = `model ${m.model.name} (${m.model.architecture}) · ${m.classes.length} classes`;
       $('spec-range').textContent = `${m.features.fMinHz} Hz – ${m.features.fMaxHz} Hz (${m.features.frequencyScale})`;
-      buildBars(m.classes);
+      buildBars(m.classes, m.heldOut);
       for (const s of m.streams) addStream(s);
       const p = state.lastPrediction.get(state.selected);
       if (p) showPrediction(p);
