@@ -88,11 +88,12 @@ export async function examplePositives(
   s: LearnSettings,
   background: readonly Float32Array[] = [],
   onProgress?: (done: number, total: number) => void,
-): Promise<{ windows: EmbeddedWindows; recorded: EmbeddedWindows }> {
+): Promise<{ windows: EmbeddedWindows; recorded: EmbeddedWindows; perClip: number[] }> {
   const picks = clips.map((clip) => soundWindows(clip.windows));
+  const perClip = picks.map((p) => p.length);
   const recordedImages = clips.flatMap((clip, k) => picks[k]!.map((i) => clip.images[i]!));
   const recorded = embedImages(embedder, recordedImages);
-  if (s.augmentations === 0) return { windows: recorded, recorded };
+  if (s.augmentations === 0) return { windows: recorded, recorded, perClip };
   const rng = new Random(s.seed);
   const audio = clips.flatMap((clip, k) => picks[k]!.map((i) => windowAudio(clip, clip.windows[i]!, c)));
   const copies = audio.flatMap((x) => Array.from({ length: s.augmentations }, () => x));
@@ -103,7 +104,66 @@ export async function examplePositives(
     images.push(...(await renderAugmented(copies.slice(at, at + 256), c, rng, augment, background.length ? { any: pickBackground } : {})));
     onProgress?.(images.length, copies.length);
   }
-  return { windows: concatWindows(embedder.dims, recorded, embedImages(embedder, images)), recorded };
+  return { windows: concatWindows(embedder.dims, recorded, embedImages(embedder, images)), recorded, perClip };
+}
+
+/** Some rows of a set of embedded windows. */
+export function pickWindows(dims: number, x: EmbeddedWindows, rows: readonly number[]): EmbeddedWindows {
+  const emb = new Float32Array(rows.length * dims);
+  const offsets = new Float64Array(rows.length);
+  rows.forEach((r, i) => {
+    emb.set(x.emb.subarray(r * dims, (r + 1) * dims), i * dims);
+    offsets[i] = x.offsets[r]!;
+  });
+  return { emb, offsets, count: rows.length };
+}
+
+/** How a learned class does on takes it did not learn from. */
+export interface HeldOutTakes {
+  /** Takes on whose sound windows the class is on top at least half the time, when learned without them. */
+  recognised: number;
+  /** Takes checked (every example with a sound window). */
+  of: number;
+  /** Share of all the takes' sound windows on which it is on top, each take learned without. */
+  windowShare: number;
+}
+
+/**
+ * Leave-one-out over the examples: for each take, the class is fitted again on the other takes (their
+ * windows as recorded and their augmented copies, in `examplePositives`'s order) against the same
+ * negatives, and judged on the left-out take's sound windows (on top: probability above 0.5, the
+ * event threshold of a learned class). The check on the examples themselves only says the fit worked;
+ * this says how it does on a take it never heard — what the user's next doorbell ring will be.
+ * @param positives `examplePositives`'s windows; `perClip` its sound windows per example.
+ */
+export function leaveOneOut(
+  embedder: Embedder,
+  positives: EmbeddedWindows,
+  perClip: readonly number[],
+  augmentations: number,
+  negatives: EmbeddedWindows,
+  s: LearnSettings,
+): HeldOutTakes {
+  const total = perClip.reduce((a, n) => a + n, 0);
+  const range = (from: number, n: number) => Array.from({ length: n }, (_, i) => from + i);
+  let recognised = 0;
+  let of = 0;
+  let on = 0;
+  let start = 0;
+  for (const n of perClip) {
+    if (n > 0 && perClip.length > 1) {
+      const own = new Set([...range(start, n), ...range(total + augmentations * start, augmentations * n)]);
+      const rest = range(0, positives.count).filter((r) => !own.has(r));
+      const fit = fitClass(embedder, pickWindows(embedder.dims, positives, rest), negatives, s);
+      const p = probabilityOf(embedder, fit, pickWindows(embedder.dims, positives, range(start, n)));
+      const top = p.filter((v) => v > 0.5).length;
+      on += top;
+      of++;
+      if (2 * top >= n) recognised++;
+    }
+    start += n;
+  }
+  return { recognised, of, windowShare: of ? on / total : 0 };
 }
 
 /**

@@ -35,6 +35,7 @@ import {
   embedImages,
   examplePositives,
   fitClass,
+  leaveOneOut,
   noiseNegatives,
   probabilityOf,
 } from './learn.ts';
@@ -202,9 +203,11 @@ export async function learnClass(r: LearnRequest): Promise<LearnReport> {
     const embedding = 'embedding the examples and augmented copies';
     say(embedding, 0.08);
     const user = negClips.length ? await clipNegatives(embedder, negClips, c, s) : undefined;
-    const { windows: positives, recorded } = await examplePositives(embedder, examples, c, s, user?.audio ?? [], (done, total) =>
-      say(embedding, 0.1 + (0.45 * done) / total),
-    );
+    const {
+      windows: positives,
+      recorded,
+      perClip,
+    } = await examplePositives(embedder, examples, c, s, user?.audio ?? [], (done, total) => say(embedding, 0.1 + (0.45 * done) / total));
     const bankWindows: EmbeddedWindows | undefined = bank && {
       emb: bank.emb,
       offsets: rowOffsets(embedder.logits(bank.emb), embedder.head.classes),
@@ -219,6 +222,8 @@ export async function learnClass(r: LearnRequest): Promise<LearnReport> {
       const p = probabilityOf(embedder, fit, x);
       return p.filter((v) => v > 0.5).length / x.count;
     };
+    say('checking it on each take, learned without it', 0.82);
+    const heldOutTakes = leaveOneOut(embedder, positives, perClip, s.augmentations, negatives, s);
     const record: CustomClassRecord = {
       label,
       addedAt: new Date().toISOString(),
@@ -226,7 +231,7 @@ export async function learnClass(r: LearnRequest): Promise<LearnReport> {
       negatives: { files: negativeFiles.map((f) => basename(f)), windows: user?.windows.count ?? 0, bank: bankWindows?.count ?? 0 },
       fit: { method: s.method, augmentations: s.augmentations, l2: s.l2, negativeWeight: s.negativeWeight },
       events: { threshold: LEARN_DEFAULTS.eventThreshold, minDurationMs: LEARN_DEFAULTS.minDurationMs },
-      check: { examplesOnTop: onTop(recorded), bankOnTop: bankWindows ? onTop(bankWindows) : 0 },
+      check: { examplesOnTop: onTop(recorded), bankOnTop: bankWindows ? onTop(bankWindows) : 0, heldOutTakes },
     };
     say('saving', 0.94);
     const wide = embedder.dims > embedder.head.dims ? await withExtraFeatures(loaded.model) : loaded.model;

@@ -56,8 +56,12 @@ export interface CustomClassRecord {
   fit: { method: string; augmentations: number; l2: number; negativeWeight: number };
   /** Event settings for the class (the event layer's defaults for it; command-line options override them). */
   events: { threshold: number; minDurationMs: number };
-  /** Checks when it was learned: share of the examples' sound windows on which it is the top class; share of the bank's windows it takes. */
-  check: { examplesOnTop: number; bankOnTop: number };
+  /**
+   * Checks when it was learned: share of the examples' sound windows on which it is the top class; share
+   * of the bank's windows it takes; and, learned again without each take in turn, how many of the takes
+   * it recognises (leave-one-out; absent from classes learned before it existed).
+   */
+  check: { examplesOnTop: number; bankOnTop: number; heldOutTakes?: { recognised: number; of: number; windowShare: number } };
 }
 
 /** Weight storage: float32 as trained, or quantised (affine uint8 or float16) to shrink the file. */

@@ -532,6 +532,18 @@ const learnedClass = {
     properties: {
       examplesOnTop: { ...probability, description: "share of the examples' sound windows on which the class is on top" },
       bankOnTop: { ...probability, description: "share of the bank's windows of other sounds it takes" },
+      heldOutTakes: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['recognised', 'of', 'windowShare'],
+        description:
+          'leave-one-out: learned again without each take in turn, the takes on which it is on top for at least half of the sound windows (absent from classes learned before this check existed)',
+        properties: {
+          recognised: count,
+          of: count,
+          windowShare: { ...probability, description: "share of all the takes' sound windows on top, each take left out" },
+        },
+      },
     },
   },
   events: {

@@ -108,6 +108,10 @@ test('learns a new sound from four recordings; it wins on recordings it never he
   assert.deepEqual(r.padded, ['beep3.wav']);
   assert.equal(r.record.examples.files.length, 4);
   assert.ok(r.record.check.examplesOnTop > 0.9, `on top for ${r.record.check.examplesOnTop} of the examples' windows`);
+  // learned without each take in turn, it still recognises every take (they are the same kind of sound)
+  const loo = r.record.check.heldOutTakes!;
+  assert.equal(loo.of, 4);
+  assert.equal(loo.recognised, 4, JSON.stringify(loo));
 
   // held-out recordings of the sound: other pitches and rhythms
   const held = [
@@ -138,6 +142,18 @@ test('learns a new sound from four recordings; it wins on recordings it never he
   });
   assert.ok(same / before.probs.length >= 0.95, `${same} of ${before.probs.length} windows keep their top class`);
   assert.ok(taken < 0.05, `the new class takes ${taken.toFixed(3)} of the samples' probability on average`);
+});
+
+test('the leave-one-out check tells a take of another sound: learned from the others, it is not recognised', async () => {
+  // three takes of the beeps and, by mistake, two seconds of the engine sample
+  const odd = join(tmp.dir, 'odd-engine.wav');
+  await writeWav(odd, (await loadAudio(sample('engine'), SR)).subarray(2 * SR, 4 * SR), SR);
+  const r = await learnClass({ model: banked, out: join(tmp.dir, 'with-odd'), label: 'beep', examples: [...examples.slice(0, 3), odd] });
+  const loo = r.record.check.heldOutTakes!;
+  assert.equal(loo.of, 4);
+  assert.equal(loo.recognised, 3, JSON.stringify(loo));
+  // on the examples themselves the fit covers the odd take too: only the leave-one-out check shows it
+  assert.ok(r.record.check.examplesOnTop > loo.windowShare, JSON.stringify(r.record.check));
 });
 
 test('the saved directory reloads with the original rows unchanged and self-describing metadata', async () => {

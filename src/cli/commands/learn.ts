@@ -138,6 +138,11 @@ export function learnCommand(program: Command): void {
       info(
         `soundee: on top for ${(100 * x.check.examplesOnTop).toFixed(0)} % of the examples' windows and ${(100 * x.check.bankOnTop).toFixed(1)} % of the bank's; wrote ${o.out} (${r.classes.length} classes)`,
       );
+      const t = x.check.heldOutTakes;
+      if (t?.of)
+        info(
+          `soundee: learned without each clip in turn, it recognises ${t.recognised} of ${t.of} of them (${(100 * t.windowShare).toFixed(0)} % of their windows)${t.recognised < t.of ? ': record more examples, or examples closer to how the sound will be heard' : ''}`,
+        );
     } catch (e) {
       if (e instanceof SoundeeError && e.code.startsWith('ERR_LEARN'))
         fail(`${e.message} [${e.code}]`, e.code === 'ERR_LEARN_LABEL' || e.code === 'ERR_LEARN_TOO_FEW' ? 2 : 1);

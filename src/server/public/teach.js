@@ -322,7 +322,10 @@ async function onLearn(ev) {
     const r = await api('/v1/learn', { method: 'POST', body, type: 'application/json' });
     $('teach-progress').value = 1;
     say(
-      `learned “${r.label}” in ${r.seconds.toFixed(1)} s: on top for ${Math.round(100 * r.check.examplesOnTop)} % of its examples' sound windows. ` +
+      `learned “${r.label}” in ${r.seconds.toFixed(1)} s: on top for ${Math.round(100 * r.check.examplesOnTop)} % of its examples' sound windows` +
+        (r.check.heldOutTakes?.of
+          ? `; learned without each take in turn, it recognises ${r.check.heldOutTakes.recognised} of ${r.check.heldOutTakes.of}${r.check.heldOutTakes.recognised < r.check.heldOutTakes.of ? ' (record more takes to make it surer)' : ''}. `
+          : '. ') +
         `The server runs the new model now${teach.ingest ? '' : ' — listen with the microphone to try it'}.`,
       'done',
     );
