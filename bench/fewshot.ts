@@ -14,6 +14,7 @@
  * settings), --min-duration MS, --augmentations N, --pitch P (pitch shifts in the augmented copies), --snr-db DB (20: background under the test clips),
  * --head-only (fit on the head's own features), --bank-source model|data (the model directory's bank
  * when it fits the trunk, else one built from data/household/bank and the ambient train split),
+ * --loo (soundee learn's leave-one-out check on every draw, beside the recall it is to predict),
  * --bank-max N, --cache FILE (embeddings kept between runs), --out FILE.json, --plot FILE.png.
  */
 import { readFile, writeFile } from 'node:fs/promises';
@@ -28,7 +29,15 @@ import { quantizeBank, readBank } from '../src/learn/bank.ts';
 import { Embedder, trunkFingerprint } from '../src/learn/embed.ts';
 import { rowOffsets } from '../src/learn/head.ts';
 import { LEARN_DEFAULTS } from '../src/learn/model-dir.ts';
-import { DEFAULT_LEARN, type EmbeddedWindows, type LearnSettings, concatWindows, fitClass, probabilityOf } from '../src/learn/learn.ts';
+import {
+  DEFAULT_LEARN,
+  type EmbeddedWindows,
+  type LearnSettings,
+  concatWindows,
+  fitClass,
+  leaveOneOut,
+  probabilityOf,
+} from '../src/learn/learn.ts';
 import { Random } from '../src/util/random.ts';
 import { type BenchClip, type BenchData, type EmbeddedStream, prepareBench } from './fewshot-data.ts';
 import { recallPlotSvg } from './fewshot-plot.ts';
@@ -82,6 +91,8 @@ interface DrawResult {
   /** False alarms per source package (stream ids start with it). */
   bySource: Record<string, number>;
   accuracyAfter: number;
+  /** soundee learn's leave-one-out check: share of the learned takes recognised when learned without them (--loo). */
+  heldOutTakes?: number;
 }
 
 function evaluateDraw(
@@ -155,6 +166,8 @@ export interface Cell {
   /** Mean false alarms per draw, per source of non-target audio. */
   falseAlarmsBySource: Record<string, number>;
   accuracyLossPoints: number;
+  /** Mean over draws of the leave-one-out check's share of takes recognised (--loo). */
+  heldOutTakes?: number;
 }
 
 function drawsFor(
@@ -166,6 +179,7 @@ function drawsFor(
   ev: ClassEvents,
   draws: number,
   accuracyBefore: number,
+  loo = false,
 ): Cell | undefined {
   const clips = data.clips.filter((c) => c.type === type);
   const groups = [...new Set(clips.map((c) => c.group))];
@@ -187,7 +201,22 @@ function drawsFor(
     testClips += test.length;
     const positives = concatWindows(embedder.dims, ...learn.flatMap((c) => (v.augmented ? [c.recorded, c.augmented] : [c.recorded])));
     const fit = fitClass(embedder, positives, negatives, v.settings);
-    results.push(evaluateDraw(data, embedder, fit, test, ev));
+    const result = evaluateDraw(data, embedder, fit, test, ev);
+    if (loo && v.augmented && k >= 2) {
+      // soundee learn's leave-one-out check on the same draw (its order: every take as recorded, then every take's copies)
+      const copies = learn[0]!.augmented.count / Math.max(1, learn[0]!.recorded.count);
+      const ordered = concatWindows(embedder.dims, ...learn.map((c) => c.recorded), ...learn.map((c) => c.augmented));
+      const t = leaveOneOut(
+        embedder,
+        ordered,
+        learn.map((c) => c.recorded.count),
+        copies,
+        negatives,
+        v.settings,
+      );
+      result.heldOutTakes = t.of ? t.recognised / t.of : 0;
+    }
+    results.push(result);
   }
   const mean = (f: (r: DrawResult) => number) => results.reduce((a, r) => a + f(r), 0) / results.length;
   return {
@@ -201,6 +230,7 @@ function drawsFor(
     falseAlarmsPerHour: mean((r) => r.falseAlarms) / nonTargetHours,
     falseAlarmsBySource: Object.fromEntries(Object.keys(results[0]!.bySource).map((k) => [k, mean((r) => r.bySource[k] ?? 0)])),
     accuracyLossPoints: 100 * (accuracyBefore - mean((r) => r.accuracyAfter)),
+    ...(results.some((r) => r.heldOutTakes !== undefined) ? { heldOutTakes: mean((r) => r.heldOutTakes ?? 0) } : {}),
   };
 }
 
@@ -242,6 +272,7 @@ async function main(): Promise<void> {
       'min-duration': { type: 'string', default: String(LEARN_DEFAULTS.minDurationMs) },
       augmentations: { type: 'string', default: String(DEFAULT_LEARN.augmentations) },
       pitch: { type: 'string', default: '0' },
+      loo: { type: 'boolean', default: false },
       'snr-db': { type: 'string', default: '20' },
       'head-only': { type: 'boolean', default: false },
       cache: { type: 'string' },
@@ -311,7 +342,7 @@ async function main(): Promise<void> {
           const name = `${v.name} nw${nw} l2=${l2} @${thr}`;
           for (const type of types)
             for (const k of ks) {
-              const cell = drawsFor(data, embedder, type, k, v, ev, Number(values.draws), accuracyBefore);
+              const cell = drawsFor(data, embedder, type, k, v, ev, Number(values.draws), accuracyBefore, values.loo);
               if (cell) cells.push({ ...cell, variant: name });
             }
           const sum = summarize(cells.filter((c) => c.variant === name));
