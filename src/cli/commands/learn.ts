@@ -141,7 +141,7 @@ export function learnCommand(program: Command): void {
       const t = x.check.heldOutTakes;
       if (t?.of)
         info(
-          `soundee: learned without each clip in turn, it recognises ${t.recognised} of ${t.of} of them (${(100 * t.windowShare).toFixed(0)} % of their windows)${t.recognised < t.of ? ': record more examples, or examples closer to how the sound will be heard' : ''}`,
+          `soundee: on clips it did not learn from (each left out in turn${t.of < x.examples.files.length ? `, ${t.of} of the ${x.examples.files.length}` : ''}): ${t.recognised} of ${t.of} recognised (${(100 * t.windowShare).toFixed(0)} % of their windows)${t.recognised < t.of ? '; record more examples, or examples closer to how the sound will be heard' : ''}`,
         );
     } catch (e) {
       if (e instanceof SoundeeError && e.code.startsWith('ERR_LEARN'))

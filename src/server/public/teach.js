@@ -324,7 +324,7 @@ async function onLearn(ev) {
     say(
       `learned “${r.label}” in ${r.seconds.toFixed(1)} s: on top for ${Math.round(100 * r.check.examplesOnTop)} % of its examples' sound windows` +
         (r.check.heldOutTakes?.of
-          ? `; learned without each take in turn, it recognises ${r.check.heldOutTakes.recognised} of ${r.check.heldOutTakes.of}${r.check.heldOutTakes.recognised < r.check.heldOutTakes.of ? ' (record more takes to make it surer)' : ''}. `
+          ? `; on takes it did not learn from (each left out in turn) it recognised ${r.check.heldOutTakes.recognised} of ${r.check.heldOutTakes.of}${r.check.heldOutTakes.recognised < r.check.heldOutTakes.of ? ' — record more takes to make it surer' : ''}. `
           : '. ') +
         `The server runs the new model now${teach.ingest ? '' : ' — listen with the microphone to try it'}.`,
       'done',
