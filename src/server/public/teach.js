@@ -393,6 +393,9 @@ async function listClasses() {
     li.querySelector('.lbl').textContent = c.label;
     li.querySelector('.meta').textContent =
       `${c.examples?.files.length ?? '?'} examples${c.negatives?.files.length ? `, ${c.negatives.files.length} not it` : ''} · ` +
+      (c.check?.heldOutTakes?.of
+        ? `${c.check.heldOutTakes.recognised} of ${c.check.heldOutTakes.of} takes recognised when left out · `
+        : '') +
       `events above ${c.events?.threshold ?? '?'} for ${fmtSec(c.events?.minDurationMs ?? 0)}`;
     const b = li.querySelector('button');
     b.setAttribute('aria-label', `remove ${c.label}`);
