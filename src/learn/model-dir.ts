@@ -9,7 +9,15 @@ import { copyFile, mkdir, readdir, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
 import { type FeatureConfig, SoundeeError, UNKNOWN_LABEL } from '../config.ts';
-import { type CustomClassRecord, type LoadedModel, type ModelMetadata, loadModel, readMetadata, saveModel } from '../model/io.ts';
+import {
+  type CustomClassRecord,
+  type LoadedModel,
+  type ModelMetadata,
+  heldOutRecallOf,
+  loadModel,
+  readMetadata,
+  saveModel,
+} from '../model/io.ts';
 import {
   BANK_BIN,
   BANK_FORMAT,
@@ -269,7 +277,8 @@ export async function learnClass(r: LearnRequest): Promise<LearnReport> {
 /** A model's classes, which of them are custom, and its bank. */
 export interface ClassListing {
   name: string;
-  classes: { label: string; custom?: CustomClassRecord }[];
+  /** Each class; `heldOutRecall` for the classes the model's cross-validation judged (how far to trust them). */
+  classes: { label: string; custom?: CustomClassRecord; heldOutRecall?: number }[];
   bank?: BankHeader;
 }
 
@@ -278,9 +287,14 @@ export async function listClasses(dir: string): Promise<ClassListing> {
   const meta = await readMetadata(dir);
   const custom = new Map((meta.customClasses ?? []).map((c) => [c.label, c]));
   const bank = await readBank(dir);
+  const recall = heldOutRecallOf(meta) ?? {};
   return {
     name: meta.name,
-    classes: meta.classes.map((label) => ({ label, ...(custom.has(label) ? { custom: custom.get(label)! } : {}) })),
+    classes: meta.classes.map((label) => ({
+      label,
+      ...(custom.has(label) ? { custom: custom.get(label)! } : {}),
+      ...(recall[label] === undefined ? {} : { heldOutRecall: recall[label] }),
+    })),
     ...(bank ? { bank: bank.header } : {}),
   };
 }

@@ -7,7 +7,7 @@ import type * as tf from '@tensorflow/tfjs';
 import { DEFAULTS, type FeatureConfig, UNKNOWN_LABEL, diffFeatureConfig } from '../config.ts';
 import { applyTemperature } from './calibration.ts';
 import { type EngineChoice, type InferenceEngine, createInferenceEngine } from './inference.ts';
-import type { LoadedModel } from './io.ts';
+import { type LoadedModel, heldOutRecallOf } from './io.ts';
 
 /** One classified input. */
 export interface Classification {
@@ -67,25 +67,6 @@ export interface ImageClassifier {
 export function toModelInput(image: Uint8Array, out: Float32Array = new Float32Array(image.length), offset = 0): Float32Array {
   for (let i = 0; i < image.length; i++) out[offset + i] = image[i]! / 255;
   return out;
-}
-
-/**
- * The held-out recall a model's metadata records (`evaluation.crossValidation.recall`), for its classes
- * only; undefined when there is none or it is malformed (it only informs, so it never stops a model loading).
- */
-export function heldOutRecallOf(m: {
-  classes: readonly string[];
-  evaluation?: Record<string, unknown>;
-}): Record<string, number> | undefined {
-  const cv = m.evaluation?.crossValidation as { recall?: unknown } | undefined;
-  const r = cv?.recall;
-  if (!r || typeof r !== 'object') return undefined;
-  const out = Object.fromEntries(
-    Object.entries(r as Record<string, unknown>).filter(
-      (e): e is [string, number] => m.classes.includes(e[0]) && typeof e[1] === 'number' && e[1] >= 0 && e[1] <= 1,
-    ),
-  );
-  return Object.keys(out).length ? out : undefined;
 }
 
 /**

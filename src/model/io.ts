@@ -316,3 +316,22 @@ export async function loadModel(
   }
   return { model, metadata, dir };
 }
+
+/**
+ * The held-out recall a model's metadata records (`evaluation.crossValidation.recall`), for its classes
+ * only; undefined when there is none or it is malformed (it only informs, so it never stops a model loading).
+ */
+export function heldOutRecallOf(m: {
+  classes: readonly string[];
+  evaluation?: Record<string, unknown>;
+}): Record<string, number> | undefined {
+  const cv = m.evaluation?.crossValidation as { recall?: unknown } | undefined;
+  const r = cv?.recall;
+  if (!r || typeof r !== 'object') return undefined;
+  const out = Object.fromEntries(
+    Object.entries(r as Record<string, unknown>).filter(
+      (e): e is [string, number] => m.classes.includes(e[0]) && typeof e[1] === 'number' && e[1] >= 0 && e[1] <= 1,
+    ),
+  );
+  return Object.keys(out).length ? out : undefined;
+}

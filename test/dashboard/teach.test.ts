@@ -150,7 +150,10 @@ test('teach a sound from the dashboard with the browser microphone, and see it r
     assert.equal(await page.locator('#teach-learn').textContent(), 'Learn “doorbell”');
     await page.locator('#teach-learn').click();
     await page.waitForSelector('#teach-status[data-state="done"]', { timeout: 90_000 });
-    assert.match((await page.locator('#teach-status').textContent()) ?? '', /learned “doorbell”.*on takes it did not learn from \(each left out in turn\) it recognised \d of 3/);
+    assert.match(
+      (await page.locator('#teach-status').textContent()) ?? '',
+      /learned “doorbell”.*on takes it did not learn from \(each left out in turn\) it recognised \d of 3/,
+    );
     await page.waitForSelector('#bars li[data-class="doorbell"]', { timeout: 10_000 });
     await page.waitForSelector('#teach-classes li[data-label="doorbell"]', { timeout: 10_000 });
     assert.match((await page.locator('#teach-model').textContent()) ?? '', /\+doorbell/);
@@ -162,7 +165,10 @@ test('teach a sound from the dashboard with the browser microphone, and see it r
     assert.equal(learnStates[0], 'started');
     assert.ok(learnStates.includes('progress') && learnStates.at(-1) === 'done', learnStates.join(' '));
     assert.equal(await page.locator('#teach-count').getAttribute('data-count'), '0', 'the takes were used');
-    assert.match((await page.locator('#teach-classes li[data-label="doorbell"] .meta').textContent()) ?? '', /^3 examples, 1 not it · \d of 3 takes recognised when left out · /);
+    assert.match(
+      (await page.locator('#teach-classes li[data-label="doorbell"] .meta').textContent()) ?? '',
+      /^3 examples, 1 not it · \d of 3 takes recognised when left out · /,
+    );
 
     // listen with the same microphone: the page streams it in, and shows the doorbell predicted live, and its event
     await page.locator('#teach-listen').click();

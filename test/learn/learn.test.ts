@@ -207,6 +207,12 @@ test('--list describes the classes; --remove gives back the original outputs', a
     l.classes.filter((c) => c.custom).map((c) => c.label),
     ['beep'],
   );
+  // how far to trust each class: the original ones keep the bundled model's held-out recall; the learned one has none
+  const recall = JSON.parse(await readFile(join(DEFAULT_MODEL_DIR, 'metadata.json'), 'utf8')).evaluation.crossValidation.recall;
+  assert.deepEqual(
+    Object.fromEntries(l.classes.filter((c) => c.heldOutRecall !== undefined).map((c) => [c.label, c.heldOutRecall])),
+    recall,
+  );
   const out = join(tmp.dir, 'removed');
   assert.deepEqual(await removeClass(learned, out, 'beep'), BUNDLED);
   const files = SAMPLES.map(sample);

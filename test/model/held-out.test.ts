@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { heldOutRecallOf } from '../../src/model/classifier.ts';
+import { heldOutRecallOf } from '../../src/model/io.ts';
 import { DEFAULT_MODEL_DIR } from '../../src/paths.ts';
 
 const classes = ['background', 'rain', 'wind'];

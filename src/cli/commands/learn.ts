@@ -28,7 +28,9 @@ function describeListing(l: Awaited<ReturnType<typeof listClasses>>): string {
   const lines = [`${l.name}: ${l.classes.length} classes`];
   for (const c of l.classes) {
     if (!c.custom) {
-      lines.push(`  ${c.label}`);
+      lines.push(
+        `  ${c.label}${c.heldOutRecall === undefined ? '' : `  (${Math.round(100 * c.heldOutRecall)} % of its windows recognised on packages it never trained on${c.heldOutRecall < 0.5 ? ': do not rely on it' : ''})`}`,
+      );
       continue;
     }
     const x = c.custom;
@@ -39,7 +41,7 @@ function describeListing(l: Awaited<ReturnType<typeof listClasses>>): string {
       .filter(Boolean)
       .join(', ');
     lines.push(
-      `  ${c.label}  (learned ${x.addedAt.slice(0, 19).replace('T', ' ')} from ${x.examples.files.length} examples, ${x.examples.windows} windows${neg ? `; against ${neg}` : ''}; event threshold ${x.events.threshold})`,
+      `  ${c.label}  (learned ${x.addedAt.slice(0, 19).replace('T', ' ')} from ${x.examples.files.length} examples, ${x.examples.windows} windows${neg ? `; against ${neg}` : ''}; event threshold ${x.events.threshold}${x.check.heldOutTakes?.of ? `; ${x.check.heldOutTakes.recognised} of ${x.check.heldOutTakes.of} takes recognised when left out` : ''})`,
     );
   }
   lines.push(
