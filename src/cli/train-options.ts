@@ -67,34 +67,10 @@ function parseWidths(v: string): [number, number, number] {
 
 const probability = (name: string) => parseNumber(name, { min: 0, max: 1 });
 
-/** Adds the recipe options (architecture, optimiser, sampling, augmentation). */
-export function recipeOptions(cmd: Command, { epochs }: { epochs: number }): Command {
+/** The augmentation options of training and cross-validation (their defaults: DEFAULT_AUGMENT's). */
+function augmentationOptions(cmd: Command): Command {
   const d = DEFAULT_AUGMENT;
   return cmd
-    .addOption(
-      new Option('--arch <name>', 'seed-cnn: the capstone network; resnet: a small residual network')
-        .choices([...ARCHITECTURES])
-        .default('resnet'),
-    )
-    .addOption(
-      new Option('--head <kind>', 'resnet: gap = global average pooling; freq = pool over time only, keeping frequency position')
-        .choices(['gap', 'freq'])
-        .default('gap'),
-    )
-    .option(
-      '--widths <a,b,c>',
-      'resnet: channels of the three residual stages (default 16,32,64; wider learns more, costs more per window)',
-      parseWidths,
-    )
-    .option('--epochs <n>', 'epochs', parseNumber('--epochs', { integer: true, min: 1 }), epochs)
-    .option(
-      '--items-per-epoch <n>',
-      'items drawn per epoch (default: the number of training items)',
-      parseNumber('--items-per-epoch', { integer: true, min: 1 }),
-    )
-    .option('--batch-size <n>', 'mini-batch size', parseNumber('--batch-size', { integer: true, min: 1 }), 64)
-    .option('--lr <x>', 'Adam learning rate', parseNumber('--lr', { min: 1e-7, max: 1 }), 1e-3)
-    .option('--seed <n>', 'seed of initialisation, sampling and augmentation', parseNumber('--seed', { integer: true, min: 0 }), 1)
     .option('--no-augment', 'train on the stored images, without augmentation')
     .option('--mix <p>', 'probability of mixing another clip underneath (any class, −24…−8 dB)', probability('--mix'), d.mixProbability)
     .option(
@@ -124,7 +100,38 @@ export function recipeOptions(cmd: Command, { epochs }: { epochs: number }): Com
       '--augment-json <json>',
       'any augmentation setting as JSON, e.g. \'{"mixGainDb":[-30,-3],"eqDb":10}\' (names as in src/data/augment.ts)',
       parseAugmentJson,
-    )
+    );
+}
+
+/** Adds the recipe options (architecture, optimiser, sampling, augmentation). */
+export function recipeOptions(cmd: Command, { epochs }: { epochs: number }): Command {
+  return augmentationOptions(
+    cmd
+      .addOption(
+        new Option('--arch <name>', 'seed-cnn: the capstone network; resnet: a small residual network')
+          .choices([...ARCHITECTURES])
+          .default('resnet'),
+      )
+      .addOption(
+        new Option('--head <kind>', 'resnet: gap = global average pooling; freq = pool over time only, keeping frequency position')
+          .choices(['gap', 'freq'])
+          .default('gap'),
+      )
+      .option(
+        '--widths <a,b,c>',
+        'resnet: channels of the three residual stages (default 16,32,64; wider learns more, costs more per window)',
+        parseWidths,
+      )
+      .option('--epochs <n>', 'epochs', parseNumber('--epochs', { integer: true, min: 1 }), epochs)
+      .option(
+        '--items-per-epoch <n>',
+        'items drawn per epoch (default: the number of training items)',
+        parseNumber('--items-per-epoch', { integer: true, min: 1 }),
+      )
+      .option('--batch-size <n>', 'mini-batch size', parseNumber('--batch-size', { integer: true, min: 1 }), 64)
+      .option('--lr <x>', 'Adam learning rate', parseNumber('--lr', { min: 1e-7, max: 1 }), 1e-3)
+      .option('--seed <n>', 'seed of initialisation, sampling and augmentation', parseNumber('--seed', { integer: true, min: 0 }), 1),
+  )
     .addOption(
       new Option(
         '--sampling <how>',
