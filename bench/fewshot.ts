@@ -36,7 +36,9 @@ import {
   concatWindows,
   fitClass,
   leaveOneOut,
+  pickWindows,
   probabilityOf,
+  spreadIndices,
 } from '../src/learn/learn.ts';
 import { Random } from '../src/util/random.ts';
 import { type BenchClip, type BenchData, type EmbeddedStream, prepareBench } from './fewshot-data.ts';
@@ -236,13 +238,7 @@ function drawsFor(
 
 /** At most `max` windows, spread evenly over the set (a smaller bank, as a model directory might ship). */
 function subsample(x: EmbeddedWindows, dims: number, max: number): EmbeddedWindows {
-  if (x.count <= max) return x;
-  const pick = Array.from({ length: max }, (_, k) => Math.floor((k * x.count) / max));
-  const emb = new Float32Array(max * dims);
-  pick.forEach((i, k) => {
-    emb.set(x.emb.subarray(i * dims, (i + 1) * dims), k * dims);
-  });
-  return { emb, offsets: Float64Array.from(pick, (i) => x.offsets[i]!), count: max };
+  return x.count <= max ? x : pickWindows(dims, x, spreadIndices(x.count, max));
 }
 
 /** Means over types per k: recall, false alarms per hour, accuracy lost. */

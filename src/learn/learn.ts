@@ -118,6 +118,16 @@ export function pickWindows(dims: number, x: EmbeddedWindows, rows: readonly num
   return { emb, offsets, count: rows.length };
 }
 
+/** `max` indices spread evenly over 0…n−1 (all of them when n ≤ max), in order. */
+export function spreadIndices(n: number, max: number): number[] {
+  return n <= max ? Array.from({ length: n }, (_, i) => i) : Array.from({ length: max }, (_, j) => Math.floor((j * n) / max));
+}
+
+/** Windows on which the new class is on top: its probability in the extended classifier above 0.5 (more than all the others together). */
+export function countOnTop(embedder: Embedder, fit: Pick<FittedLogit, 'w' | 'b'>, x: EmbeddedWindows): number {
+  return probabilityOf(embedder, fit, x).filter((v) => v > 0.5).length;
+}
+
 /** Takes the leave-one-out check judges at most (spread over the examples). */
 export const LEAVE_ONE_OUT_TAKES = 10;
 
@@ -151,9 +161,7 @@ export function leaveOneOut(
   const total = perClip.reduce((a, n) => a + n, 0);
   const range = (from: number, n: number) => Array.from({ length: n }, (_, i) => from + i);
   // at most maxTakes refits (each about a second on these cores), spread over the takes
-  const checked = new Set(
-    perClip.length <= maxTakes ? range(0, perClip.length) : range(0, maxTakes).map((j) => Math.floor((j * perClip.length) / maxTakes)),
-  );
+  const checked = new Set(spreadIndices(perClip.length, maxTakes));
   let recognised = 0;
   let of = 0;
   let on = 0;
@@ -164,8 +172,7 @@ export function leaveOneOut(
       const own = new Set([...range(start, n), ...range(total + augmentations * start, augmentations * n)]);
       const rest = range(0, positives.count).filter((r) => !own.has(r));
       const fit = fitClass(embedder, pickWindows(embedder.dims, positives, rest), negatives, s);
-      const p = probabilityOf(embedder, fit, pickWindows(embedder.dims, positives, range(start, n)));
-      const top = p.filter((v) => v > 0.5).length;
+      const top = countOnTop(embedder, fit, pickWindows(embedder.dims, positives, range(start, n)));
       on += top;
       windows += n;
       of++;

@@ -40,12 +40,12 @@ import {
   type LearnSettings,
   clipNegatives,
   concatWindows,
+  countOnTop,
   embedImages,
   examplePositives,
   fitClass,
   leaveOneOut,
   noiseNegatives,
-  probabilityOf,
 } from './learn.ts';
 
 /** Defaults of `soundee learn` besides the fit (DEFAULT_LEARN). */
@@ -227,8 +227,7 @@ export async function learnClass(r: LearnRequest): Promise<LearnReport> {
     const fit = fitClass(embedder, positives, negatives, s);
     const onTop = (x: EmbeddedWindows) => {
       if (!x.count) return 0;
-      const p = probabilityOf(embedder, fit, x);
-      return p.filter((v) => v > 0.5).length / x.count;
+      return countOnTop(embedder, fit, x) / x.count;
     };
     say('checking it on each take, learned without it', 0.82);
     const heldOutTakes = leaveOneOut(embedder, positives, perClip, s.augmentations, negatives, s);
