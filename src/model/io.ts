@@ -317,6 +317,9 @@ export async function loadModel(
   return { model, metadata, dir };
 }
 
+/** Under this held-out recall a class is one not to rely on (the CLI says so; the dashboard's app.js keeps the same value as WEAK_RECALL). */
+export const WEAK_RECALL = 0.5;
+
 /**
  * The held-out recall a model's metadata records (`evaluation.crossValidation.recall`), for its classes
  * only; undefined when there is none or it is malformed (it only informs, so it never stops a model loading).

@@ -10,6 +10,7 @@ import { after, before, test } from 'node:test';
 import type { BrowserContext } from 'playwright-core';
 import { type SpectrogramMessage, connect } from '../../src/client/index.ts';
 import { ingestWav } from '../../src/client/ingest.ts';
+import { WEAK_RECALL } from '../../src/model/io.ts';
 import { DEFAULT_MODEL_DIR } from '../../src/paths.ts';
 import { type TestBrowser, chromiumMissing, launchChromium } from '../helpers/chromium.ts';
 import { REPO_ROOT } from '../helpers/fixtures.ts';
@@ -64,7 +65,9 @@ test("the dashboard connects, shows a label, the spectrogram and model input in 
       );
     assert.deepEqual(
       shown,
-      model.classifier.classes.map((c) => (c in recall ? [c, `${Math.round(100 * recall[c]!)} %`, recall[c]! < 0.5] : [c, '', false])),
+      model.classifier.classes.map((c) =>
+        c in recall ? [c, `${Math.round(100 * recall[c]!)} %`, recall[c]! < WEAK_RECALL] : [c, '', false],
+      ),
     );
     assert.ok(shown.some((x) => x[2]) && shown.some((x) => x[1] && !x[2]), 'the bundled model has classes on both sides of 50 %');
     assert.ok(await page.locator('#trust-note').isVisible(), 'the note says what the figures are');

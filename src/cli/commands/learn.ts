@@ -6,6 +6,7 @@ import type { Command } from 'commander';
 import { SoundeeError } from '../../config.ts';
 import { initBackend } from '../../model/backend.ts';
 import { DEFAULT_MODEL_DIR } from '../../paths.ts';
+import { WEAK_RECALL } from '../../model/io.ts';
 import { DEFAULT_LEARN } from '../../learn/learn.ts';
 import { LEARN_DEFAULTS, buildBank, learnClass, listClasses, removeClass } from '../../learn/model-dir.ts';
 import { type ModelCliOptions, backendOption, fail, info, parseNumber, readFeatureFile } from '../common.ts';
@@ -29,7 +30,7 @@ function describeListing(l: Awaited<ReturnType<typeof listClasses>>): string {
   for (const c of l.classes) {
     if (!c.custom) {
       lines.push(
-        `  ${c.label}${c.heldOutRecall === undefined ? '' : `  (${Math.round(100 * c.heldOutRecall)} % of its windows recognised on packages it never trained on${c.heldOutRecall < 0.5 ? ': do not rely on it' : ''})`}`,
+        `  ${c.label}${c.heldOutRecall === undefined ? '' : `  (${Math.round(100 * c.heldOutRecall)} % of its windows recognised on packages it never trained on${c.heldOutRecall < WEAK_RECALL ? ': do not rely on it' : ''})`}`,
       );
       continue;
     }

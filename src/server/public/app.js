@@ -76,7 +76,7 @@ $('stream').addEventListener('change', (e) => {
 
 // ---------------------------------------------------------------- the current label and bars
 
-/** Under this held-out recall a class is marked as one not to rely on (README, model card). */
+/** Under this held-out recall a class is marked as one not to rely on (src/model/io.ts WEAK_RECALL: the same value). */
 const WEAK_RECALL = 0.5;
 
 function buildBars(classes, heldOut) {
